@@ -1,0 +1,36 @@
+"""accel_sim: cycle-approximate accelerator simulator and design-space explorer."""
+
+from __future__ import annotations
+
+from ._device import Device, available_devices, get_device, make_device, register_device
+from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
+from ._params import Config, ParamSpec, param
+from ._report import Report
+from ._simulate import simulate
+from .errors import AccelSimError, ConfigError, UnknownNameError, WorkloadError
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AccelSimError",
+    "Config",
+    "ConfigError",
+    "ConvShape",
+    "Device",
+    "Layer",
+    "OpKind",
+    "ParamSpec",
+    "Phase",
+    "Report",
+    "SparsityPattern",
+    "Trace",
+    "UnknownNameError",
+    "WorkloadError",
+    "available_devices",
+    "get_device",
+    "make_device",
+    "param",
+    "register_device",
+    "simulate",
+    "training_trace",
+]

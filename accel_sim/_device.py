@@ -1,0 +1,159 @@
+"""The device plug-in API: one abstract base class, found through entry points."""
+
+from __future__ import annotations
+
+import abc
+import warnings
+from collections.abc import Mapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from ._ir import Trace
+from ._params import Config
+from ._report import Report
+from .errors import AccelSimError, ConfigError, UnknownNameError
+
+__all__ = ["Device", "available_devices", "get_device", "make_device", "register_device"]
+
+ENTRY_POINT_GROUP = "accel_sim.devices"
+
+
+class Device(abc.ABC):
+    """A hardware model that evaluates layer traces.
+
+    Contract (checked for every device by :class:`accel_sim.testing.DeviceContract`):
+
+    1. Class attributes: ``name`` (unique lowercase identifier, the registry key and the
+       ``-d`` argument) and ``Config``, a frozen dataclass deriving from
+       :class:`accel_sim.Config` whose every field is declared with :func:`accel_sim.param`
+       (type, unit, range or choices, default). ``Config()`` with no arguments is valid. The
+       explorer derives its search space from this declaration only.
+    2. ``Device(config=None)`` takes an instance of ``Config`` (``None``: defaults) and nothing
+       else; it does not mutate the config. Build from strings or mappings with
+       :meth:`from_params`.
+    3. ``evaluate(trace)`` returns a :class:`Report` with one row per trace layer, in order,
+       with finite, non-negative ``macs, flops, cycles, latency_s, energy_j`` and
+       ``utilization`` in [0, 1]; ``macs`` and ``flops`` equal the trace's; energy columns
+       ``energy_<component>_j`` sum to ``energy_j``.
+    4. It is pure and reproducible: the same config and trace give the same report; stochastic
+       models take their seed from the config.
+    5. A design that cannot run a workload (a layer does not fit, resources exceed the board)
+       is reported in ``Report.violations`` (value > 0), not raised, so that an optimiser can
+       learn the feasible region. Only input that cannot be interpreted raises
+       :class:`~accel_sim.errors.AccelSimError`.
+    6. No global side effects: no printing, logging configuration, process exit or changes to
+       numpy's global random state.
+
+    Optional: override :meth:`evaluate_many` to evaluate many configurations at once
+    (vectorised); the default loops over :meth:`evaluate`.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Config]]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: Config | None = None) -> None:
+        if config is None:
+            config = self.Config()
+        elif not isinstance(config, self.Config):
+            raise ConfigError(
+                f"device {self.name!r} takes a {self.Config.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None = None) -> Device:
+        """Build from a mapping of values; strings are parsed by each parameter's declaration."""
+        params = dict(params or {})
+        values = {
+            k: (cls.Config.spec(k).parse(v, cls.name) if isinstance(v, str)
+                and cls.Config.spec(k).type is not str else v)
+            for k, v in params.items()
+        }
+        return cls(cls.Config.from_mapping(values))
+
+    @abc.abstractmethod
+    def evaluate(self, trace: Trace) -> Report:
+        """Evaluate every layer of ``trace`` on this device (see the class contract)."""
+
+    def evaluate_many(self, trace: Trace, configs: Sequence[Config]) -> list[Report]:
+        """Evaluate ``trace`` under many configurations of this device class."""
+        return [type(self)(c).evaluate(trace) for c in configs]
+
+
+# ---------------------------------------------------------------------- registry
+_registered: dict[str, type[Device]] = {}
+_load_errors: dict[str, str] = {}
+_entry_points_loaded = False
+
+
+def register_device(cls: type[Device]) -> type[Device]:
+    """Register a device class under ``cls.name`` (also usable as a class decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, Device)):
+        raise TypeError(f"{cls!r} is not a Device subclass")
+    _registered[cls.name] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from . import devices as _builtin  # noqa: F401  (registers the built-in devices)
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _registered and ep.value.startswith("accel_sim."):
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken third-party plug-in must not hide the others
+            _load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"accel_sim device plug-in {ep.name!r} ({ep.value}) failed to load: {exc}",
+                RuntimeWarning, stacklevel=3,
+            )
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Device)):
+            _load_errors[ep.name] = f"{ep.value} is not a Device subclass"
+            warnings.warn(f"accel_sim device plug-in {ep.name!r}: {ep.value} is not a Device",
+                          RuntimeWarning, stacklevel=3)
+            continue
+        if cls.name != ep.name:
+            _load_errors[ep.name] = f"entry point name differs from {cls.__name__}.name"
+            warnings.warn(
+                f"accel_sim device plug-in {ep.name!r}: class name attribute is {cls.name!r}",
+                RuntimeWarning, stacklevel=3)
+            continue
+        _registered[ep.name] = cls
+
+
+def available_devices() -> dict[str, type[Device]]:
+    """All devices: built-ins, entry-point plug-ins and explicitly registered classes."""
+    _load_entry_points()
+    return dict(sorted(_registered.items()))
+
+
+def get_device(name: str) -> type[Device]:
+    """The device class registered under ``name``."""
+    devices = available_devices()
+    if name in devices:
+        return devices[name]
+    if name in _load_errors:
+        raise UnknownNameError(f"device {name!r} failed to load: {_load_errors[name]}")
+    raise UnknownNameError(f"unknown device {name!r}; available: {', '.join(devices)}")
+
+
+def make_device(device: str | Device | type[Device],
+                params: Mapping[str, Any] | None = None) -> Device:
+    """A device instance from a name, a class or an instance (``params`` for name/class)."""
+    if isinstance(device, Device):
+        if params:
+            raise AccelSimError("pass parameters in the device's Config, not beside an instance")
+        return device
+    cls = get_device(device) if isinstance(device, str) else device
+    return cls.from_params(params)

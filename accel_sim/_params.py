@@ -1,0 +1,312 @@
+"""Declared, validated parameters: the single source of a device's settings and search space.
+
+A device configuration is a frozen dataclass whose fields are declared with :func:`param`::
+
+    @dataclass(frozen=True)
+    class MyConfig(Config):
+        rows: int = param(32, low=1, high=4096, unit="PEs", doc="Array height.", log=True)
+
+Each declaration carries type, unit, range or choices and default. The same table validates
+values at construction (:meth:`Config.__post_init__`), parses command-line strings
+(:meth:`Config.from_strings`), lists parameters for ``accel-sim devices``, generates invalid
+values for tests (:meth:`ParamSpec.invalid_values`) and defines the explorer's search space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from .errors import ConfigError, UnknownNameError
+
+__all__ = ["Config", "ParamSpec", "param"]
+
+_META_KEY = "accel_sim"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Declaration of one configuration parameter.
+
+    Attributes:
+        name: Field name, the key used on the command line (``-s name=value``).
+        type: One of ``int``, ``float``, ``bool``, ``str``.
+        default: Default value.
+        unit: Physical unit ("" when dimensionless).
+        doc: One-line description, including the source of a default constant.
+        low, high: Inclusive numeric bounds (``None``: unbounded on that side).
+        choices: Allowed values for categorical parameters.
+        log: Search on a log scale (numeric parameters).
+        step: Grid step for integer/float search (``None``: continuous or unit step).
+        search: Whether the explorer searches this parameter by default. Technology constants
+            are declared with ``search=False``: they are fixed unless a user asks for them.
+        active_if: ``(other_name, allowed_values)``: the parameter only matters when another
+            parameter takes one of these values (a conditional search-space parameter).
+        optional: ``None`` is allowed and means "derive from other parameters" (e.g. presets).
+    """
+
+    name: str
+    type: type
+    default: Any
+    unit: str = ""
+    doc: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    log: bool = False
+    step: float | None = None
+    search: bool = True
+    active_if: tuple[str, tuple[Any, ...]] | None = None
+    optional: bool = False
+
+    # ------------------------------------------------------------------ description
+    def allowed(self) -> str:
+        """Human-readable allowed range, used in error messages and listings."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(str(c) for c in self.choices)
+        elif self.type is bool:
+            text = "true or false"
+        elif self.low is not None or self.high is not None:
+            lo = "-inf" if self.low is None else _fmt(self.low)
+            hi = "inf" if self.high is None else _fmt(self.high)
+            text = f"{self.type.__name__} in [{lo}, {hi}]"
+        else:
+            text = self.type.__name__
+        if self.optional:
+            text += " (or unset)"
+        return text
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, value: Any, owner: str = "") -> Any:
+        """Return ``value`` coerced to the declared type, or raise :class:`ConfigError`."""
+        where = f"{owner}.{self.name}" if owner else self.name
+        if value is None:
+            if self.optional:
+                return None
+            raise ConfigError(f"{where}: a value is required ({self.allowed()})")
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (int,)) and value in (0, 1):
+                return bool(value)
+            raise ConfigError(f"{where}={value!r}: expected true or false")
+        if self.type is int:
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = int(value)
+            elif (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(float(value))
+                and float(value).is_integer()
+            ):
+                value = int(value)
+            else:
+                raise ConfigError(f"{where}={value!r}: expected an integer, {self.allowed()}")
+        elif self.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                try:
+                    value = float(value)  # numpy scalars
+                except (TypeError, ValueError):
+                    raise ConfigError(
+                        f"{where}={value!r}: expected a number, {self.allowed()}"
+                    ) from None
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}={value!r}: must be finite, {self.allowed()}")
+        elif self.type is str and not isinstance(value, str):
+            raise ConfigError(f"{where}={value!r}: expected text, {self.allowed()}")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{where}={value!r} is not allowed: {self.allowed()}")
+        if self.low is not None and value < self.low:
+            raise ConfigError(f"{where}={value!r} is out of range: {self.allowed()}")
+        if self.high is not None and value > self.high:
+            raise ConfigError(f"{where}={value!r} is out of range: {self.allowed()}")
+        return value
+
+    def parse(self, text: str, owner: str = "") -> Any:
+        """Parse a command-line string to a validated value."""
+        where = f"{owner}.{self.name}" if owner else self.name
+        t = text.strip()
+        if self.optional and t.lower() in {"none", ""}:
+            return None
+        if self.type is bool:
+            if t.lower() in _TRUE:
+                return True
+            if t.lower() in _FALSE:
+                return False
+            raise ConfigError(f"{where}={text!r}: expected true or false")
+        if self.type in (int, float):
+            try:
+                num = float(t)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}={text!r} is not a number: {self.allowed()}"
+                ) from None
+            if self.type is int:
+                if not num.is_integer():
+                    raise ConfigError(f"{where}={text!r}: expected an integer, {self.allowed()}")
+                return self.validate(int(num), owner)
+            return self.validate(num, owner)
+        return self.validate(t, owner)
+
+    def invalid_values(self) -> list[Any]:
+        """Values this parameter must reject (for contract tests)."""
+        bad: list[Any] = []
+        if self.choices is not None:
+            bad.append("__not_a_choice__")
+        elif self.type is bool:
+            bad.append("maybe")
+        elif self.type in (int, float):
+            if self.low is not None:
+                bad.append(self.low - (1 if self.type is int else max(abs(self.low), 1.0) * 0.5))
+            if self.high is not None:
+                bad.append(self.high + (1 if self.type is int else max(abs(self.high), 1.0)))
+            bad.append("abc")
+            if self.type is int:
+                bad.append(1.5)
+            else:
+                bad.append(float("nan"))
+        if not self.optional:
+            bad.append(None)
+        return bad
+
+
+def _fmt(x: float) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:g}"
+
+
+def param(
+    default: Any,
+    *,
+    unit: str = "",
+    doc: str = "",
+    low: float | None = None,
+    high: float | None = None,
+    choices: Iterable[Any] | None = None,
+    log: bool = False,
+    step: float | None = None,
+    search: bool = True,
+    active_if: tuple[str, Iterable[Any]] | None = None,
+    optional: bool = False,
+) -> Any:
+    """Declare a configuration field (use as the default of a dataclass field)."""
+    meta = {
+        "unit": unit,
+        "doc": doc,
+        "low": low,
+        "high": high,
+        "choices": tuple(choices) if choices is not None else None,
+        "log": log,
+        "step": step,
+        "search": search,
+        "active_if": (active_if[0], tuple(active_if[1])) if active_if else None,
+        "optional": optional,
+    }
+    return dataclasses.field(default=default, metadata={_META_KEY: meta})
+
+
+_TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
+C = TypeVar("C", bound="Config")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Base of every device configuration: a frozen dataclass validated at construction.
+
+    Subclasses declare each field with :func:`param`. Invalid values raise
+    :class:`~accel_sim.errors.ConfigError` naming the field and its allowed range. Subclasses may
+    override :meth:`_check` for cross-field rules (call ``super()._check()``).
+    """
+
+    _specs_cache: ClassVar[dict[type, tuple[ParamSpec, ...]]] = {}
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        for spec in self.specs():
+            value = spec.validate(getattr(self, spec.name), owner)
+            object.__setattr__(self, spec.name, value)
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-field validation hook (raise ConfigError)."""
+
+    # ------------------------------------------------------------------ declaration
+    @classmethod
+    def specs(cls) -> tuple[ParamSpec, ...]:
+        """The declared parameters, in field order."""
+        cached = Config._specs_cache.get(cls)
+        if cached is not None:
+            return cached
+        out = []
+        import typing
+
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get(_META_KEY)
+            if meta is None:
+                raise TypeError(f"{cls.__name__}.{f.name} must be declared with accel_sim param()")
+            typ = hints[f.name]
+            typ = _base_type(typ)
+            out.append(ParamSpec(name=f.name, type=typ, default=f.default, **meta))
+        result = tuple(out)
+        Config._specs_cache[cls] = result
+        return result
+
+    @classmethod
+    def spec(cls, name: str) -> ParamSpec:
+        """The declaration of one parameter (UnknownNameError lists the known names)."""
+        for s in cls.specs():
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in cls.specs())
+        raise UnknownNameError(f"unknown parameter {name!r} of {cls.__name__}; known: {known}")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_mapping(cls: type[C], values: Mapping[str, Any]) -> C:
+        """Build from a mapping of Python values; unknown keys raise UnknownNameError."""
+        for key in values:
+            cls.spec(key)
+        return cls(**values)
+
+    @classmethod
+    def from_strings(cls: type[C], values: Mapping[str, str]) -> C:
+        """Build from command-line strings (``-s key=value``), parsing each by its declaration."""
+        parsed = {k: cls.spec(k).parse(v, cls.__name__) for k, v in values.items()}
+        return cls(**parsed)
+
+    def replace(self: C, **changes: Any) -> C:
+        """A copy with some fields changed (validated)."""
+        for key in changes:
+            self.spec(key)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values as a plain dict."""
+        return {s.name: getattr(self, s.name) for s in self.specs()}
+
+
+def _base_type(typ: Any) -> type:
+    """Map annotations such as ``int``, ``float | None`` or ``Literal[...]`` to a base type."""
+    import types
+    import typing
+
+    if isinstance(typ, str):
+        typ = _TYPE_NAMES[typ]
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        return _base_type(args[0])
+    if origin is typing.Literal:
+        return type(typing.get_args(typ)[0])
+    if typ in (int, float, bool, str):
+        return typ
+    raise TypeError(f"unsupported parameter type {typ!r}")

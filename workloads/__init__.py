@@ -1,0 +1,21 @@
+"""Workload frontend: built-in networks and importers that produce layer traces.
+
+>>> from workloads import load_workload
+>>> trace = load_workload("bert_base:seq_len=128,batch=8")
+"""
+
+from __future__ import annotations
+
+from . import _models  # noqa: F401  (registers the built-in workloads)
+from ._onnx import read_onnx
+from ._registry import WorkloadInfo, list_workloads, load_workload, parse_workload_spec
+from ._scalesim import read_topology
+
+__all__ = [
+    "WorkloadInfo",
+    "list_workloads",
+    "load_workload",
+    "parse_workload_spec",
+    "read_onnx",
+    "read_topology",
+]

@@ -1,0 +1,97 @@
+"""Registry of built-in workloads and parsing of workload arguments."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from accel_sim import Config, Layer, Trace
+from accel_sim.errors import UnknownNameError, WorkloadError
+
+__all__ = ["WorkloadInfo", "list_workloads", "load_workload", "parse_workload_spec"]
+
+
+@dataclass(frozen=True)
+class WorkloadInfo:
+    """A built-in workload: its name, parameter declaration, description and builder."""
+
+    name: str
+    params: type[Config]
+    description: str
+    build: Callable[[Config], Iterable[Layer]]
+
+    def trace(self, params: Config | None = None) -> Trace:
+        """Build the trace for the given parameters (defaults if ``None``)."""
+        p = params if params is not None else self.params()
+        meta = {"workload": self.name, **p.to_dict()}
+        return Trace(self.name, tuple(self.build(p)), meta)
+
+
+_WORKLOADS: dict[str, WorkloadInfo] = {}
+
+
+def workload(name: str, params: type[Config], description: str):
+    """Decorator registering a builder ``f(params) -> iterable of Layer`` under ``name``."""
+
+    def deco(fn: Callable[[Config], Iterable[Layer]]):
+        _WORKLOADS[name] = WorkloadInfo(name, params, description, fn)
+        return fn
+
+    return deco
+
+
+def list_workloads() -> dict[str, WorkloadInfo]:
+    """The built-in workloads by name."""
+    return dict(sorted(_WORKLOADS.items()))
+
+
+def parse_workload_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``name:key=value,key=value`` into the name and a dict of strings."""
+    name, _, rest = spec.partition(":")
+    params: dict[str, str] = {}
+    if rest.strip():
+        for item in rest.split(","):
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip():
+                raise WorkloadError(
+                    f"workload {spec!r}: expected name:key=value[,key=value...], got {item!r}"
+                )
+            params[key.strip()] = value.strip()
+    return name.strip(), params
+
+
+def load_workload(spec: str | os.PathLike[str], **params: object) -> Trace:
+    """Build a trace from a workload argument.
+
+    ``spec`` is a built-in name with optional parameters (``"bert_base:seq_len=128,batch=8"``)
+    or the path of a SCALE-Sim topology ``.csv`` or an ``.onnx`` file. Keyword arguments give
+    parameters as Python values (they override those in the string).
+    """
+    text = os.fspath(spec)
+    low = text.lower()
+    if low.endswith(".csv") or low.endswith(".onnx"):
+        if params:
+            raise WorkloadError(f"{text}: file workloads take no parameters")
+        if not os.path.isfile(text):
+            raise WorkloadError(f"{text}: no such workload file")
+        if low.endswith(".csv"):
+            from ._scalesim import read_topology
+
+            return read_topology(text)
+        from ._onnx import read_onnx
+
+        return read_onnx(text)
+    name, str_params = parse_workload_spec(text)
+    if name not in _WORKLOADS:
+        raise UnknownNameError(
+            f"unknown workload {name!r}; built-ins: {', '.join(sorted(_WORKLOADS))} "
+            "(or a path to a .csv/.onnx file)"
+        )
+    info = _WORKLOADS[name]
+    cfg_cls = info.params
+    values = {k: cfg_cls.spec(k).parse(v, name) for k, v in str_params.items()}
+    for k, v in params.items():
+        cfg_cls.spec(k)
+        values[k] = v
+    return info.trace(cfg_cls(**values))
