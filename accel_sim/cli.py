@@ -1,0 +1,204 @@
+"""The ``accel-sim`` command line.
+
+Every user error (unknown name, value out of range, malformed file) prints one line
+``accel-sim: error: ...`` on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from ._device import available_devices, get_device
+from .errors import AccelSimError, ConfigError
+
+__all__ = ["main"]
+
+
+def _kv_list(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _load(spec: str):
+    from workloads import load_workload
+
+    return load_workload(spec)
+
+
+# ---------------------------------------------------------------------- commands
+def _cmd_workloads(args: argparse.Namespace) -> int:
+    from workloads import list_workloads
+
+    for name, info in list_workloads().items():
+        print(f"{name}: {info.description}")
+        for s in info.params.specs():
+            unit = f" [{s.unit}]" if s.unit else ""
+            print(f"    {s.name}={s.default!s:<10} {s.allowed()}{unit}  {s.doc}")
+    print("\nFiles: a SCALE-Sim topology .csv (conv or GEMM format) or an .onnx model.")
+    print("Syntax: -w NAME[:key=value,key=value] or -w PATH")
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    for name, cls in available_devices().items():
+        if args.device and name != args.device:
+            continue
+        print(f"{name}: {cls.description or cls.__doc__.splitlines()[0]}")
+        for s in cls.Config.specs():
+            unit = f" [{s.unit}]" if s.unit else ""
+            print(f"    {s.name}={s.default!s:<12} {s.type.__name__:<5} {s.allowed()}{unit}")
+            if s.doc:
+                print(f"        {s.doc}")
+    if args.device and args.device not in available_devices():
+        get_device(args.device)  # raises with the list of devices
+    return 0
+
+
+def _print_table(report, limit: int = 60) -> None:
+    rows = report.layer_rows()
+    head = f"{'layer':<32} {'op':<13} {'MACs':>14} {'cycles':>14} {'latency_s':>11} " \
+           f"{'energy_j':>11} {'util':>6}"
+    print(head)
+    print("-" * len(head))
+    for r in rows[:limit]:
+        print(f"{r['layer'][:32]:<32} {r['op']:<13} {r['macs']:>14,.0f} {r['cycles']:>14,.0f} "
+              f"{r['latency_s']:>11.4e} {r['energy_j']:>11.4e} {r['utilization']:>6.1%}")
+    if len(rows) > limit:
+        print(f"... {len(rows) - limit} more layers in layers.csv")
+    s = report.summary()
+    print("-" * len(head))
+    print(f"{'total':<46} {s['macs']:>14,.0f} {s['cycles']:>14,.0f} {s['latency_s']:>11.4e} "
+          f"{s['energy_j']:>11.4e} {s['utilization']:>6.1%}")
+    if "area_mm2" in s:
+        print(f"area: {s['area_mm2']:.3f} mm^2")
+    if not report.feasible:
+        bad = ", ".join(f"{k} (+{v:g})" for k, v in report.violations.items() if v > 0)
+        print(f"INFEASIBLE: {bad}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ._sweep import write_rows_csv
+
+    trace = _load(args.workload)
+    if args.training:
+        from ._ir import training_trace
+
+        trace = training_trace(trace)
+    cls = get_device(args.device)
+    device = cls.from_params(_kv_list(args.set, "-s"))
+    report = device.evaluate(trace)
+    os.makedirs(args.output, exist_ok=True)
+    write_rows_csv(os.path.join(args.output, "layers.csv"), report.layer_rows())
+    summary = {"workload": trace.name, "device": cls.name, **report.summary(),
+               "config": device.config.to_dict()}
+    with open(os.path.join(args.output, "summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=2)
+    _print_table(report)
+    _note_skipped(trace)
+    print(f"wrote {args.output}/layers.csv and {args.output}/summary.json")
+    return 0
+
+
+def _note_skipped(trace) -> None:
+    skipped = trace.metadata.get("skipped_ops")
+    if skipped:
+        ops = ", ".join(f"{k} x{v}" for k, v in skipped.items())
+        print(f"note: skipped ONNX ops without MACs: {ops}", file=sys.stderr)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ._sweep import grid_configs, run_sweep, write_rows_csv
+
+    trace = _load(args.workload)
+    cls = get_device(args.device)
+    grid = {k: [x for x in v.split(",") if x.strip()] for k, v in
+            _kv_list(args.grid, "--grid").items()}
+    configs = grid_configs(cls, grid, _kv_list(args.set, "-s"))
+    with tqdm(total=len(configs), unit="cfg", disable=args.quiet, file=sys.stderr) as bar:
+        rows = run_sweep(trace, cls, configs, jobs=args.jobs, progress=bar.update)
+    write_rows_csv(args.output, rows)
+    print(f"wrote {len(rows)} configurations to {args.output}")
+    return 0
+
+
+def _cmd_scalesim(args: argparse.Namespace) -> int:
+    from ._scalesim_compat import run_scalesim_compatible
+
+    path = run_scalesim_compatible(args.config, args.topology, args.output, gemm=args.gemm)
+    print(f"wrote {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``accel-sim``."""
+    p = argparse.ArgumentParser(prog="accel-sim", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("workloads", help="list built-in workloads and their parameters")
+    s.set_defaults(func=_cmd_workloads)
+
+    s = sub.add_parser("devices", help="list devices and every parameter")
+    s.add_argument("device", nargs="?", help="show only this device")
+    s.set_defaults(func=_cmd_devices)
+
+    s = sub.add_parser("run", help="evaluate one workload on one device configuration")
+    s.add_argument("-w", "--workload", required=True,
+                   help="NAME[:key=value,...] or a .csv/.onnx path")
+    s.add_argument("-d", "--device", required=True)
+    s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
+                   help="device parameter (repeatable)")
+    s.add_argument("--training", action="store_true",
+                   help="simulate a training step (forward, backward-data, backward-weight, "
+                        "update)")
+    s.add_argument("-o", "--output", default="out", help="output directory (default: out)")
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("sweep", help="cartesian sweep of device parameters")
+    s.add_argument("-w", "--workload", required=True)
+    s.add_argument("-d", "--device", required=True)
+    s.add_argument("--grid", action="extend", nargs="+", required=True,
+                   metavar="KEY=V1,V2,...", help="swept parameter values")
+    s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
+                   help="fixed device parameter (repeatable)")
+    s.add_argument("-j", "--jobs", type=int, default=None,
+                   help="worker processes (default: all cores)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("-o", "--output", required=True, help="output CSV path")
+    s.set_defaults(func=_cmd_sweep)
+
+    s = sub.add_parser("scalesim", help="SCALE-Sim compatible run (reads its .cfg and "
+                                        "topology, writes COMPUTE_REPORT.csv)")
+    s.add_argument("-c", "--config", required=True, help="SCALE-Sim .cfg file")
+    s.add_argument("-t", "--topology", required=True, help="SCALE-Sim topology .csv")
+    s.add_argument("--gemm", action="store_true", help="topology is in GEMM (M,N,K) format")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.set_defaults(func=_cmd_scalesim)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 for user errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AccelSimError as exc:
+        print(f"accel-sim: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"accel-sim: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+

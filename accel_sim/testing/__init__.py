@@ -1,0 +1,17 @@
+"""Reusable tests for device plug-ins.
+
+Subclass :class:`DeviceContract` in your test suite (pytest collects it)::
+
+    from accel_sim.testing import DeviceContract
+
+    class TestMyDevice(DeviceContract):
+        device_class = MyDevice
+
+Every built-in device passes it; so must a third-party one.
+"""
+
+from __future__ import annotations
+
+from ._contract import DeviceContract, contract_traces
+
+__all__ = ["DeviceContract", "contract_traces"]

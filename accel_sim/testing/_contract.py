@@ -1,0 +1,177 @@
+"""The device contract test class (see :class:`accel_sim.Device` for the contract)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from .._device import Device, get_device
+from .._ir import ConvShape, Layer, OpKind, SparsityPattern, Trace, training_trace
+from .._params import Config
+from .._report import REQUIRED_COLUMNS, Report
+from ..errors import AccelSimError, ConfigError
+
+
+def contract_traces() -> list[Trace]:
+    """Small traces covering every op kind, odd shapes, sparsity and a training step."""
+    conv = ConvShape(14, 14, 3, 3, 8, 16, 1, 1)
+    dw = ConvShape(14, 14, 3, 3, 16, 16, 2, 1, groups=16)
+    layers = (
+        Layer("conv", OpKind.CONV, m=conv.ofmap_h * conv.ofmap_w, n=16, k=72, conv=conv),
+        Layer("dw", OpKind.GROUPED_CONV, m=dw.ofmap_h * dw.ofmap_w, n=1, k=9, groups=16,
+              conv=dw),
+        Layer("fc", OpKind.GEMM, m=1, n=10, k=784, batch=3),
+        Layer("odd", OpKind.GEMM, m=37, n=53, k=71),
+        Layer("score", OpKind.ATTN_SCORE, m=16, n=16, k=8, groups=4, batch=2),
+        Layer("ctx", OpKind.ATTN_CONTEXT, m=16, n=8, k=16, groups=4, batch=2),
+        Layer("moe", OpKind.MOE_EXPERT, m=5, n=32, k=16, groups=8),
+        Layer("lstm", OpKind.LSTM, m=4, n=64, k=32, repeat=3),
+        Layer("sparse", OpKind.GEMM, m=8, n=16, k=32, sparsity=SparsityPattern.NM,
+              sparsity_n=2, sparsity_m=4),
+        Layer("act", OpKind.ELEMENTWISE, m=16, n=32, k=1),
+        Layer("norm", OpKind.NORM, m=16, n=32, k=1),
+        Layer("softmax", OpKind.SOFTMAX, m=16, n=16, k=1, groups=4),
+        Layer("pool", OpKind.POOL, m=49, n=16, k=4),
+    )
+    fwd = Trace("contract", layers)
+    gemm_only = Trace("contract_gemm", tuple(lay for lay in layers if lay.op.is_matmul))
+    return [fwd, gemm_only, training_trace(gemm_only), Trace("one", (layers[3],))]
+
+
+class DeviceContract:
+    """Contract tests every device passes. Set ``device_class``; optionally override
+    :meth:`configs` to test more configurations than the default one."""
+
+    device_class: ClassVar[type[Device]]
+
+    # ---------------------------------------------------------------- fixtures
+    def configs(self) -> list[Config]:
+        """Configurations to check (default: the defaults only)."""
+        return [self.device_class.Config()]
+
+    def traces(self) -> list[Trace]:
+        """Traces to check (default: :func:`contract_traces`)."""
+        return contract_traces()
+
+    def _reports(self) -> list[tuple[Trace, Report]]:
+        out = []
+        for cfg in self.configs():
+            dev = self.device_class(cfg)
+            for tr in self.traces():
+                out.append((tr, dev.evaluate(tr)))
+        return out
+
+    # ---------------------------------------------------------------- declaration
+    def test_declaration(self) -> None:
+        cls = self.device_class
+        assert isinstance(cls.name, str) and cls.name == cls.name.lower() and cls.name
+        assert issubclass(cls.Config, Config)
+        assert dataclasses.is_dataclass(cls.Config)
+        assert cls.Config.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        specs = cls.Config.specs()
+        assert specs, "a device declares at least one parameter"
+        for s in specs:
+            assert s.doc, f"{cls.name}.{s.name} has no doc"
+            if s.choices is None and s.type in (int, float):
+                assert s.low is not None and s.high is not None, (
+                    f"{cls.name}.{s.name} needs a declared range")
+            if s.active_if is not None:
+                cls.Config.spec(s.active_if[0])
+
+    def test_registered(self) -> None:
+        assert get_device(self.device_class.name) is self.device_class
+
+    def test_config_is_frozen(self) -> None:
+        cfg = self.device_class.Config()
+        name = cfg.specs()[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(cfg, name, getattr(cfg, name))
+
+    def test_rejects_invalid_values(self) -> None:
+        cls = self.device_class
+        for s in cls.Config.specs():
+            for bad in s.invalid_values():
+                with pytest.raises(ConfigError) as info:
+                    if isinstance(bad, str):
+                        cls.Config.from_strings({s.name: bad})
+                    else:
+                        cls.Config(**{s.name: bad})
+                assert s.name in str(info.value), f"error for {s.name}={bad!r} must name it"
+
+    def test_rejects_unknown_parameter(self) -> None:
+        with pytest.raises(AccelSimError):
+            self.device_class.from_params({"no_such_parameter_xyz": 1})
+
+    def test_strings_round_trip(self) -> None:
+        cfg = self.device_class.Config()
+        as_text = {k: str(v) for k, v in cfg.to_dict().items() if v is not None}
+        assert self.device_class.Config.from_strings(as_text) == cfg
+
+    def test_rejects_wrong_config_type(self) -> None:
+        with pytest.raises(ConfigError):
+            self.device_class(object())  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- evaluation
+    def test_report_shape_and_values(self) -> None:
+        for tr, rep in self._reports():
+            assert isinstance(rep, Report)
+            assert rep.names == tr.names
+            assert len(rep) == len(tr)
+            for col in REQUIRED_COLUMNS:
+                arr = rep.columns[col]
+                assert np.all(np.isfinite(arr)), f"{col} not finite"
+                assert np.all(arr >= 0), f"{col} negative"
+            assert np.all(rep.columns["utilization"] <= 1.0 + 1e-9)
+            np.testing.assert_allclose(rep.columns["macs"], tr.columns["macs"])
+            np.testing.assert_allclose(rep.columns["flops"], tr.columns["flops"])
+            assert rep.latency_s > 0
+
+    def test_energy_components_sum(self) -> None:
+        for _, rep in self._reports():
+            comps = [v for k, v in rep.columns.items()
+                     if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"]
+            if comps:
+                np.testing.assert_allclose(np.sum(comps, axis=0), rep.columns["energy_j"],
+                                           rtol=1e-9, atol=1e-30)
+
+    def test_deterministic(self) -> None:
+        for cfg in self.configs():
+            tr = self.traces()[0]
+            a = self.device_class(cfg).evaluate(tr)
+            b = self.device_class(cfg).evaluate(tr)
+            for k in a.columns:
+                np.testing.assert_array_equal(a.columns[k], b.columns[k])
+
+    def test_layers_add_up(self) -> None:
+        dev = self.device_class(self.configs()[0])
+        tr = self.traces()[1]
+        whole = dev.evaluate(tr)
+        parts = [dev.evaluate(tr[i:i + 1]) for i in range(len(tr))]
+        total = sum(parts[1:], parts[0])
+        assert math.isclose(total.latency_s, whole.latency_s, rel_tol=1e-9)
+        assert math.isclose(total.energy_j, whole.energy_j, rel_tol=1e-9)
+
+    def test_summary_keys(self) -> None:
+        s = self.device_class().evaluate(self.traces()[0]).summary()
+        for key in ("macs", "flops", "cycles", "latency_s", "energy_j", "feasible"):
+            assert key in s
+
+    def test_no_global_random_state_change(self) -> None:
+        np.random.seed(1234)
+        before = np.random.get_state()[1].copy()
+        self.device_class().evaluate(self.traces()[0])
+        assert np.array_equal(np.random.get_state()[1], before)
+
+    def test_evaluate_many_matches_evaluate(self) -> None:
+        cfgs = self.configs()
+        tr = self.traces()[0]
+        many = self.device_class(cfgs[0]).evaluate_many(tr, cfgs)
+        assert len(many) == len(cfgs)
+        for cfg, rep in zip(cfgs, many, strict=True):
+            one = self.device_class(cfg).evaluate(tr)
+            np.testing.assert_allclose(rep.columns["cycles"], one.columns["cycles"])
+            np.testing.assert_allclose(rep.columns["energy_j"], one.columns["energy_j"])
