@@ -52,7 +52,8 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     for name, cls in available_devices().items():
         if args.device and name != args.device:
             continue
-        print(f"{name}: {cls.description or cls.__doc__.splitlines()[0]}")
+        doc_lines = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name}: {cls.description or (doc_lines[0] if doc_lines else '')}")
         for s in cls.Config.specs():
             unit = f" [{s.unit}]" if s.unit else ""
             print(f"    {s.name}={s.default!s:<12} {s.type.__name__:<5} {s.allowed()}{unit}")

@@ -1,0 +1,41 @@
+"""A minimal third-party device: N MAC units at a fixed clock, one cycle per MAC per unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel_sim import Config, Device, Report, Trace, param
+
+
+@dataclass(frozen=True)
+class ToyConfig(Config):
+    """Configuration of the toy MAC array."""
+
+    macs_per_cycle: int = param(64, low=1, high=1 << 20, unit="MAC/cycle", doc="MAC units.")
+    clock_mhz: float = param(500.0, low=1.0, high=5000.0, unit="MHz", doc="Clock.")
+    pj_per_mac: float = param(1.0, low=0.0, high=100.0, unit="pJ", doc="Energy per MAC.")
+
+
+class ToyMacArray(Device):
+    """Toy device: cycles = ceil(MACs / units) (vector ops: one element per unit per cycle)."""
+
+    name = "toy_mac_array"
+    Config = ToyConfig
+
+    def evaluate(self, trace: Trace) -> Report:
+        c = trace.columns
+        work = np.where(c["is_matmul"], c["macs"], c["flops"])
+        cycles = np.maximum(1.0, np.ceil(work / self.config.macs_per_cycle))
+        energy = c["macs"] * self.config.pj_per_mac * 1e-12
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(lay.op.value for lay in trace), phases=tuple(
+                lay.phase.value for lay in trace),
+            columns={"macs": c["macs"], "flops": c["flops"], "cycles": cycles,
+                     "latency_s": cycles / (self.config.clock_mhz * 1e6),
+                     "energy_j": energy, "energy_mac_j": energy,
+                     "utilization": work / (cycles * self.config.macs_per_cycle)},
+        )
+

@@ -1,0 +1,65 @@
+"""A third-party device package, installed for real, is found through its entry point."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PLUGIN = Path(__file__).parent / "plugin_pkg"
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory) -> dict[str, str]:
+    target = tmp_path_factory.mktemp("site")
+    src = tmp_path_factory.mktemp("src") / "plugin"
+    shutil.copytree(PLUGIN, src)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(src)],
+        check=True, capture_output=True, text=True)
+    assert list(target.glob("accel_sim_toy_plugin-*.dist-info"))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _run(env, *args, check=True):
+    return subprocess.run([sys.executable, "-m", "accel_sim", *args], env=env,
+                          capture_output=True, text=True, check=check)
+
+
+def test_plugin_listed_with_its_parameters(plugin_env):
+    out = _run(plugin_env, "devices").stdout
+    assert "toy_mac_array:" in out and "macs_per_cycle=64" in out
+    assert "systolic:" in out  # built-ins still there
+
+
+def test_plugin_runs_from_the_cli(plugin_env, tmp_path):
+    _run(plugin_env, "run", "-w", "digits_mlp:batch=4", "-d", "toy_mac_array",
+         "-s", "macs_per_cycle=16", "-o", str(tmp_path))
+    import json
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # digits_mlp batch 4: fc1 4x64x64 + fc2 4x64x10 MACs; relu 4x64 elements
+    assert summary["macs"] == 4 * 64 * 64 + 4 * 64 * 10
+    assert summary["cycles"] == 4 * 64 * 64 / 16 + 4 * 64 * 10 / 16 + 4 * 64 / 16
+
+
+def test_plugin_passes_the_contract(plugin_env, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(PLUGIN / "test_toy_contract.py")], env=plugin_env,
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert " passed" in res.stdout
+
+
+def test_unknown_parameter_of_plugin_is_a_clear_error(plugin_env):
+    res = _run(plugin_env, "run", "-w", "digits_mlp", "-d", "toy_mac_array", "-s", "foo=1",
+               "-o", "x", check=False)
+    assert res.returncode == 2
+    assert "unknown parameter 'foo'" in res.stderr and "Traceback" not in res.stderr
