@@ -1,0 +1,842 @@
+"""Exact replica of SCALE-Sim v3's memory timing for one layer (``memory_model="scalesim"``).
+
+A re-implementation of the SCALE-Sim v3 (PyPI ``scalesim==3.0.0``) timing model for a single
+layer, written from an analysis of its source (no SCALE-Sim code is imported or copied) and
+checked against 155 SCALE-Sim runs (``tests/data/scalesim_golden.csv``) with zero difference.
+
+Goal: reproduce the numbers of COMPUTE_REPORT.csv (Total Cycles (incl. prefetch), Total Cycles,
+Stall Cycles, Overall Util %, Mapping Efficiency %, Compute Util %) and the access counts /
+start-stop cycles of DETAILED_ACCESS_REPORT.csv and the averages of BANDWIDTH_REPORT.csv, without
+simulating every cycle.
+
+How it works (see scalesim_model.md for the full derivation)
+-----------------------------------------------------------
+* Compute part is closed form: the layer becomes a GEMM (M ofmap pixels, N filters, K window);
+  per dataflow (Sr, Sc, T) = OS (M, N, K), WS (K, N, M), IS (K, M, N);
+  folds = ceil(Sr/AR) * ceil(Sc/AC); rows-per-fold L_f = T+AR+AC-2 (OS) or 2AR+AC+T-2 (WS/IS);
+  the systolic "demand" stream has L = folds * L_f rows (one row == one cycle when not stalled).
+* Memory part.  SCALE-Sim walks the L demand rows; row i is issued at cycle i + (stalls so far);
+  the row's stall is max(ifmap stall, filter stall, ofmap stall).  Stalls only arise at a few
+  "event" rows:
+    - ifmap / filter read buffer (USER bandwidth mode only): an address that is not in the
+      current "active window" of the double-buffered SRAM forces a new prefetch;
+    - ofmap write buffer (both modes): when the buffer occupancy exceeds the drain half a
+      drain is launched; if the buffer fills up while a drain is in flight the array waits.
+  We therefore run an *event-driven* loop: between two events everything advances by one cycle
+  per row (located with numpy cumsum / searchsorted / vectorised window tests); only event rows
+  are processed element by element (<= array-width elements).  Rows without events cost nothing.
+* "Total Cycles (incl. prefetch)" = DRAM-OFMAP-stop-cycle - min(DRAM-IFMAP-start, DRAM-FILTER-start)
+  i.e. the initial SRAM fill (which SCALE-Sim places at negative cycles) + compute + stalls +
+  the final OFMAP drain tail.
+
+Public entry points
+-------------------
+    scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                   bandwidth_mode='USER', bandwidth=10, ifmap_dram_bw=10, filter_dram_bw=10,
+                   word_bytes=1, conv=None) -> dict
+    scalesim_conv_layer(H, W, R, S, C, F, stride, ...) -> dict   (conv wrapper)
+    conv_to_gemm(H, W, R, S, C, F, stride) -> (M, N, K)
+
+Cost: the event model builds the demand matrices (memory O(cycles x array width)); use it for
+SCALE-Sim-compatible runs, and the vectorised analytic model of ``systolic`` for sweeps.
+"""
+# ruff: noqa: E741
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+__all__ = ['compute_cycles_closed_form', 'conv_to_gemm', 'scalesim_conv_layer', 'scalesim_layer']
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer geometry
+# ----------------------------------------------------------------------------------------------
+def conv_to_gemm(H, W, R, S, C, F, stride):
+    """SCALE-Sim view of a conv layer: ofmap dims ceil((H-R+s)/s) (no padding), M = Eh*Ew,
+    N = F (filters), K = R*S*C (window).  Returns (M, N, K, Eh, Ew)."""
+    eh = math.ceil((H - R + stride) / stride)
+    ew = math.ceil((W - S + stride) / stride)
+    return eh * ew, F, R * S * C, eh, ew
+
+
+def _spatio_temporal(df, M, N, K):
+    if df == 'os':
+        return M, N, K
+    if df == 'ws':
+        return K, N, M
+    if df == 'is':
+        return K, M, N
+    raise ValueError(df)
+
+
+def _rows_per_fold(df, AR, AC, T):
+    return T + AR + AC - 2 if df == 'os' else 2 * AR + AC + T - 2
+
+
+def compute_cycles_closed_form(M, N, K, rows, cols, dataflow):
+    """'Total Cycles' without stalls: ceil(Sr/AR)*ceil(Sc/AC)*rows_per_fold - 1."""
+    Sr, Sc, T = _spatio_temporal(dataflow, M, N, K)
+    folds = -(-Sr // rows) * -(-Sc // cols)
+    return folds * _rows_per_fold(dataflow, rows, cols, T) - 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Operand address matrices (same address scheme as SCALE-Sim; offsets are irrelevant because the
+# three buffers are independent, only equality of addresses matters)
+# ----------------------------------------------------------------------------------------------
+def _operand_matrices(M, N, K, conv):
+    """Return A (M x K ifmap addresses, -1 = out of image), Fm (K x N), O (M x N)."""
+    if conv is None:
+        A = np.arange(M * K, dtype=np.int64).reshape(M, K)
+    else:
+        H, W, R, S, C, F, s = conv
+        _, _, _, _eh, ew = conv_to_gemm(H, W, R, S, C, F, s)
+        i = np.arange(M)[:, None]
+        j = np.arange(K)[None, :]
+        orow, ocol = np.divmod(i, ew)
+        irow, icol = orow * s, ocol * s
+        crow, rem = np.divmod(j, S * C)
+        ccol, ch = np.divmod(rem, C)
+        valid = (crow + irow < H) & (ccol + icol < W)
+        A = np.where(valid, ((irow + crow) * W + icol + ccol) * C + ch, -1).astype(np.int64)
+    Fm = (np.arange(N, dtype=np.int64)[None, :] * K + np.arange(K, dtype=np.int64)[:, None])
+    O = np.arange(M * N, dtype=np.int64).reshape(M, N)
+    return A, Fm, O
+
+
+def _fold_iter(df, M, N, K, AR, AC):
+    """Folds in SCALE-Sim order (column fold outer, row fold inner)."""
+    Sr, Sc, _T = _spatio_temporal(df, M, N, K)
+    rf, cf = -(-Sr // AR), -(-Sc // AC)
+    for fc in range(cf):
+        for fr in range(rf):
+            yield fc * rf + fr, fr * AR, min(AR, Sr - fr * AR), fc * AC, min(AC, Sc - fc * AC)
+
+
+def _demand_matrices(df, A, Fm, O, AR, AC):
+    """Build the three demand matrices (rows = cycles) exactly as SCALE-Sim lays them out.
+    Returns (ifmap_dem, filter_dem, ofmap_dem) with -1 for 'no request'."""
+    M, K = A.shape
+    N = Fm.shape[1]
+    Sr, Sc, T = _spatio_temporal(df, M, N, K)
+    Lf = _rows_per_fold(df, AR, AC, T)
+    nf = -(-Sr // AR) * -(-Sc // AC)
+    L = nf * Lf
+    w_if = AC if df == 'is' else AR
+    w_f = AR if df == 'is' else AC
+    dif = np.full((L, w_if), -1, dtype=np.int64)
+    dfl = np.full((L, w_f), -1, dtype=np.int64)
+    dof = np.full((L, AC), -1, dtype=np.int64)
+    for f, r0, ru, c0, cu in _fold_iter(df, M, N, K, AR, AC):
+        b = f * Lf
+        if df == 'os':   # Sr=M rows, Sc=N cols, T=K
+            t = np.arange(K)[:, None]
+            r = np.arange(ru)[None, :]
+            dif[b + t + r, r] = A[r0 + r, t]
+            c = np.arange(cu)[None, :]
+            dfl[b + t + c, c] = Fm[t, c0 + c]
+            rr = np.arange(ru)[:, None]
+            dof[b + (K - 1) + (AR - 1 - rr) + c, c] = O[r0 + rr, c0 + c]
+        elif df == 'ws':  # Sr=K, Sc=N, T=M
+            t = np.arange(M)[:, None]
+            r = np.arange(ru)[None, :]
+            dif[b + AR + t + r, r] = A[t, r0 + r]
+            rr = np.arange(ru)[:, None]
+            c = np.arange(cu)[None, :]
+            dfl[b + (AR - 1 - rr), c] = Fm[r0 + rr, c0 + c]
+            dof[b + 2 * AR - 1 + t + c, c] = O[t, c0 + c]
+        else:             # is: Sr=K, Sc=M, T=N
+            rr = np.arange(ru)[:, None]
+            c = np.arange(cu)[None, :]
+            dif[b + (AR - 1 - rr), c] = A[c0 + c, r0 + rr]
+            t = np.arange(N)[:, None]
+            r = np.arange(ru)[None, :]
+            dfl[b + AR + t + r, r] = Fm[r0 + r, t]
+            dof[b + 2 * AR - 1 + t + c, c] = O[c0 + c, t]
+    return dif, dfl, dof
+
+
+def _diag_order(nr, nc):
+    """Flat indices of an nr x nc matrix in SCALE-Sim's anti-diagonal prefetch order:
+    diagonals d = row+col ascending, inside a diagonal row descending."""
+    r, c = np.divmod(np.arange(nr * nc), nc)
+    order = np.lexsort((-r, r + c))
+    return order
+
+
+def _prefetch_streams(df, A, Fm, AR, AC):
+    """Ifmap and filter SRAM fill order (flat, -1 = padding) as SCALE-Sim builds them."""
+    M, K = A.shape
+    N = Fm.shape[1]
+
+    def stack(nblocks, h, w, fill):  # fill(block, P-block view) writes into (h x w) block
+        P = np.full((nblocks * h, w), -1, dtype=np.int64)
+        for bidx in range(nblocks):
+            fill(bidx, P[bidx * h:(bidx + 1) * h])
+        return P
+
+    if df == 'os':
+        rf, cf = -(-M // AR), -(-N // AC)
+
+        def fi(b, blk):
+            ru = min(AR, M - b * AR)
+            blk[:, :ru] = A[b * AR:b * AR + ru, :].T
+
+        def ff(b, blk):
+            cu = min(AC, N - b * AC)
+            blk[:, :cu] = Fm[:, b * AC:b * AC + cu]
+        Pi, Pf = stack(rf, K, AR, fi), stack(cf, K, AC, ff)
+        return Pi.ravel()[_diag_order(*Pi.shape)], Pf.ravel()[_diag_order(*Pf.shape)]
+    if df == 'ws':
+        rf, cf = -(-K // AR), -(-N // AC)
+
+        def fi(b, blk):
+            ku = min(AR, K - b * AR)
+            blk[:, :ku] = A[:, b * AR:b * AR + ku]
+
+        def ff(b, blk):
+            cu = min(AC, N - b * AC)
+            blk[:, :cu] = Fm[:, b * AC:b * AC + cu]
+        Pi, Pf = stack(rf, M, AR, fi), stack(cf, K, AC, ff)
+        return Pi.ravel()[_diag_order(*Pi.shape)], Pf.ravel()
+    # is
+    rf, cf = -(-K // AR), -(-M // AC)
+
+    def fi(b, blk):
+        mu = min(AC, M - b * AC)
+        blk[:, :mu] = A[b * AC:b * AC + mu, :].T
+
+    def ff(b, blk):
+        ku = min(AR, K - b * AR)
+        blk[:, :ku] = Fm[b * AR:b * AR + ku, :].T
+    Pi, Pf = stack(cf, K, AC, fi), stack(rf, N, AR, ff)
+    return Pi.ravel(), Pf.ravel()[_diag_order(*Pf.shape)]
+
+
+# ----------------------------------------------------------------------------------------------
+# USER-bandwidth read buffer (double buffered SRAM with explicit prefetch stream)
+# ----------------------------------------------------------------------------------------------
+class _UserReadBuffer:
+    """Model of SCALE-Sim's USER-mode read buffer.
+
+    SRAM of E = floor(kB*1024/word) words, active half A = ceil(E/2), prefetch half P = E - A.
+    The fill stream (prefetch order) is cut into 'lines' of eps = ceil(E/100) valid words
+    (there are n_valid//eps + 1 lines, the last may be empty).  The active window is NA
+    consecutive lines (mod number of lines), NA = min(nl, ceil(A/eps)), it moves by
+    NP = min(nl - NA, ceil(P/eps)) lines on every miss ("new prefetch").
+    DRAM timing: the k-th new prefetch completes at cycle  -1 + k*(ceil(P/bw) + 1)
+    (a back-to-back chain that does not depend on when the miss happened).
+    On a miss at request time x (x = issue cycle + 1 + accumulated offset within the row):
+        x <- Pk            if Pk <= x     (sic: time can move backwards)
+        x <- 2*Pk - x      if Pk >  x     (the stall is counted twice)
+    The row's stall contribution of this buffer is x_final - cycle - 1.
+    """
+
+    def __init__(self, fill_stream, demand, size_bytes, bw, word_bytes=1):
+        E = math.floor(size_bytes / word_bytes)
+        self.E = E
+        self.A = math.ceil(E * 0.5)
+        self.P = E - self.A
+        self.bw = bw
+        eps = math.ceil(E / 100)
+        valid = fill_stream >= 0
+        vaddr = fill_stream[valid]
+        nvalid = vaddr.size
+        self.nl = nvalid // eps + 1
+        self.NA = min(self.nl, math.ceil(self.A / eps))
+        self.NP = min(self.nl - self.NA, math.ceil(self.P / eps))
+        self.nreq = math.ceil(self.P / bw)          # DRAM rows per new prefetch
+        nrows_fetch = math.ceil(fill_stream.size / bw)
+        self.nl0 = min(math.ceil(self.A / bw), nrows_fetch)  # rows of the initial fill
+        self.k = 0            # number of new prefetches done
+        self.s = 0            # first line of the active window
+        self.never_miss = (self.nl <= self.NA)
+        # demand stream (flattened row-major, -1 removed) with its row index
+        rr, cc = np.nonzero(demand >= 0)
+        self.ent_row = rr
+        ent_addr = demand[rr, cc]
+        self.pos = 0
+        self.n_ent = ent_addr.size
+        if self.never_miss:
+            return
+        # occupancy table: for every demanded address the (deduplicated) lines holding it
+        line_of = np.arange(nvalid) // eps
+        amax = int(max(vaddr.max(), ent_addr.max())) + 1
+        key = vaddr * (self.nl + 1) + line_of
+        key = np.unique(key)
+        a_sorted, l_sorted = np.divmod(key, self.nl + 1)
+        counts = np.bincount(a_sorted, minlength=amax)
+        maxocc = int(counts.max())
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        occ = np.full((amax, maxocc), -1, dtype=np.int64)
+        slot = np.arange(a_sorted.size) - starts[a_sorted]
+        occ[a_sorted, slot] = l_sorted
+        self.ent_occ = occ[ent_addr]                   # n_ent x maxocc
+        if maxocc == 1:
+            self.ent_occ = self.ent_occ[:, 0]
+
+    def _hit_mask(self, lo, hi):
+        o = self.ent_occ[lo:hi]
+        inwin = ((o - self.s) % self.nl < self.NA) & (o >= 0)
+        if inwin.ndim == 2:
+            inwin = inwin.any(axis=1)
+        return inwin
+
+    def next_event_row(self):
+        """Row index of the next demand entry that misses (inf if none)."""
+        if self.never_miss:
+            return np.inf
+        lo = self.pos
+        chunk = 4096
+        while lo < self.n_ent:
+            hi = min(self.n_ent, lo + chunk)
+            h = self._hit_mask(lo, hi)
+            if not h.all():
+                return int(self.ent_row[lo + int(np.argmin(h))])
+            lo = hi
+            chunk *= 2
+        return np.inf
+
+    def skip_to_row(self, row):
+        """Entries of rows < row are all hits: just advance the pointer."""
+        self.pos = int(np.searchsorted(self.ent_row, row, side='left'))
+
+    def process_row(self, row, cycle):
+        """Process every entry of demand row `row` issued at `cycle`; return the stall value."""
+        x = cycle + 1
+        if self.never_miss:
+            return 0, x
+        self.pos = int(np.searchsorted(self.ent_row, row, side='left'))
+        end = int(np.searchsorted(self.ent_row, row, side='right'))
+        for e in range(self.pos, end):
+            while not self._hit_mask(e, e + 1)[0]:
+                self.k += 1
+                self.s = (self.s + self.NP) % self.nl
+                Pk = -1 + self.k * (self.nreq + 1)
+                x = Pk if Pk <= x else 2 * Pk - x
+        self.pos = end
+        return x - cycle - 1, x
+
+    # DRAM statistics
+    def dram_reads(self):
+        return (self.nl0 + self.k * self.nreq) * self.bw
+
+    def dram_start_stop(self):
+        stop = -1 + self.k * (self.nreq + 1)
+        return -self.nl0, stop
+
+
+# ----------------------------------------------------------------------------------------------
+# CALC (estimate bandwidth) read buffer: never stalls; only its DRAM start matters for timing.
+# ----------------------------------------------------------------------------------------------
+def _calc_read_dram_start(demand, size_bytes, first_req_cycle, word_bytes=1, bw=10):
+    """First DRAM cycle of the estimate-bandwidth read buffer.
+    items = floor(E/100) words per set, 50 sets per half.  If the number of distinct addresses
+    demanded reaches 50*items, the first (active-half) fill is placed just before the first
+    request:  start = first_req_cycle - ceil(50*items/bw).  Otherwise everything is fetched up
+    front at the end of the run: start = -ceil(ceil(U/items)*items/bw)."""
+    E = math.floor(size_bytes / word_bytes)
+    items = E // 100
+    U = np.unique(demand[demand >= 0]).size
+    if 50 * items <= U:
+        return first_req_cycle - math.ceil(50 * items / bw), U, items
+    nsets = -(-U // items)
+    return -math.ceil(nsets * items / bw), U, items
+
+
+def _calc_read_buffer_full(demand_rows_cycles, demand, size_bytes, word_bytes=1, bw=10):
+    """Exact (per-address, slow) replica of the estimate-bandwidth buffer bookkeeping, used only
+    to obtain DRAM read counts / stop cycles in CALC mode.  demand_rows_cycles[i] = issue cycle."""
+    E = math.floor(size_bytes / word_bytes)
+    items = E // 100
+    nact, npre = 50, 50
+    sets = []
+    cur = set()
+    cur_id = 0
+    rd_s, rd_e = 0, nact - 1
+    pf_s = pf_e = -1
+    last_ps, last_pe = -2, -1
+    first = None
+    done = False
+    reads = 0
+    trace = []   # (first_cycle, last_cycle)
+
+    def prefetch(s_idx, e_idx, start, end, bwp):
+        nonlocal reads
+        n = sum(len(sets[i]) for i in range(s_idx, e_idx + 1))
+        reads += n
+        trace.append((start + 1, end + 1))
+
+    rows = np.nonzero((demand >= 0).any(axis=1))[0]
+    for r in rows:
+        cyc = int(demand_rows_cycles[r])
+        if first is None:
+            first = cyc
+        for a in demand[r]:
+            if a < 0:
+                continue
+            hi = min(cur_id, rd_e + 1)
+            if any(a in sets[i] for i in range(rd_s, hi)):
+                continue
+            if a in cur:
+                continue
+            cur.add(a)
+            if len(cur) == items:
+                sets.append(cur)
+                cur = set()
+                cur_id += 1
+                if cur_id == rd_e + 1:
+                    if not done:
+                        last_pe = first - 2
+                        cn = math.ceil(npre * items / bw)
+                        last_ps = last_pe - cn + 1
+                        prefetch(0, nact - 1, last_ps, last_pe, bw)
+                        pf_s = rd_e + 1
+                        pf_e = pf_s + npre - 1
+                        done = True
+                    else:
+                        prefetch(pf_s, pf_e, last_ps, last_pe, None)
+                        pf_s += npre
+                        pf_e += npre
+                    for j in range(npre):
+                        sets[rd_s + j] = set()
+                    rd_s += npre
+                    rd_e += npre
+                    last_ps = last_pe + 1
+                    last_pe = cyc
+    # complete_all_prefetches
+    if len(cur) > 0:
+        sets.append(cur)
+    else:
+        cur_id -= 1
+    if not done:
+        last_pe = -2
+        ns = cur_id + 1
+        cn = math.ceil(ns * items / bw)
+        last_ps = last_pe - cn + 1
+        prefetch(0, ns - 1, last_ps, last_pe, bw)
+    else:
+        pf_e = cur_id
+        prefetch(pf_s, pf_e, last_ps, last_pe, None)
+    return reads, trace[0][0], trace[-1][1]
+
+
+# ----------------------------------------------------------------------------------------------
+# OFMAP write buffer (both modes)
+# ----------------------------------------------------------------------------------------------
+class _WriteBuffer:
+    """Model of SCALE-Sim's ofmap write buffer.
+
+    W = floor(kB*1024/word) words, active = ceil(W/2), drain half D = W - active.  Written words
+    are packed into DRAM 'rows' of bw words; a row is closed when full or when a drain starts
+    (the partial row is closed then).  After each stored word (issue time t):
+      * if t <  drain_end and free <= 0 : the array waits until drain_end (stall);
+      * elif t >= drain_end and free < W - D : start a drain of up to ceil(D/bw) rows at t,
+        one row per cycle -> drain_end = t + rows - 1; free += rows*bw - (#empty slots of
+        the LAST drained row only)   (partial rows in the middle are counted as full).
+    At the end all remaining rows are drained back to back from the last row's cycle.
+    """
+
+    def __init__(self, size_bytes, bw, word_bytes=1):
+        self.W = math.floor(size_bytes / word_bytes)
+        self.Act = math.ceil(self.W * 0.5)
+        self.D = self.W - self.Act
+        self.bw = bw
+        self.lines_per_drain = math.ceil(self.D / bw)
+        self.free = self.W
+        self.drain_end = 0
+        self.line_idx = 0           # words in the currently open row
+        self.rows = deque()         # closed, not yet drained rows: [count, nrows] runs
+        self.n_rows_pending = 0
+        self.accesses = 0
+        self.dram_min = None
+        self.dram_max = None
+
+    # rows bookkeeping --------------------------------------------------------------------
+    def _push_rows(self, count, n):
+        if n <= 0:
+            return
+        if self.rows and self.rows[-1][0] == count:
+            self.rows[-1][1] += n
+        else:
+            self.rows.append([count, n])
+        self.n_rows_pending += n
+
+    def store_bulk(self, n):
+        """Store n words without any event."""
+        tot = self.line_idx + n
+        full = tot // self.bw
+        self._push_rows(self.bw, full)
+        self.line_idx = tot - full * self.bw
+        self.free -= n
+
+    def _force_close(self):
+        if self.line_idx > 0:
+            self._push_rows(self.line_idx, 1)
+            self.line_idx = 0
+
+    def _drain(self, start):
+        n = min(self.lines_per_drain, self.n_rows_pending)
+        taken = 0
+        last_count = None
+        while taken < n:
+            cnt, k = self.rows[0]
+            use = min(k, n - taken)
+            taken += use
+            last_count = cnt
+            if use == k:
+                self.rows.popleft()
+            else:
+                self.rows[0][1] -= use
+        self.n_rows_pending -= n
+        data = n * self.bw - (self.bw - last_count)
+        self.accesses += data
+        self.free += data
+        end = start + n - 1
+        self.dram_min = start if self.dram_min is None else min(self.dram_min, start)
+        self.dram_max = end if self.dram_max is None else max(self.dram_max, end)
+        return end
+
+    # event search --------------------------------------------------------------------------
+    def next_event(self, counts_cum, row_lo, S):
+        """First row >= row_lo (given per-row cumulative counts from row_lo) where an event
+        happens assuming no other event and constant stall S.  Returns row index or inf."""
+        # counts_cum[j] = words stored in rows row_lo .. row_lo+j (inclusive)
+        if counts_cum.size == 0:
+            return np.inf
+        cand = np.inf
+        # (a) free <= 0 while t < drain_end -> n >= free
+        if self.free >= 1:
+            j = int(np.searchsorted(counts_cum, self.free, side='left'))
+            if j < counts_cum.size and row_lo + j + S < self.drain_end:
+                cand = row_lo + j
+        else:
+            # already full: any stored word while t < drain_end stalls
+            j = int(np.searchsorted(counts_cum, 1, side='left'))
+            if j < counts_cum.size and row_lo + j + S < self.drain_end:
+                cand = row_lo + j
+        # (b) free < Act while t >= drain_end  -> n >= free - Act + 1
+        need = max(self.free - self.Act + 1, 1)
+        j = int(np.searchsorted(counts_cum, need, side='left'))
+        if j < counts_cum.size:
+            # rows from j on satisfy the occupancy condition; also need t >= drain_end
+            jt = max(j, self.drain_end - S - row_lo)
+            if jt < counts_cum.size:
+                # the row must actually store a word (counts_cum increases)
+                prev = counts_cum[jt - 1] if jt > 0 else 0
+                if counts_cum[jt] > prev:
+                    cand = min(cand, row_lo + jt)
+                else:
+                    k = int(np.searchsorted(counts_cum, prev + 1, side='left'))
+                    if k < counts_cum.size:
+                        cand = min(cand, row_lo + k)
+        return cand
+
+    def process_row(self, n, cycle):
+        """Exact word-by-word processing of one row with n words issued at `cycle`.
+        Returns the row's ofmap stall (offset)."""
+        cur = cycle
+        off = 0
+        for _ in range(n):
+            self.line_idx += 1
+            self.free -= 1
+            if self.line_idx == self.bw:
+                self._push_rows(self.bw, 1)
+                self.line_idx = 0
+            if cur < self.drain_end:
+                if not self.free > 0:
+                    off += max(self.drain_end - cur, 0)
+                    cur = self.drain_end
+            elif self.free < self.W - self.D:
+                self._force_close()
+                self.drain_end = self._drain(cur)
+        return off
+
+    def finish(self, last_cycle):
+        self._force_close()
+        c = last_cycle
+        while self.n_rows_pending > 0:
+            self.drain_end = self._drain(c)
+            c = self.drain_end + 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Main entry point
+# ----------------------------------------------------------------------------------------------
+def scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                   bandwidth_mode='USER', bandwidth=10, ifmap_dram_bw=10, filter_dram_bw=10,
+                   word_bytes=1, conv=None, exact_calc_dram=False, fast=True):
+    """Reproduce SCALE-Sim 3.0.0 COMPUTE / BANDWIDTH / DETAILED_ACCESS report values for one
+    layer.
+
+    M, N, K        : GEMM view (M = ofmap pixels, N = filters, K = R*S*C)
+    rows, cols     : ArrayHeight (AR), ArrayWidth (AC)
+    dataflow       : 'os' | 'ws' | 'is'
+    *_kb           : SRAM sizes in kB (SCALE-Sim config values, ints)
+    bandwidth_mode : 'USER' or 'CALC' ([run_presets] InterfaceBandwidth)
+    bandwidth      : USER mode: first value of 'Bandwidth' -> OFMAP drain words/cycle only.
+    ifmap_dram_bw, filter_dram_bw : USER mode: [layout] IfmapSRAMBankBandwidth /
+                     FilterSRAMBankBandwidth (SCALE-Sim uses these for the ifmap/filter DRAM
+                     fill rate; default config value 10).  Ignored in CALC mode (fixed 10).
+    word_bytes     : SCALE-Sim hard-codes 1; kept as a parameter for what-if studies.
+    conv           : optional (H, W, R, S, C, F, stride) to use conv (im2col) ifmap addresses
+                     (duplicates matter for the SRAM hit logic); M,N,K must match conv_to_gemm.
+    exact_calc_dram: in CALC mode also replicate the estimate-buffer bookkeeping to get the
+                     ifmap/filter DRAM read counts and stop cycles (slow python loop).
+    fast           : try the pure closed form first (valid when no SRAM miss and no OFMAP drain
+                     can happen during the run, i.e. stalls are provably 0); falls back to the
+                     exact event-driven model otherwise.  The closed form does not return the
+                     SRAM start/stop cycles (and CALC-mode DRAM read counts).
+    """
+    df = dataflow.lower()
+    AR, AC = int(rows), int(cols)
+    Sr, Sc, T = _spatio_temporal(df, M, N, K)
+    rf, cf = -(-Sr // AR), -(-Sc // AC)
+    nfold = rf * cf
+    Lf = _rows_per_fold(df, AR, AC, T)
+    L = nfold * Lf
+    user = bandwidth_mode.upper() == 'USER'
+
+    # ---------------- compute-side closed forms -----------------------------------------
+    ru = np.minimum(AR, Sr - np.arange(rf) * AR)          # used rows per row fold
+    cu = np.minimum(AC, Sc - np.arange(cf) * AC)          # used cols per col fold
+    used = (cu[:, None] * ru[None, :]).ravel()            # fc outer, fr inner
+    mapping_eff = float(np.mean(used / (AR * AC)))
+    cyc_fold = Lf if df == 'os' else 2 * AR + 2 * AC + T - 3
+    compute_util = float(np.mean(used * T / (AR * AC * cyc_fold)))
+    macs = M * N * K
+    if df == 'os':
+        sram_if, sram_f = cf * M * K, rf * K * N
+        sram_of = M * N + nfold * (AR + AC)   # SCALE-Sim adds AR+AC per fold (sic)
+    elif df == 'ws':
+        sram_if, sram_f, sram_of = cf * M * K, K * N, rf * M * N
+    else:
+        sram_if, sram_f, sram_of = M * K, cf * K * N, rf * M * N
+
+    # ---------------- closed-form fast path ------------------------------------------------
+    A, Fm, O = _operand_matrices(M, N, K, conv)
+    if fast:
+        r = _closed_form_no_event(df, M, N, K, AR, AC, A, L, user, ifmap_kb, filter_kb,
+                                  ofmap_kb, bandwidth, ifmap_dram_bw, filter_dram_bw, word_bytes)
+        if r is not None:
+            r.update(compute_cycles_no_stall=L - 1,
+                     overall_util_pct=macs * 100.0 / ((L - 1) * AR * AC),
+                     mapping_eff_pct=mapping_eff * 100.0, compute_util_pct=compute_util * 100.0,
+                     sram_ifmap_reads=sram_if, sram_filter_reads=sram_f, sram_ofmap_writes=sram_of,
+                     avg_ifmap_sram_bw=sram_if / (L - 1), avg_filter_sram_bw=sram_f / (L - 1),
+                     avg_ofmap_sram_bw=sram_of / (L - 1), n_events=0, path='closed_form')
+            return r
+
+    # ---------------- memory side (event-driven) ------------------------------------------
+    dif, dfl, dof = _demand_matrices(df, A, Fm, O, AR, AC)
+    of_counts = (dof >= 0).sum(axis=1)
+    of_bw = bandwidth if user else AC
+    wb = _WriteBuffer(ofmap_kb * 1024, of_bw, word_bytes)
+    if user:
+        pi, pf = _prefetch_streams(df, A, Fm, AR, AC)
+        rbi = _UserReadBuffer(pi, dif, ifmap_kb * 1024, ifmap_dram_bw, word_bytes)
+        rbf = _UserReadBuffer(pf, dfl, filter_kb * 1024, filter_dram_bw, word_bytes)
+        readers = [rbi, rbf]
+    else:
+        readers = []
+
+    S = 0                     # accumulated stall cycles
+    i = 0                     # next row to process
+    events = []               # (row, stall_before_row, stall_of_row)
+    ev_out = {}               # row -> [ifmap out, filter out, ofmap out] serviced cycles
+    cum_all = np.cumsum(of_counts)
+    last_of_out = None
+    while i < L:
+        # next event row among the buffers
+        nxt = min([r.next_event_row() for r in readers] + [np.inf])
+        base = cum_all[i - 1] if i > 0 else 0
+        cc = cum_all[i:] - base
+        nw = wb.next_event(cc, i, S)
+        nxt = min(nxt, nw)
+        if nxt == np.inf:
+            # no more events: bulk store the rest
+            wb.store_bulk(int(cum_all[-1] - base))
+            for r in readers:
+                r.skip_to_row(L)
+            last_of_out = (L - 1) + S
+            i = L
+            break
+        nxt = int(nxt)
+        if nxt > i:
+            wb.store_bulk(int(cum_all[nxt - 1] - base))
+            for r in readers:
+                r.skip_to_row(nxt)
+        cyc = nxt + S
+        outs = [r.process_row(nxt, cyc) for r in readers]
+        st = [o[0] for o in outs]
+        st.append(wb.process_row(int(of_counts[nxt]), cyc))
+        stall = int(max(st))
+        if nxt == L - 1:
+            last_of_out = cyc + st[-1]
+        events.append((nxt, S, stall))
+        # serviced ('trace') cycles of this row: reads = cycle + 1 + own offset, ofmap = cycle +
+        # ofmap offset.  Needed for the SRAM start/stop columns when they fall on event rows.
+        ev_out[nxt] = ([o[1] for o in outs] if readers else [cyc + 1, cyc + 1]) + [cyc + st[-1]]
+        S += stall
+        i = nxt + 1
+    total_cycles = int(last_of_out)            # 'Total Cycles' column (= L-1+S normally)
+    wb.finish(last_of_out)
+
+    # row -> issue cycle helper (for first-request / SRAM start-stop cycles)
+    ev_rows = np.array([e[0] for e in events], dtype=np.int64)
+    ev_cum = np.cumsum([e[2] for e in events]) if events else np.zeros(0)
+
+    def issue_cycle(row):
+        k = int(np.searchsorted(ev_rows, row, side='left'))   # events strictly before row
+        return row + (int(ev_cum[k - 1]) if k > 0 else 0)
+
+    def first_last_rows(dm):
+        v = np.nonzero((dm >= 0).any(axis=1))[0]
+        return int(v[0]), int(v[-1])
+
+    # DRAM ifmap/filter start/stop
+    if user:
+        if_start, if_stop = rbi.dram_start_stop()
+        f_start, f_stop = rbf.dram_start_stop()
+        if_reads, f_reads = rbi.dram_reads(), rbf.dram_reads()
+    else:
+        fi0, _ = first_last_rows(dif)
+        ff0, _ = first_last_rows(dfl)
+        if_start, _, _ = _calc_read_dram_start(dif, ifmap_kb * 1024, issue_cycle(fi0), word_bytes)
+        f_start, _, _ = _calc_read_dram_start(dfl, filter_kb * 1024, issue_cycle(ff0), word_bytes)
+        if_stop = f_stop = if_reads = f_reads = None
+        if exact_calc_dram:
+            st_row = np.zeros(L, dtype=np.int64)
+            for (r_, _, st_) in events:
+                st_row[r_] = st_
+            cyc_of_row = np.arange(L) + np.concatenate(([0], np.cumsum(st_row)[:-1]))
+            if_reads, _if_start2, if_stop = _calc_read_buffer_full(cyc_of_row, dif, ifmap_kb * 1024,
+                                                                  word_bytes)
+            f_reads, _f_start2, f_stop = _calc_read_buffer_full(cyc_of_row, dfl, filter_kb * 1024,
+                                                               word_bytes)
+    of_start, of_stop = wb.dram_min, wb.dram_max
+    total_incl = int(of_stop - min(if_start, f_start))
+
+    # SRAM start/stop cycles as reported = serviced cycle of the first / last demand row that
+    # has a valid address (reads: issue cycle + 1 hit latency unless the row had an event)
+    fi0, fi1 = first_last_rows(dif)
+    ff0, ff1 = first_last_rows(dfl)
+    fo0, fo1 = first_last_rows(dof)
+
+    def sram_cycle(row, which):
+        if row in ev_out:
+            return int(ev_out[row][which])
+        return issue_cycle(row) + (1 if which < 2 else 0)
+
+    res = dict(
+        compute_cycles=total_cycles,
+        compute_cycles_no_stall=L - 1,
+        stall_cycles=int(S),
+        total_cycles_incl_prefetch=total_incl,
+        overall_util_pct=macs * 100.0 / (total_cycles * AR * AC),
+        mapping_eff_pct=mapping_eff * 100.0,
+        compute_util_pct=compute_util * 100.0,
+        sram_ifmap_reads=sram_if, sram_filter_reads=sram_f, sram_ofmap_writes=sram_of,
+        sram_ifmap_start_cycle=sram_cycle(fi0, 0), sram_ifmap_stop_cycle=sram_cycle(fi1, 0),
+        sram_filter_start_cycle=sram_cycle(ff0, 1), sram_filter_stop_cycle=sram_cycle(ff1, 1),
+        sram_ofmap_start_cycle=sram_cycle(fo0, 2), sram_ofmap_stop_cycle=sram_cycle(fo1, 2),
+        dram_ifmap_start_cycle=if_start, dram_ifmap_stop_cycle=if_stop, dram_ifmap_reads=if_reads,
+        dram_filter_start_cycle=f_start, dram_filter_stop_cycle=f_stop, dram_filter_reads=f_reads,
+        dram_ofmap_start_cycle=of_start, dram_ofmap_stop_cycle=of_stop,
+        dram_ofmap_writes=wb.accesses,
+        n_events=len(events), path='event_model',
+    )
+    # BANDWIDTH_REPORT.csv: SRAM averages use 'Total Cycles'; DRAM averages use the span of the
+    # buffer's own DRAM trace (stop - start + 1).
+    res['avg_ifmap_sram_bw'] = sram_if / total_cycles
+    res['avg_filter_sram_bw'] = sram_f / total_cycles
+    res['avg_ofmap_sram_bw'] = sram_of / total_cycles
+    if if_reads is not None:
+        res['avg_ifmap_dram_bw'] = if_reads / (if_stop - if_start + 1)
+    if f_reads is not None:
+        res['avg_filter_dram_bw'] = f_reads / (f_stop - f_start + 1)
+    res['avg_ofmap_dram_bw'] = wb.accesses / (of_stop - of_start + 1)
+    return res
+
+
+def _closed_form_no_event(df, M, N, K, AR, AC, A, L, user, ifmap_kb, filter_kb, ofmap_kb,
+                          bandwidth, ifmap_dram_bw, filter_dram_bw, word_bytes):
+    """Pure closed form, returns None when an event (read miss / ofmap drain) may occur."""
+    Sr, Sc, _T = _spatio_temporal(df, M, N, K)
+    rf, cf = -(-Sr // AR), -(-Sc // AC)
+    # words written to the ofmap buffer (demand entries): OS M*N, WS/IS row_folds*M*N
+    w_of = M * N if df == 'os' else rf * M * N
+    Wo = math.floor(ofmap_kb * 1024 / word_bytes)
+    Do = Wo - math.ceil(Wo * 0.5)
+    if w_of > Do:
+        return None                      # a drain starts during the run -> use event model
+    of_bw = bandwidth if user else AC
+    of_rows = -(-w_of // of_bw)
+    of_start = L - 1                     # final drain starts at the last row's cycle
+    of_stop = L - 2 + of_rows
+    nv_if = int((A >= 0).sum())          # valid ifmap words in the fill stream (= all of A)
+    nv_f = K * N
+    # fill-stream sizes including padding (-1) words
+    if df == 'os':
+        n_if, n_f = rf * AR * K, cf * AC * K
+    elif df == 'ws':
+        n_if, n_f = rf * AR * M, cf * AC * K
+    else:
+        n_if, n_f = cf * AC * K, rf * AR * N
+    res = {}
+    if user:
+        starts = []
+        for nm, kb, nv, n, bw in (('ifmap', ifmap_kb, nv_if, n_if, ifmap_dram_bw),
+                                  ('filter', filter_kb, nv_f, n_f, filter_dram_bw)):
+            E = math.floor(kb * 1024 / word_bytes)
+            Aa = math.ceil(E * 0.5)
+            eps = math.ceil(E / 100)
+            if nv // eps + 1 > math.ceil(Aa / eps):
+                return None              # window smaller than the stream -> misses possible
+            nl0 = -(-min(Aa, n) // bw)
+            res[f'dram_{nm}_start_cycle'] = -nl0
+            res[f'dram_{nm}_stop_cycle'] = -1
+            res[f'dram_{nm}_reads'] = nl0 * bw
+            res[f'avg_{nm}_dram_bw'] = nl0 * bw / nl0
+            starts.append(-nl0)
+    else:
+        # first demand row holding a valid address (A[0,0] is always valid)
+        ku0 = min(AR, K)
+        if df == 'os':
+            fr_if, fr_f = 0, 0
+        elif df == 'ws':
+            fr_if, fr_f = AR, AR - ku0
+        else:
+            fr_if, fr_f = AR - ku0, AR
+        U_if = int(np.unique(A[A >= 0]).size)
+        starts = []
+        for nm, kb, U, fr in (('ifmap', ifmap_kb, U_if, fr_if), ('filter', filter_kb, K * N, fr_f)):
+            E = math.floor(kb * 1024 / word_bytes)
+            items = E // 100
+            if 50 * items <= U:
+                st = fr - math.ceil(50 * items / 10)
+            else:
+                st = -math.ceil(-(-U // items) * items / 10)
+            res[f'dram_{nm}_start_cycle'] = st
+            starts.append(st)
+    res.update(compute_cycles=L - 1, stall_cycles=0,
+               total_cycles_incl_prefetch=of_stop - min(starts),
+               dram_ofmap_start_cycle=of_start, dram_ofmap_stop_cycle=of_stop,
+               dram_ofmap_writes=w_of, avg_ofmap_dram_bw=w_of / (of_stop - of_start + 1))
+    return res
+
+
+def scalesim_conv_layer(H, W, R, S, C, F, stride, rows, cols, dataflow, ifmap_kb, filter_kb,
+                        ofmap_kb, depthwise=False, **kw):
+    """Conv layer wrapper.  depthwise=True mimics SCALE-Sim's handling of layers whose name
+    contains 'DP': the layer is run C times with Channels=1 (and the given filter count); the
+    per-channel results are returned as a list (SCALE-Sim reports them as separate layers)."""
+    if depthwise:
+        return [scalesim_conv_layer(H, W, R, S, 1, F, stride, rows, cols, dataflow, ifmap_kb,
+                                    filter_kb, ofmap_kb, **kw) for _ in range(C)]
+    M, N, K, _, _ = conv_to_gemm(H, W, R, S, C, F, stride)
+    return scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                          conv=(H, W, R, S, C, F, stride), **kw)
