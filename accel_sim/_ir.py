@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -328,6 +327,8 @@ class Trace(Sequence[Layer]):
     name: str
     layers: tuple[Layer, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                     compare=False, hash=False)
 
     def __post_init__(self) -> None:
         layers = tuple(self.layers)
@@ -383,6 +384,18 @@ class Trace(Sequence[Layer]):
         for arr in cols.values():
             arr.setflags(write=False)
         return MappingProxyType(cols)
+
+    def derived(self, key: str, build: Callable[[Trace], Any]) -> Any:
+        """``build(self)``, computed once per trace and cached under ``key``.
+
+        Device models use it for per-layer quantities that do not depend on their
+        configuration (e.g. im2col address counts), so repeated evaluations stay cheap.
+        """
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = build(self)
+            return value
 
     @property
     def names(self) -> tuple[str, ...]:

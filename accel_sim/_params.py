@@ -97,9 +97,7 @@ class ParamSpec:
                 return bool(value)
             raise ConfigError(f"{where}={value!r}: expected true or false")
         if self.type is int:
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                value = int(value)
-            elif (
+            if (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
                 isinstance(value, numbers.Real)
                 and not isinstance(value, bool)
                 and math.isfinite(float(value))

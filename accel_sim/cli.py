@@ -136,7 +136,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_scalesim(args: argparse.Namespace) -> int:
     from ._scalesim_compat import run_scalesim_compatible
 
-    path = run_scalesim_compatible(args.config, args.topology, args.output, gemm=args.gemm)
+    path = run_scalesim_compatible(args.config, args.topology, args.output, gemm=args.gemm,
+                                   memory_model=args.memory_model)
     print(f"wrote {path}")
     return 0
 
@@ -184,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-c", "--config", required=True, help="SCALE-Sim .cfg file")
     s.add_argument("-t", "--topology", required=True, help="SCALE-Sim topology .csv")
     s.add_argument("--gemm", action="store_true", help="topology is in GEMM (M,N,K) format")
+    s.add_argument("--memory-model", choices=("scalesim", "analytic", "ideal"),
+                   default="scalesim",
+                   help="scalesim: exact replica of SCALE-Sim's buffers (default); analytic: "
+                        "vectorised closed form (same compute cycles, much faster)")
     s.add_argument("-o", "--output", required=True, help="output directory")
     s.set_defaults(func=_cmd_scalesim)
     return p

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accel_sim import (ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace,
-                       training_trace)
+from accel_sim import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
 from accel_sim.errors import WorkloadError
 
 

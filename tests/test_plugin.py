@@ -52,7 +52,7 @@ def test_plugin_runs_from_the_cli(plugin_env, tmp_path):
 
 def test_plugin_passes_the_contract(plugin_env, tmp_path):
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          str(PLUGIN / "test_toy_contract.py")], env=plugin_env,
+                          str(PLUGIN / "contract_check.py")], env=plugin_env,
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert " passed" in res.stdout

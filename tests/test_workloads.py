@@ -234,6 +234,6 @@ def test_onnx_without_mac_ops_is_an_error(tmp_path):
 def test_onnx_corrupt_file(tmp_path):
     p = tmp_path / "broken.onnx"
     p.write_bytes(b"\x00\x01not a protobuf at all" * 3)
-    with pytest.raises(WorkloadError, match="broken.onnx"):
+    with pytest.raises(WorkloadError, match=r"broken\.onnx"):
         load_workload(str(p))
 

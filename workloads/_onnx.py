@@ -65,9 +65,9 @@ def read_onnx(path: str | os.PathLike[str]) -> Trace:
         where = f"{path}: node {idx} ({node.name or node.op_type})"
         op = node.op_type
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(op):
-            raise WorkloadError(f"{where}: unknown ONNX op {node.domain + '::' if node.domain else ''}"
-                                f"{op}; supported: Conv, Gemm, MatMul (ops without MACs are "
-                                "skipped)")
+            qual = f"{node.domain}::{op}" if node.domain else op
+            raise WorkloadError(f"{where}: unknown ONNX op {qual}; supported: Conv, Gemm, "
+                                "MatMul (ops without MACs are skipped)")
         if op in _UNSUPPORTED_MAC_OPS:
             raise WorkloadError(f"{where}: ONNX op {op} carries MACs but is not supported; "
                                 "supported: Conv, Gemm, MatMul")

@@ -82,16 +82,13 @@ def utilisation_terms(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, co
     Mapping efficiency: mean over folds of the fraction of PEs holding a mapped element,
     ``Sr*Sc / (folds_r*AR * folds_c*AC)``. Compute utilisation: mapping efficiency times the
     fraction of a fold's cycles spent streaming ``T`` (SCALE-Sim counts ``T + AR + AC - 2``
-    cycles per fold for os and ``T + 3*AR + AC - 3`` for ws/is in this ratio).
+    cycles per fold for os and ``T + 2*AR + 2*AC - 3`` for ws/is in this ratio).
     """
     sr, sc, t = spatio_temporal(np.asarray(m, np.int64), np.asarray(n, np.int64),
                                 np.asarray(k, np.int64), dataflow)
     fr, fc = fold_counts(sr, sc, rows, cols)
     mapping = (sr * sc) / (fr * rows * fc * cols)
-    if dataflow == "os":
-        denom = t + rows + cols - 2
-    else:
-        denom = t + 3 * rows + cols - 3
+    denom = t + rows + cols - 2 if dataflow == "os" else t + 2 * rows + 2 * cols - 3
     return mapping, mapping * t / denom
 
 

@@ -1,12 +1,394 @@
+"""Systolic-array device ``systolic``, compatible with SCALE-Sim v3.
+
+Timing per GEMM (see :mod:`._systolic_core`): SCALE-Sim's fold model, exact against its
+reports ("Total Cycles" = stall-free cycles + stalls). Memory (``memory_model``):
+
+* ``analytic`` (default, vectorised): SCALE-Sim's double-buffered SRAM and DRAM model in closed
+  form. Exact (stalls, "Total Cycles (incl. prefetch)", DRAM counts) whenever no SRAM refill
+  and no mid-layer OFMAP drain happens, i.e. whenever each operand's fill stream fits the
+  active half of its SRAM and the OFMAP fits its drain half. Otherwise a bandwidth-bound
+  estimate: the DRAM time of the refills (and drains) beyond the compute time becomes stalls.
+* ``scalesim``: the exact event-driven replica of SCALE-Sim's buffers
+  (:mod:`._scalesim_memory`), zero difference on 155 SCALE-Sim runs; slower (it builds the
+  demand matrices), for SCALE-Sim-compatible studies.
+* ``ideal``: unlimited bandwidth, no stalls, no prefetch time.
+
+``timing="double_buffered"`` replaces SCALE-Sim's fold timing by one where the next fold's
+stationary operand loads while the current fold streams (a realistic design; stalls are then
+taken from the analytic bandwidth model).
+
+A layer's GEMM is ``(batch*m, n, k)``; its ``groups`` (e.g. depthwise channels, attention
+heads, experts) and ``repeat`` run one after another, as SCALE-Sim runs a ``DP`` layer channel
+by channel. Vector ops (elementwise, norm, softmax, pooling) run on a post-processing vector
+unit as wide as the array (``cols`` lanes, one operation per lane per cycle).
+
+Energy: MACs x ``mac_pj``; SRAM words x energy per byte of that SRAM (scaled with the square
+root of its size); DRAM words x ``dram_pj_per_byte``; vector operations x add energy. Area:
+PEs x ``pe_area_um2`` (scaled with word size squared) + SRAM capacity x ``sram_mm2_per_mib``.
+"""
+
 from __future__ import annotations
+
+import math
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
 from .._device import Device
+from .._ir import Trace
 from .._params import Config, param
+from .._report import Report
+from . import _systolic_core as core
+
+__all__ = ["SystolicArray", "SystolicConfig"]
+
+#: Energy of one multiply-accumulate by word size, pJ (Horowitz, "Computing's energy problem",
+#: ISSCC 2014, 45 nm): int8 multiply 0.2 + 32-bit accumulate 0.1; fp16 1.1 + 0.4; fp32 3.7 + 0.9.
+MAC_PJ = {1: 0.3, 2: 1.5, 4: 4.6}
+#: Energy of one add (vector unit), pJ (same source): int8 0.03, fp16 0.4, fp32 0.9.
+ADD_PJ = {1: 0.03, 2: 0.4, 4: 0.9}
+
+
 @dataclass(frozen=True)
 class SystolicConfig(Config):
-    rows: int = param(32, low=1, high=4096)
+    """Configuration of the systolic array (SCALE-Sim names in brackets)."""
+
+    dataflow: str = param("ws", choices=core.DATAFLOWS,
+                          doc="Dataflow: output, weight or input stationary [Dataflow].")
+    rows: int = param(32, low=1, high=4096, log=True, unit="PEs",
+                      doc="Array height AR [ArrayHeight].")
+    cols: int = param(32, low=1, high=4096, log=True, unit="PEs",
+                      doc="Array width AC [ArrayWidth].")
+    ifmap_sram_kb: int = param(64, low=1, high=1 << 20, log=True, unit="kB",
+                               doc="Input SRAM, double-buffered [IfmapSramSzkB].")
+    filter_sram_kb: int = param(64, low=1, high=1 << 20, log=True, unit="kB",
+                                doc="Weight SRAM, double-buffered [FilterSramSzkB].")
+    ofmap_sram_kb: int = param(64, low=1, high=1 << 20, log=True, unit="kB",
+                               doc="Output SRAM, double-buffered [OfmapSramSzkB].")
+    bandwidth: int = param(10, low=1, high=1 << 16, log=True, unit="words/cycle",
+                           doc="DRAM bandwidth: OFMAP drain rate [Bandwidth], and the "
+                               "input/weight fill rate unless fill_bandwidth is set.")
+    word_bytes: int = param(1, choices=(1, 2, 4), unit="B",
+                            doc="Operand word size (SCALE-Sim: 1); sets SRAM words and "
+                                "energy per MAC.")
+    fill_bandwidth: int | None = param(
+        None, low=1, high=1 << 16, optional=True, search=False, unit="words/cycle",
+        doc="Input/weight DRAM fill rate if it differs from bandwidth (SCALE-Sim USER mode "
+            "reads it from [layout] IfmapSRAMBankBandwidth).")
+    interface_bandwidth: str = param(
+        "user", choices=("user", "calc"), search=False,
+        doc="SCALE-Sim InterfaceBandwidth: user = given bandwidth; calc = fills at 10 "
+            "words/cycle that never stall, OFMAP drains at cols words/cycle.")
+    memory_model: str = param("analytic", choices=("analytic", "scalesim", "ideal"),
+                              search=False, doc="Memory timing model (see module docs).")
+    timing: str = param("scalesim", choices=("scalesim", "double_buffered"), search=False,
+                        doc="Fold timing: SCALE-Sim's, or double-buffered stationary operand.")
+    clock_mhz: float = param(1000.0, low=1.0, high=10000.0, unit="MHz", search=False,
+                             doc="Clock frequency (TPU v1: 700 MHz; 1 GHz assumed).")
+    mac_pj: float | None = param(
+        None, low=0.0, high=1000.0, optional=True, search=False, unit="pJ",
+        doc="Energy per MAC; unset: Horowitz ISSCC 2014 (45 nm) by word size: 0.3 (int8), "
+            "1.5 (fp16), 4.6 (fp32).")
+    sram_pj_per_byte_8kb: float = param(
+        1.25, low=0.0, high=1000.0, unit="pJ/B", search=False,
+        doc="SRAM access energy per byte of an 8 kB SRAM (Horowitz 2014: 10 pJ per 64-bit "
+            "access), scaled by sqrt(size / 8 kB) (his 32 kB: 20 pJ, 1 MB: 100 pJ).")
+    dram_pj_per_byte: float = param(
+        162.5, low=0.0, high=10000.0, unit="pJ/B", search=False,
+        doc="DRAM access energy (Horowitz 2014: 1.3-2.6 nJ per 64-bit access; lower end).")
+    pe_area_um2: float = param(
+        1212.0, low=0.0, high=1e6, unit="um^2", search=False,
+        doc="Area of one 8-bit MAC PE: TPU v1 matrix unit, 24% of a 331 mm^2 die for 65,536 "
+            "MACs at 28 nm (Jouppi et al., ISCA 2017); scaled by word_bytes^2.")
+    sram_mm2_per_mib: float = param(
+        4.0, low=0.0, high=1e4, unit="mm^2/MiB", search=False,
+        doc="SRAM area: TPU v1 unified buffer, 29% of the die for 24 MiB (28 nm).")
+
+    @property
+    def fill_rate(self) -> int:
+        """Input/weight DRAM fill rate in words/cycle (CALC mode: 10, as SCALE-Sim)."""
+        if self.interface_bandwidth == "calc":
+            return 10
+        return self.fill_bandwidth if self.fill_bandwidth is not None else self.bandwidth
+
+    @property
+    def drain_rate(self) -> int:
+        """OFMAP DRAM drain rate in words/cycle (CALC mode: cols, as SCALE-Sim)."""
+        return self.cols if self.interface_bandwidth == "calc" else self.bandwidth
+
+
+# ---------------------------------------------------------------------- layer geometry
+def _conv_counts(h: int, r: int, s: int) -> tuple[int, int, int]:
+    """(output size, valid im2col positions, distinct input rows) along one axis in SCALE-Sim's
+    view: output ceil((h - r + s) / s); windows may run past the input (those entries are not
+    fetched)."""
+    e = -(-(h - r + s) // s)
+    full = (h - r) // s + 1  # windows entirely inside
+    valid = full * r + (e - full) * max(0, h - full * s)
+    distinct = valid if s >= r else min(h, (e - 1) * s + r)
+    return e, valid, distinct
+
+
+def _geometry(trace: Trace) -> dict[str, np.ndarray]:
+    """Per-layer GEMM dims and ifmap address counts (valid im2col words, distinct words)."""
+    n_layers = len(trace)
+    m_eff = np.empty(n_layers, np.int64)
+    valid = np.empty(n_layers, np.int64)
+    distinct = np.empty(n_layers, np.int64)
+    conv_args: list[tuple[int, ...] | None] = []
+    for i, lay in enumerate(trace.layers):
+        m_eff[i] = lay.batch * lay.m
+        valid[i] = distinct[i] = m_eff[i] * lay.k
+        arg = None
+        c = lay.conv
+        if c is not None and c.padding == 0 and c.ceil_mode and lay.op.is_matmul:
+            ch = c.channels // c.groups
+            eh, vh, dh = _conv_counts(c.ifmap_h, c.filter_h, c.stride)
+            ew, vw, dw = _conv_counts(c.ifmap_w, c.filter_w, c.stride)
+            if eh * ew == lay.m and c.filter_h * c.filter_w * ch == lay.k:
+                valid[i] = lay.batch * vh * vw * ch
+                distinct[i] = lay.batch * dh * dw * ch
+                if lay.batch == 1:  # SCALE-Sim's im2col addresses (duplicates matter)
+                    arg = (c.ifmap_h, c.ifmap_w, c.filter_h, c.filter_w, ch, lay.n, c.stride)
+        conv_args.append(arg)
+    out = {"m": m_eff, "valid_if": valid, "distinct_if": distinct}
+    for a in out.values():
+        a.setflags(write=False)
+    out["conv"] = conv_args  # type: ignore[assignment]
+    return out
+
+
+# ---------------------------------------------------------------------- the device
 class SystolicArray(Device):
+    """Systolic array with SCALE-Sim v3 compatible timing and a first-principles energy/area
+    model (see module docstring)."""
+
     name = "systolic"
     Config = SystolicConfig
-    def evaluate(self, trace):
-        raise NotImplementedError
+    description = "Systolic array (SCALE-Sim v3 compatible: os/ws/is, SRAM and DRAM model)"
+
+    @property
+    def area_mm2(self) -> float:
+        """PE array plus SRAM area in mm^2."""
+        c = self.config
+        pes = c.rows * c.cols * c.pe_area_um2 * c.word_bytes**2 * 1e-6
+        srams = (c.ifmap_sram_kb + c.filter_sram_kb + c.ofmap_sram_kb) / 1024 * (
+            c.sram_mm2_per_mib)
+        return pes + srams
+
+    def evaluate(self, trace: Trace) -> Report:
+        cfg = self.config
+        cols_in = trace.columns
+        geo = trace.derived("systolic.geometry", _geometry)
+        mm = cols_in["is_matmul"]
+        m, n, k = geo["m"], cols_in["n"], cols_in["k"]
+        times = cols_in["groups"] * cols_in["repeat"]  # sequential instances per layer
+        per = _analytic_instance(cfg, m, n, k, geo["valid_if"], geo["distinct_if"])
+        if cfg.memory_model == "scalesim":
+            per = _exact_instances(cfg, m, n, k, geo["conv"], per, mm)
+        # vector ops: elementwise work spread over cols lanes
+        vec_cycles = np.ceil(cols_in["flops"] / cfg.cols)
+        cyc = np.where(mm, per["cycles"], vec_cycles) * times
+        compute = np.where(mm, per["compute_cycles"], vec_cycles) * times
+        incl = np.where(mm, per["cycles_incl_prefetch"], vec_cycles) * times
+        stall = np.where(mm, per["stall_cycles"], 0) * times
+
+        def col(name: str) -> np.ndarray:
+            return np.where(mm, per[name], 0.0) * times
+
+        sram_if, sram_f, sram_of = col("sram_ifmap_reads"), col("sram_filter_reads"), col(
+            "sram_ofmap_writes")
+        dram_if, dram_f, dram_of = col("dram_ifmap_reads"), col("dram_filter_reads"), col(
+            "dram_ofmap_writes")
+        # vector ops read inputs and write outputs through the ofmap SRAM
+        wb = cfg.word_bytes
+        vec_words = np.where(mm, 0.0, (cols_in["input_bytes"] + cols_in["output_bytes"])
+                             / (cols_in["output_bits"] / 8.0))
+        mac_pj = cfg.mac_pj if cfg.mac_pj is not None else MAC_PJ[wb]
+        e_mac = cols_in["macs"] * mac_pj * 1e-12
+        e_vec = np.where(mm, 0.0, cols_in["flops"]) * ADD_PJ[wb] * 1e-12
+
+        def sram_pj(kb: int) -> float:
+            return cfg.sram_pj_per_byte_8kb * math.sqrt(kb / 8.0)
+
+        e_sram = wb * 1e-12 * (sram_if * sram_pj(cfg.ifmap_sram_kb)
+                               + sram_f * sram_pj(cfg.filter_sram_kb)
+                               + (sram_of + vec_words) * sram_pj(cfg.ofmap_sram_kb))
+        e_dram = wb * 1e-12 * cfg.dram_pj_per_byte * (dram_if + dram_f + dram_of)
+        latency = cyc / (cfg.clock_mhz * 1e6)
+        pes = cfg.rows * cfg.cols
+        util = np.where(mm, cols_in["macs"] / np.maximum(cyc, 1) / pes,
+                        np.minimum(1.0, cols_in["flops"] / np.maximum(cyc, 1) / cfg.cols))
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(lay.op.value for lay in trace.layers),
+            phases=tuple(lay.phase.value for lay in trace.layers),
+            columns={
+                "macs": cols_in["macs"], "flops": cols_in["flops"], "cycles": cyc,
+                "latency_s": latency, "energy_j": e_mac + e_vec + e_sram + e_dram,
+                "utilization": util,
+                "energy_mac_j": e_mac, "energy_vector_j": e_vec, "energy_sram_j": e_sram,
+                "energy_dram_j": e_dram,
+                "compute_cycles": compute, "stall_cycles": stall,
+                "cycles_incl_prefetch": incl,
+                "memory_estimated": np.where(mm, per["memory_estimated"], 0.0),
+                "mapping_efficiency": np.where(mm, per["mapping_efficiency"], 0.0),
+                "compute_utilization": np.where(mm, per["compute_utilization"], 0.0),
+                "sram_ifmap_reads": sram_if, "sram_filter_reads": sram_f,
+                "sram_ofmap_writes": sram_of, "dram_ifmap_reads": dram_if,
+                "dram_filter_reads": dram_f, "dram_ofmap_writes": dram_of,
+            },
+            area_mm2=self.area_mm2,
+            extra={"peak_tops": 2 * pes * cfg.clock_mhz * 1e6 / 1e12},
+        )
+
+
+# ---------------------------------------------------------------------- analytic memory
+def _analytic_instance(cfg: SystolicConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray,
+                       valid_if: np.ndarray, distinct_if: np.ndarray) -> dict[str, Any]:
+    """Timing and access counts of one GEMM instance per layer (vectorised over layers)."""
+    df, ar, ac = cfg.dataflow, cfg.rows, cfg.cols
+    m = np.maximum(m, 1)
+    sr, sc, t = core.spatio_temporal(m, n, k, df)
+    fr, fc = core.fold_counts(sr, sc, ar, ac)
+    folds = fr * fc
+    length = folds * core.fold_cycles(t, ar, ac, df)  # SCALE-Sim demand rows
+    if cfg.timing == "scalesim":
+        compute = length - 1
+    else:
+        compute = core.compute_cycles(m, n, k, ar, ac, df, timing="double_buffered")
+    mapping, comp_util = core.utilisation_terms(m, n, k, ar, ac, df)
+    sram_if, sram_f, sram_of = core.sram_accesses(m, n, k, ar, ac, df)
+    if cfg.memory_model == "ideal":
+        zeros = np.zeros_like(compute)
+        out = _pack(compute, zeros, compute, mapping, comp_util, sram_if, sram_f, sram_of,
+                    distinct_if, k * n, m * n)
+        out["memory_estimated"] = np.zeros(compute.shape)
+        return out
+
+    wb = cfg.word_bytes
+    # fill streams (with padding of partial folds) and OFMAP words written to the buffer
+    if df == "os":
+        n_if, n_f, w_of = fr * ar * k, fc * ac * k, m * n
+    elif df == "ws":
+        n_if, n_f, w_of = fr * ar * m, fc * ac * k, fr * m * n
+    else:
+        n_if, n_f, w_of = fc * ac * k, fr * ar * n, fr * m * n
+    nv_f = k * n
+    e_if, e_f, e_of = (kb * 1024 // wb for kb in (cfg.ifmap_sram_kb, cfg.filter_sram_kb,
+                                                  cfg.ofmap_sram_kb))
+    a_if, a_f = -(-e_if // 2), -(-e_f // 2)
+    d_of = e_of - (-(-e_of // 2))
+    fill, drain = cfg.fill_rate, cfg.drain_rate
+
+    # ---- stalls: exact 0 when no refill and no mid-layer drain can happen
+    if cfg.interface_bandwidth == "user":
+        eps_if, eps_f = -(-e_if // 100), -(-e_f // 100)
+        miss_if = valid_if // eps_if + 1 > -(-a_if // eps_if)
+        miss_f = nv_f // eps_f + 1 > -(-a_f // eps_f)
+    else:
+        miss_if = miss_f = np.zeros(m.shape, bool)
+    mid_drain = w_of > d_of
+    # Where refills happen, SCALE-Sim's prefetches complete on a fixed chain, the k-th at
+    # k * tau - 1 (tau = ceil(P / fill) + 1 cycles per prefetch of P words), while the demand
+    # sweeps the operand's stream once per fold of the other dimension. With the demand spread
+    # evenly over the layer's rows, the k-th refill is needed at row (A + (k-1) P) / r; the
+    # array waits for the largest lag of the chain behind the demand (at k = 1 or k = K).
+    p_if, p_f = e_if - a_if, e_f - a_f
+    passes_if = fc if df in ("os", "ws") else np.ones_like(fc)
+    passes_f = fr if df in ("os", "is") else np.ones_like(fr)
+    s_if, refill_if = _refill_lag(miss_if, valid_if * passes_if, a_if, p_if, fill, length)
+    s_f, refill_f = _refill_lag(miss_f, nv_f * passes_f, a_f, p_f, fill, length)
+    s_of = np.where(mid_drain, np.maximum(0, -(-(w_of - d_of) // drain) - length), 0)
+    stall = np.maximum(np.maximum(s_if, s_f), s_of)
+    cycles = compute + stall
+
+    # ---- prefetch before the layer and OFMAP tail after it
+    tail = -(-np.minimum(w_of, d_of) // drain)
+    if cfg.interface_bandwidth == "user":
+        pre = np.maximum(-(-np.minimum(a_if, n_if) // fill), -(-np.minimum(a_f, n_f) // fill))
+        dram_if = np.where(miss_if, a_if + refill_if, np.minimum(a_if, n_if))
+        dram_f = np.where(miss_f, a_f + refill_f, np.minimum(a_f, n_f))
+    else:
+        items_if, items_f = e_if // 100, e_f // 100
+        if df == "os":
+            first_if, first_f = 0, 0
+        elif df == "ws":
+            first_if, first_f = ar, ar - np.minimum(ar, k)
+        else:
+            first_if, first_f = ar - np.minimum(ar, k), ar
+        start_if = _calc_start(distinct_if, items_if, first_if)
+        start_f = _calc_start(nv_f, items_f, first_f)
+        pre = -np.minimum(start_if, start_f)
+        dram_if, dram_f = distinct_if, nv_f
+    incl = cycles - 1 + tail + pre
+    out = _pack(cycles, stall, incl, mapping, comp_util, sram_if, sram_f, sram_of,
+                dram_if, dram_f, w_of)
+    out["memory_estimated"] = (miss_if | miss_f | mid_drain).astype(np.float64)
+    return out
+
+
+def _refill_lag(miss: np.ndarray, consumed: np.ndarray, active: int, prefetch: int,
+                fill: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(stall estimate, words refetched) of a read buffer whose stream does not fit."""
+    prefetch = max(prefetch, 1)
+    tau = -(-prefetch // fill) + 1
+    n_pref = np.where(miss, np.maximum(1, -(-(consumed - active) // prefetch)), 0)
+    rate = consumed / np.maximum(rows, 1)  # words demanded per row
+    first = tau - 1 - active / rate
+    last = n_pref * tau - 1 - (active + (n_pref - 1) * prefetch) / rate
+    lag = np.where(miss, np.maximum(0.0, np.maximum(first, last)), 0.0)
+    return np.ceil(lag), n_pref * prefetch
+
+
+def _calc_start(distinct: np.ndarray, items: int, first_row) -> np.ndarray:
+    """First DRAM cycle of SCALE-Sim's CALC-mode read buffer (sets of ``items`` words, 50 sets
+    per half, 10 words/cycle): just before the first request if the operand fills the active
+    half, otherwise everything is fetched before cycle 0."""
+    big = distinct >= 50 * items
+    before_first = first_row - core.ceil_div(50 * items, 10)
+    up_front = -core.ceil_div(core.ceil_div(distinct, items) * items, 10)
+    return np.where(big, before_first, up_front)
+
+
+def _pack(cycles, stall, incl, mapping, comp_util, sram_if, sram_f, sram_of, dram_if, dram_f,
+          dram_of) -> dict[str, Any]:
+    return {
+        "cycles": np.asarray(cycles, np.float64), "stall_cycles": np.asarray(stall, np.float64),
+        "compute_cycles": np.asarray(cycles - stall, np.float64),
+        "cycles_incl_prefetch": np.asarray(incl, np.float64),
+        "mapping_efficiency": mapping, "compute_utilization": comp_util,
+        "sram_ifmap_reads": sram_if, "sram_filter_reads": sram_f, "sram_ofmap_writes": sram_of,
+        "dram_ifmap_reads": dram_if, "dram_filter_reads": dram_f, "dram_ofmap_writes": dram_of,
+    }
+
+
+def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any], mm
+                     ) -> dict[str, Any]:
+    """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
+    from ._scalesim_memory import scalesim_layer
+
+    out = {key: np.array(v, dtype=np.float64, copy=True) for key, v in analytic.items()}
+    cache: dict[tuple, dict[str, Any]] = {}
+    for i in range(len(m)):
+        if not mm[i]:
+            continue
+        key = (int(m[i]), int(n[i]), int(k[i]), conv[i])
+        if key not in cache:
+            cache[key] = scalesim_layer(
+                int(m[i]), int(n[i]), int(k[i]), cfg.rows, cfg.cols, cfg.dataflow,
+                cfg.ifmap_sram_kb, cfg.filter_sram_kb, cfg.ofmap_sram_kb,
+                bandwidth_mode=cfg.interface_bandwidth.upper(), bandwidth=cfg.bandwidth,
+                ifmap_dram_bw=cfg.fill_rate, filter_dram_bw=cfg.fill_rate,
+                word_bytes=cfg.word_bytes, conv=conv[i])
+        r = cache[key]
+        out["memory_estimated"][i] = 0.0
+        out["cycles"][i] = r["compute_cycles"]
+        out["stall_cycles"][i] = r["stall_cycles"]
+        out["compute_cycles"][i] = r["compute_cycles"] - r["stall_cycles"]
+        out["cycles_incl_prefetch"][i] = r["total_cycles_incl_prefetch"]
+        for name in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"):
+            if r.get(name) is not None:
+                out[name][i] = r[name]
+    return out
