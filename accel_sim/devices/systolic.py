@@ -29,7 +29,7 @@ PEs x ``pe_area_um2`` (scaled with word size squared) + SRAM capacity x ``sram_m
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from .._device import Device
 from .._ir import Trace
 from .._params import Config, param
 from .._report import Report
+from ..errors import ConfigError
 from . import _systolic_core as core
 
 __all__ = ["SystolicArray", "SystolicConfig"]
@@ -171,81 +172,129 @@ class SystolicArray(Device):
     @property
     def area_mm2(self) -> float:
         """PE array plus SRAM area in mm^2."""
-        c = self.config
-        pes = c.rows * c.cols * c.pe_area_um2 * c.word_bytes**2 * 1e-6
-        srams = (c.ifmap_sram_kb + c.filter_sram_kb + c.ofmap_sram_kb) / 1024 * (
-            c.sram_mm2_per_mib)
-        return pes + srams
+        return float(_area_mm2(_Batch([self.config]))[0, 0])
 
     def evaluate(self, trace: Trace) -> Report:
-        cfg = self.config
-        cols_in = trace.columns
-        geo = trace.derived("systolic.geometry", _geometry)
-        mm = cols_in["is_matmul"]
-        m, n, k = geo["m"], cols_in["n"], cols_in["k"]
-        times = cols_in["groups"] * cols_in["repeat"]  # sequential instances per layer
-        per = _analytic_instance(cfg, m, n, k, geo["valid_if"], geo["distinct_if"])
-        if cfg.memory_model == "scalesim":
-            per = _exact_instances(cfg, m, n, k, geo["conv"], per, mm)
-        # vector ops: elementwise work spread over cols lanes
-        vec_cycles = np.ceil(cols_in["flops"] / cfg.cols)
-        cyc = np.where(mm, per["cycles"], vec_cycles) * times
-        compute = np.where(mm, per["compute_cycles"], vec_cycles) * times
-        incl = np.where(mm, per["cycles_incl_prefetch"], vec_cycles) * times
-        stall = np.where(mm, per["stall_cycles"], 0) * times
+        return self.evaluate_many(trace, [self.config])[0]
 
-        def col(name: str) -> np.ndarray:
-            return np.where(mm, per[name], 0.0) * times
+    def evaluate_many(self, trace: Trace, configs: Sequence[Config]) -> list[Report]:
+        """Evaluate many configurations at once: configurations that share the categorical
+        settings are broadcast together over (configurations x layers) numpy arrays."""
+        groups: dict[tuple, list[int]] = {}
+        for i, c in enumerate(configs):
+            if not isinstance(c, SystolicConfig):
+                raise ConfigError(f"systolic takes SystolicConfig, got {type(c).__name__}")
+            key = (c.dataflow, c.interface_bandwidth, c.memory_model, c.timing, c.word_bytes)
+            if c.memory_model == "scalesim":
+                key += (i,)  # the exact model runs per configuration
+            groups.setdefault(key, []).append(i)
+        out: list[Report | None] = [None] * len(configs)
+        for idx in groups.values():
+            batch = _Batch([configs[i] for i in idx])  # type: ignore[misc]
+            for j, rep in zip(idx, _evaluate_batch(self.name, trace, batch), strict=True):
+                out[j] = rep
+        return out  # type: ignore[return-value]
 
-        sram_if, sram_f, sram_of = col("sram_ifmap_reads"), col("sram_filter_reads"), col(
-            "sram_ofmap_writes")
-        dram_if, dram_f, dram_of = col("dram_ifmap_reads"), col("dram_filter_reads"), col(
-            "dram_ofmap_writes")
-        # vector ops read inputs and write outputs through the ofmap SRAM
-        wb = cfg.word_bytes
-        vec_words = np.where(mm, 0.0, (cols_in["input_bytes"] + cols_in["output_bytes"])
-                             / (cols_in["output_bits"] / 8.0))
-        mac_pj = cfg.mac_pj if cfg.mac_pj is not None else MAC_PJ[wb]
-        e_mac = cols_in["macs"] * mac_pj * 1e-12
-        e_vec = np.where(mm, 0.0, cols_in["flops"]) * ADD_PJ[wb] * 1e-12
 
-        def sram_pj(kb: int) -> float:
-            return cfg.sram_pj_per_byte_8kb * math.sqrt(kb / 8.0)
+class _Batch:
+    """Configurations sharing categorical settings: numeric fields as (C, 1) arrays."""
 
-        e_sram = wb * 1e-12 * (sram_if * sram_pj(cfg.ifmap_sram_kb)
-                               + sram_f * sram_pj(cfg.filter_sram_kb)
-                               + (sram_of + vec_words) * sram_pj(cfg.ofmap_sram_kb))
-        e_dram = wb * 1e-12 * cfg.dram_pj_per_byte * (dram_if + dram_f + dram_of)
-        latency = cyc / (cfg.clock_mhz * 1e6)
-        pes = cfg.rows * cfg.cols
-        util = np.where(mm, cols_in["macs"] / np.maximum(cyc, 1) / pes,
-                        np.minimum(1.0, cols_in["flops"] / np.maximum(cyc, 1) / cfg.cols))
-        return Report(
-            device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in trace.layers),
-            phases=tuple(lay.phase.value for lay in trace.layers),
-            columns={
-                "macs": cols_in["macs"], "flops": cols_in["flops"], "cycles": cyc,
-                "latency_s": latency, "energy_j": e_mac + e_vec + e_sram + e_dram,
-                "utilization": util,
-                "energy_mac_j": e_mac, "energy_vector_j": e_vec, "energy_sram_j": e_sram,
-                "energy_dram_j": e_dram,
-                "compute_cycles": compute, "stall_cycles": stall,
-                "cycles_incl_prefetch": incl,
-                "memory_estimated": np.where(mm, per["memory_estimated"], 0.0),
-                "mapping_efficiency": np.where(mm, per["mapping_efficiency"], 0.0),
-                "compute_utilization": np.where(mm, per["compute_utilization"], 0.0),
-                "sram_ifmap_reads": sram_if, "sram_filter_reads": sram_f,
-                "sram_ofmap_writes": sram_of, "dram_ifmap_reads": dram_if,
-                "dram_filter_reads": dram_f, "dram_ofmap_writes": dram_of,
-            },
-            area_mm2=self.area_mm2,
-            extra={"peak_tops": 2 * pes * cfg.clock_mhz * 1e6 / 1e12},
-        )
+    _NUMERIC = ("rows", "cols", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "bandwidth",
+                "fill_rate", "drain_rate", "clock_mhz", "sram_pj_per_byte_8kb",
+                "dram_pj_per_byte", "pe_area_um2", "sram_mm2_per_mib")
+
+    def __init__(self, configs: list[SystolicConfig]) -> None:
+        c0 = configs[0]
+        self.size = len(configs)
+        self.dataflow = c0.dataflow
+        self.interface_bandwidth = c0.interface_bandwidth
+        self.memory_model = c0.memory_model
+        self.timing = c0.timing
+        self.word_bytes = c0.word_bytes
+        self.configs = configs
+        for name in self._NUMERIC:
+            setattr(self, name, np.array([getattr(c, name) for c in configs])[:, None])
+        self.mac_pj = np.array([MAC_PJ[c.word_bytes] if c.mac_pj is None else c.mac_pj
+                                for c in configs])[:, None]
+
+
+def _area_mm2(b: _Batch) -> np.ndarray:
+    pes = b.rows * b.cols * b.pe_area_um2 * b.word_bytes**2 * 1e-6
+    srams = (b.ifmap_sram_kb + b.filter_sram_kb + b.ofmap_sram_kb) / 1024 * b.sram_mm2_per_mib
+    return pes + srams
+
+
+def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
+    cols_in = trace.columns
+    geo = trace.derived("systolic.geometry", _geometry)
+    mm = cols_in["is_matmul"]
+    m, n, k = geo["m"], cols_in["n"], cols_in["k"]
+    times = cols_in["groups"] * cols_in["repeat"]  # sequential instances per layer
+    per = _analytic_instance(b, m, n, k, geo["valid_if"], geo["distinct_if"])
+    shape = (b.size, len(trace))
+    per = {key: np.broadcast_to(v, shape) for key, v in per.items()}
+    if b.memory_model == "scalesim":
+        per = _exact_instances(b.configs[0], m, n, k, geo["conv"], per, mm)
+    # vector ops: elementwise work spread over cols lanes
+    vec_cycles = np.ceil(cols_in["flops"] / b.cols)
+    cyc = np.where(mm, per["cycles"], vec_cycles) * times
+    compute = np.where(mm, per["compute_cycles"], vec_cycles) * times
+    incl = np.where(mm, per["cycles_incl_prefetch"], vec_cycles) * times
+    stall = np.where(mm, per["stall_cycles"], 0.0) * times
+
+    def col(key: str) -> np.ndarray:
+        return np.where(mm, per[key], 0.0) * times
+
+    sram_if, sram_f, sram_of = (col("sram_ifmap_reads"), col("sram_filter_reads"),
+                                col("sram_ofmap_writes"))
+    dram_if, dram_f, dram_of = (col("dram_ifmap_reads"), col("dram_filter_reads"),
+                                col("dram_ofmap_writes"))
+    wb = b.word_bytes
+    # vector ops read inputs and write outputs through the ofmap SRAM
+    vec_words = np.where(mm, 0.0, (cols_in["input_bytes"] + cols_in["output_bytes"])
+                         / (cols_in["output_bits"] / 8.0))
+    e_mac = cols_in["macs"] * b.mac_pj * 1e-12
+    e_vec = np.broadcast_to(np.where(mm, 0.0, cols_in["flops"]) * ADD_PJ[wb] * 1e-12, shape)
+
+    def sram_pj(kb: np.ndarray) -> np.ndarray:
+        return b.sram_pj_per_byte_8kb * np.sqrt(kb / 8.0)
+
+    e_sram = wb * 1e-12 * (sram_if * sram_pj(b.ifmap_sram_kb)
+                           + sram_f * sram_pj(b.filter_sram_kb)
+                           + (sram_of + vec_words) * sram_pj(b.ofmap_sram_kb))
+    e_dram = wb * 1e-12 * b.dram_pj_per_byte * (dram_if + dram_f + dram_of)
+    latency = cyc / (b.clock_mhz * 1e6)
+    pes = b.rows * b.cols
+    util = np.where(mm, cols_in["macs"] / np.maximum(cyc, 1) / pes,
+                    np.minimum(1.0, cols_in["flops"] / np.maximum(cyc, 1) / b.cols))
+    table = {
+        "cycles": cyc, "latency_s": latency, "energy_j": e_mac + e_vec + e_sram + e_dram,
+        "utilization": util, "energy_mac_j": e_mac, "energy_vector_j": e_vec,
+        "energy_sram_j": e_sram, "energy_dram_j": e_dram, "compute_cycles": compute,
+        "stall_cycles": stall, "cycles_incl_prefetch": incl,
+        "memory_estimated": np.where(mm, per["memory_estimated"], 0.0),
+        "mapping_efficiency": np.where(mm, per["mapping_efficiency"], 0.0),
+        "compute_utilization": np.where(mm, per["compute_utilization"], 0.0),
+        "sram_ifmap_reads": sram_if, "sram_filter_reads": sram_f,
+        "sram_ofmap_writes": sram_of, "dram_ifmap_reads": dram_if,
+        "dram_filter_reads": dram_f, "dram_ofmap_writes": dram_of,
+    }
+    table = {key: np.broadcast_to(v, shape) for key, v in table.items()}
+    ops = tuple(lay.op.value for lay in trace.layers)
+    phases = tuple(lay.phase.value for lay in trace.layers)
+    area = _area_mm2(b)[:, 0]
+    peak = (2 * pes * b.clock_mhz * 1e6 / 1e12)[:, 0]
+    return [
+        Report(device=name, workload=trace.name, names=trace.names, ops=ops, phases=phases,
+               columns={"macs": cols_in["macs"], "flops": cols_in["flops"],
+                        **{key: v[j] for key, v in table.items()}},
+               area_mm2=float(area[j]), extra={"peak_tops": float(peak[j])})
+        for j in range(b.size)
+    ]
 
 
 # ---------------------------------------------------------------------- analytic memory
-def _analytic_instance(cfg: SystolicConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray,
+def _analytic_instance(cfg: _Batch, m: np.ndarray, n: np.ndarray, k: np.ndarray,
                        valid_if: np.ndarray, distinct_if: np.ndarray) -> dict[str, Any]:
     """Timing and access counts of one GEMM instance per layer (vectorised over layers)."""
     df, ar, ac = cfg.dataflow, cfg.rows, cfg.cols
@@ -329,10 +378,11 @@ def _analytic_instance(cfg: SystolicConfig, m: np.ndarray, n: np.ndarray, k: np.
     return out
 
 
-def _refill_lag(miss: np.ndarray, consumed: np.ndarray, active: int, prefetch: int,
-                fill: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _refill_lag(miss: np.ndarray, consumed: np.ndarray, active: np.ndarray,
+                prefetch: np.ndarray, fill: np.ndarray, rows: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(stall estimate, words refetched) of a read buffer whose stream does not fit."""
-    prefetch = max(prefetch, 1)
+    prefetch = np.maximum(prefetch, 1)
     tau = -(-prefetch // fill) + 1
     n_pref = np.where(miss, np.maximum(1, -(-(consumed - active) // prefetch)), 0)
     rate = consumed / np.maximum(rows, 1)  # words demanded per row
@@ -342,7 +392,7 @@ def _refill_lag(miss: np.ndarray, consumed: np.ndarray, active: int, prefetch: i
     return np.ceil(lag), n_pref * prefetch
 
 
-def _calc_start(distinct: np.ndarray, items: int, first_row) -> np.ndarray:
+def _calc_start(distinct: np.ndarray, items: np.ndarray, first_row) -> np.ndarray:
     """First DRAM cycle of SCALE-Sim's CALC-mode read buffer (sets of ``items`` words, 50 sets
     per half, 10 words/cycle): just before the first request if the operand fills the active
     half, otherwise everything is fetched before cycle 0."""
@@ -369,7 +419,7 @@ def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any
     """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
     from ._scalesim_memory import scalesim_layer
 
-    out = {key: np.array(v, dtype=np.float64, copy=True) for key, v in analytic.items()}
+    out = {key: np.array(v, dtype=np.float64) for key, v in analytic.items()}  # copies
     cache: dict[tuple, dict[str, Any]] = {}
     for i in range(len(m)):
         if not mm[i]:
@@ -383,12 +433,12 @@ def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any
                 ifmap_dram_bw=cfg.fill_rate, filter_dram_bw=cfg.fill_rate,
                 word_bytes=cfg.word_bytes, conv=conv[i])
         r = cache[key]
-        out["memory_estimated"][i] = 0.0
-        out["cycles"][i] = r["compute_cycles"]
-        out["stall_cycles"][i] = r["stall_cycles"]
-        out["compute_cycles"][i] = r["compute_cycles"] - r["stall_cycles"]
-        out["cycles_incl_prefetch"][i] = r["total_cycles_incl_prefetch"]
+        out["memory_estimated"][:, i] = 0.0
+        out["cycles"][:, i] = r["compute_cycles"]
+        out["stall_cycles"][:, i] = r["stall_cycles"]
+        out["compute_cycles"][:, i] = r["compute_cycles"] - r["stall_cycles"]
+        out["cycles_incl_prefetch"][:, i] = r["total_cycles_incl_prefetch"]
         for name in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"):
             if r.get(name) is not None:
-                out[name][i] = r[name]
+                out[name][:, i] = r[name]
     return out
