@@ -176,7 +176,7 @@ class ParamSpec:
 
 
 def _fmt(x: float) -> str:
-    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15):
         return str(int(x))
     return f"{x:g}"
 

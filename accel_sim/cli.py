@@ -42,7 +42,8 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
         print(f"{name}: {info.description}")
         for s in info.params.specs():
             unit = f" [{s.unit}]" if s.unit else ""
-            print(f"    {s.name}={s.default!s:<10} {s.allowed()}{unit}  {s.doc}")
+            head = f"{s.name}={s.default}"
+            print(f"    {head:<24} {s.allowed()}{unit}  {s.doc}")
     print("\nFiles: a SCALE-Sim topology .csv (conv or GEMM format) or an .onnx model.")
     print("Syntax: -w NAME[:key=value,key=value] or -w PATH")
     return 0
@@ -56,7 +57,8 @@ def _cmd_devices(args: argparse.Namespace) -> int:
         print(f"{name}: {cls.description or (doc_lines[0] if doc_lines else '')}")
         for s in cls.Config.specs():
             unit = f" [{s.unit}]" if s.unit else ""
-            print(f"    {s.name}={s.default!s:<12} {s.type.__name__:<5} {s.allowed()}{unit}")
+            head = f"{s.name}={s.default}"
+            print(f"    {head:<30} {s.type.__name__:<5} {s.allowed()}{unit}")
             if s.doc:
                 print(f"        {s.doc}")
     if args.device and args.device not in available_devices():
@@ -203,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AccelSimError as exc:
         print(f"accel-sim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"accel-sim: error:{where}: {exc.strerror or exc}", file=sys.stderr)
