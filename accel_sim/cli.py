@@ -144,6 +144,117 @@ def _cmd_scalesim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore_spec(args: argparse.Namespace):
+    from .explore import Constraint, ExploreSpec, Objective, load_spec_file
+
+    kw: dict = load_spec_file(args.spec) if args.spec else {}
+    if args.workload:
+        kw["workloads"] = tuple(w for w in _split_workloads(args.workload))
+    if args.device:
+        kw["device"] = args.device
+    if args.objectives:
+        kw["objectives"] = tuple(Objective.parse(o) for o in args.objectives.split(","))
+    if args.constraint:
+        kw["constraints"] = tuple(Constraint.parse(c) for c in args.constraint)
+    if args.space:
+        space = {}
+        for item in args.space:
+            key, _, value = item.partition("=")
+            space[key.strip()] = value.strip()
+        kw["space"] = space
+    if args.set:
+        kw["fixed"] = {**kw.get("fixed", {}), **_kv_list(args.set, "-s")}
+    for flag, key in (("trials", "trials"), ("sampler", "sampler"), ("seed", "seed"),
+                      ("storage", "storage"), ("study", "study"), ("workers", "workers"),
+                      ("output", "output"), ("warm_start", "warm_start"),
+                      ("heartbeat", "heartbeat_s")):
+        value = getattr(args, flag)
+        if value is not None:
+            kw[key] = value
+    for required in ("workloads", "device"):
+        if required not in kw:
+            flag = "-w" if required == "workloads" else "-d"
+            raise ConfigError(f"explore: {flag} is required (or give it in the spec file)")
+    return ExploreSpec(**kw)
+
+
+def _split_workloads(text: str) -> list[str]:
+    """Split ``a,b`` into workloads, keeping ``name:k=v,k2=v2`` parameters together."""
+    parts: list[str] = []
+    for piece in text.split(","):
+        if parts and "=" in piece and ":" in parts[-1] and ":" not in piece:
+            parts[-1] += "," + piece
+        else:
+            parts.append(piece)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    import optuna
+
+    from .explore import Explorer
+    from .explore._outputs import pareto_table
+
+    spec = _explore_spec(args)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = Explorer(spec).run(progress=not args.quiet)
+    data = result.data
+    n_done = len(data.values)
+    print(f"study {spec.study!r}: {n_done} complete trials ({result.ran} run now, "
+          f"{result.wall_s:.1f} s), {int(data.feasible.sum())} feasible, "
+          f"{int(data.front.sum())} on the Pareto front")
+    if result.ran:
+        print(f"sampler time: {result.sampler_time_s / result.ran * 1e3:.1f} ms per trial "
+              f"(mean over {result.ran})")
+    print(pareto_table(data))
+    print(f"wrote {', '.join(sorted(result.paths))} in {spec.output}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import optuna
+
+    from .explore import collect, write_outputs
+
+    target = args.target
+    if os.path.isdir(target) and args.storage is None:
+        if os.path.exists(os.path.join(target, "study.journal")):
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+            storage = JournalStorage(JournalFileBackend(os.path.join(target, "study.journal")))
+        elif os.path.exists(os.path.join(target, "study.db")):
+            storage = f"sqlite:///{os.path.abspath(os.path.join(target, 'study.db'))}"
+        else:
+            raise ConfigError(f"{target}: no study.db or study.journal in this folder")
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        if args.study:
+            name = args.study
+        elif len(names) == 1:
+            name = names[0]
+        else:
+            raise ConfigError(f"{target} holds studies {', '.join(names)}: choose with --study")
+        outdir = args.output or target
+    else:
+        if args.storage is None:
+            raise ConfigError(f"{target}: not a folder; give --storage URL with a study name")
+        from .explore._run import _rdb
+
+        storage = _rdb(args.storage, 10.0) if "://" in args.storage else args.storage
+        name = target
+        outdir = args.output or os.path.join("results", name)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise ConfigError(f"no study named {name!r} in that storage") from None
+    desc = study.user_attrs.get("accel_sim", {})
+    objectives = desc.get("objectives") or [f"objective{i}" for i in range(
+        len(study.directions))]
+    directions = desc.get("directions") or [d.name.lower() for d in study.directions]
+    paths = write_outputs(collect(study, objectives, directions), outdir)
+    print(f"wrote {', '.join(sorted(paths))} in {outdir}")
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``accel-sim``."""
@@ -193,6 +304,39 @@ def build_parser() -> argparse.ArgumentParser:
                         "vectorised closed form (same compute cycles, much faster)")
     s.add_argument("-o", "--output", required=True, help="output directory")
     s.set_defaults(func=_cmd_scalesim)
+
+    s = sub.add_parser("explore", help="multi-objective design-space exploration (Optuna)")
+    s.add_argument("spec", nargs="?", help="YAML spec file (flags override it)")
+    s.add_argument("-w", "--workload", help="workload(s), comma-separated")
+    s.add_argument("-d", "--device")
+    s.add_argument("--objectives", help="latency,energy[,area,accuracy,edp,...] or metrics")
+    s.add_argument("--constraint", action="append", metavar="METRIC<=VALUE",
+                   help="constraint on a summary metric (repeatable)")
+    s.add_argument("--space", action="extend", nargs="+", metavar="KEY[=LO:HI|=V1,V2]",
+                   help="search only these parameters (optionally narrowed)")
+    s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
+                   help="fixed device parameter (repeatable)")
+    s.add_argument("--trials", type=int, help="complete trials wanted (default 100)")
+    s.add_argument("--sampler", choices=("tpe", "gp", "nsga2", "random", "grid"),
+                   help="default: tpe (multivariate Bayesian)")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--storage", help="Optuna storage URL or .journal file (default: "
+                                     "OUTDIR/study.db)")
+    s.add_argument("--study", help="study name (default: explore)")
+    s.add_argument("--workers", type=int, help="worker processes on this machine")
+    s.add_argument("--warm-start", dest="warm_start", metavar="STUDY_OR_CSV",
+                   help="seed a new study with the Pareto designs of a study, folder or CSV")
+    s.add_argument("--heartbeat", type=float, help="heartbeat interval of RDB storages, s")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("-o", "--output", help="output directory (default: results/explore)")
+    s.set_defaults(func=_cmd_explore)
+
+    s = sub.add_parser("plot", help="redraw an exploration's tables and plots")
+    s.add_argument("target", help="an explore output folder, or a study name with --storage")
+    s.add_argument("--storage", help="storage URL when target is a study name")
+    s.add_argument("--study", help="study to draw when the folder holds several")
+    s.add_argument("-o", "--output", help="where to write (default: the folder)")
+    s.set_defaults(func=_cmd_plot)
     return p
 
 

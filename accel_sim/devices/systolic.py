@@ -70,9 +70,10 @@ class SystolicConfig(Config):
     bandwidth: int = param(10, low=1, high=1 << 16, log=True, unit="words/cycle",
                            doc="DRAM bandwidth: OFMAP drain rate [Bandwidth], and the "
                                "input/weight fill rate unless fill_bandwidth is set.")
-    word_bytes: int = param(1, choices=(1, 2, 4), unit="B",
+    word_bytes: int = param(1, choices=(1, 2, 4), unit="B", search=False,
                             doc="Operand word size (SCALE-Sim: 1); sets SRAM words and "
-                                "energy per MAC.")
+                                "energy per MAC. Not searched by default: precision trades "
+                                "accuracy, which this device does not model.")
     fill_bandwidth: int | None = param(
         None, low=1, high=1 << 16, optional=True, search=False, unit="words/cycle",
         doc="Input/weight DRAM fill rate if it differs from bandwidth (SCALE-Sim USER mode "

@@ -1,0 +1,236 @@
+"""Exploration outputs: tables (computed from the study) and plots (drawn from the tables)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ._pareto import hypervolume_history, pareto_mask
+
+__all__ = ["ExplorationData", "collect", "draw_hypervolume", "draw_pareto", "write_outputs"]
+
+
+@dataclass(frozen=True)
+class ExplorationData:
+    """Everything the output files and plots show, computed from a study.
+
+    Attributes:
+        objectives: Objective names.
+        directions: ``minimize``/``maximize`` per objective.
+        rows: One dict per trial (number, state, parameters, metrics, constraints, feasible).
+        values: (n_complete, n_objectives) objective values of complete trials, in trial order.
+        numbers: Trial numbers of those rows.
+        feasible: Feasibility of those rows.
+        front: Mask of the feasible non-dominated rows.
+        reference: Hypervolume reference point in the objectives' own directions.
+        hv: Hypervolume after each complete trial (minimisation space, see ``reference``).
+    """
+
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...]
+    values: np.ndarray
+    numbers: np.ndarray
+    feasible: np.ndarray
+    front: np.ndarray
+    reference: np.ndarray
+    hv: np.ndarray
+
+
+def _feasible(t: FrozenTrial) -> bool:
+    return all(v <= 0 for v in t.constraints.values()) if t.constraints else True
+
+
+def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial": t.number, "state": t.state.name}
+    row.update({f"param_{k}": v for k, v in t.params.items()})
+    if t.values is not None:
+        row.update({f"objective_{n}": v for n, v in zip(objectives, t.values, strict=True)})
+    metrics = t.user_attrs.get("metrics", {})
+    row.update({k: v for k, v in metrics.items()})
+    for k, v in t.constraints.items():
+        row[f"constraint_{k}"] = v
+    row["feasible"] = _feasible(t) if t.state is TrialState.COMPLETE else ""
+    for key in ("sampler_time_s", "eval_time_s", "worker"):
+        if key in t.user_attrs:
+            row[key] = t.user_attrs[key]
+    if "retry_of" in t.user_attrs or "failed_trial" in t.system_attrs:
+        row["retry_of"] = t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial"))
+    return row
+
+
+def collect(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str]
+            ) -> ExplorationData:
+    """Tables of a study: trials, Pareto front, hypervolume history."""
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    rows = tuple(_row(t, objectives) for t in trials)
+    done = [t for t in trials if t.state is TrialState.COMPLETE and t.values is not None]
+    k = len(objectives)
+    values = np.array([t.values for t in done], dtype=float).reshape(len(done), k)
+    feasible = np.array([_feasible(t) for t in done], dtype=bool)
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    mins = values * sign
+    front = np.zeros(len(done), bool)
+    if feasible.any():
+        idx = np.flatnonzero(feasible)
+        front[idx[pareto_mask(mins[idx])]] = True
+        worst = mins[idx].max(axis=0)
+        span = worst - mins[idx].min(axis=0)
+        ref_min = worst + np.where(span > 0, 0.1 * span, np.maximum(np.abs(worst) * 0.01, 1e-12))
+    else:
+        ref_min = np.full(k, np.nan)
+    hv = (hypervolume_history(mins, feasible, ref_min) if feasible.any()
+          else np.zeros(len(done)))
+    return ExplorationData(tuple(objectives), tuple(directions), rows, values,
+                           np.array([t.number for t in done], dtype=int), feasible, front,
+                           ref_min * sign, hv)
+
+
+def _write_csv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys.extend(k for k in r if k not in keys)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys or ["trial"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_outputs(data: ExplorationData, outdir: str | os.PathLike[str], *,
+                  plots: bool = True) -> dict[str, str]:
+    """Write trials.csv, pareto.csv, hypervolume.csv (and pareto.png, hypervolume.png)."""
+    outdir = os.fspath(outdir)
+    os.makedirs(outdir, exist_ok=True)
+    paths = {name: os.path.join(outdir, name) for name in (
+        "trials.csv", "pareto.csv", "hypervolume.csv", "pareto.png", "hypervolume.png")}
+    _write_csv(paths["trials.csv"], data.rows)
+    by_number = {r["trial"]: r for r in data.rows}
+    front_rows = [by_number[int(n)] for n in data.numbers[data.front]]
+    front_rows.sort(key=lambda r: r.get(f"objective_{data.objectives[0]}", 0.0))
+    _write_csv(paths["pareto.csv"], front_rows)
+    hv_rows = []
+    for n, hv in zip(data.numbers, data.hv, strict=True):
+        row: dict[str, Any] = {"trial": int(n), "hypervolume": float(hv)}
+        row.update({f"ref_{o}": float(r) for o, r in zip(data.objectives, data.reference,
+                                                         strict=True)})
+        hv_rows.append(row)
+    _write_csv(paths["hypervolume.csv"], hv_rows)
+    if plots:
+        draw_pareto(data, paths["pareto.png"])
+        draw_hypervolume(data, paths["hypervolume.png"])
+    else:
+        paths.pop("pareto.png")
+        paths.pop("hypervolume.png")
+    return paths
+
+
+def _label(name: str, direction: str) -> str:
+    return f"{name} ({'min' if direction == 'minimize' else 'max'})"
+
+
+def draw_pareto(data: ExplorationData, path: str) -> None:
+    """Two objectives: all trials and the front; three or more: a pairwise matrix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(data.objectives)
+    v, feas, front = data.values, data.feasible, data.front
+    if k == 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(data.numbers, v[:, 0], ".", color="0.6", label="trials")
+        ax.plot(data.numbers[front], v[front, 0], "o", color="C3", label="best")
+        ax.set_xlabel("trial")
+        ax.set_ylabel(_label(data.objectives[0], data.directions[0]))
+        ax.legend()
+    else:
+        n = k - 1 if k > 2 else 1
+        fig, axes = plt.subplots(n, n, figsize=(4.2 * n + 1, 3.8 * n + 0.5), squeeze=False)
+        for i in range(n):
+            for j in range(n):
+                ax = axes[i][j]
+                xi, yi = (0, 1) if k == 2 else (j, i + 1)
+                if k > 2 and j > i:
+                    ax.axis("off")
+                    continue
+                ax.scatter(v[~feas, xi], v[~feas, yi], s=8, c="0.8", label="infeasible")
+                ax.scatter(v[feas, xi], v[feas, yi], s=10, c="C0", alpha=0.6, label="feasible")
+                order = np.argsort(v[front, xi])
+                ax.plot(v[front, xi][order], v[front, yi][order], "o-", c="C3", ms=4,
+                        lw=0.8, label="Pareto front")
+                for axis, setter in ((v[:, xi], ax.set_xscale), (v[:, yi], ax.set_yscale)):
+                    if len(axis) and np.all(axis > 0) and axis.max() / axis.min() > 100:
+                        setter("log")
+                ax.set_xlabel(_label(data.objectives[xi], data.directions[xi]))
+                ax.set_ylabel(_label(data.objectives[yi], data.directions[yi]))
+                if i == 0 and j == 0:
+                    ax.legend(fontsize=8)
+    fig.suptitle(f"{len(data.values)} trials, {int(data.front.sum())} on the Pareto front")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw_hypervolume(data: ExplorationData, path: str) -> None:
+    """Hypervolume of the feasible front after each trial."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step(data.numbers, data.hv, where="post")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("hypervolume")
+    ref = ", ".join(f"{o}={r:.3g}" for o, r in zip(data.objectives, data.reference,
+                                                    strict=True))
+    ax.set_title(f"reference point: {ref}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pareto_table(data: ExplorationData, limit: int = 20) -> str:
+    """The Pareto front as a text table (parameters and objectives)."""
+    by_number = {r["trial"]: r for r in data.rows}
+    rows = [by_number[int(n)] for n in data.numbers[data.front]]
+    if not rows:
+        return "no feasible trial yet"
+    rows.sort(key=lambda r: r[f"objective_{data.objectives[0]}"])
+    params = sorted({k for r in rows for k in r if k.startswith("param_")})
+    cols = ["trial", *params, *(f"objective_{o}" for o in data.objectives)]
+    heads = [c.removeprefix("param_").removeprefix("objective_") for c in cols]
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    table = [heads] + [[fmt(r.get(c, "")) for c in cols] for r in rows[:limit]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True))
+             for row in table]
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more in pareto.csv")
+    return "\n".join(lines)
+
+
+def metrics_json(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Summary metrics that can be stored in a study (finite numbers and booleans)."""
+    out: dict[str, Any] = {}
+    for k, v in summary.items():
+        if isinstance(v, bool):
+            out[k] = v
+        elif isinstance(v, (int, float)) and np.isfinite(v):
+            out[k] = float(v)
+    json.dumps(out)
+    return out

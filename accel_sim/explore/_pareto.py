@@ -1,0 +1,76 @@
+"""Pareto fronts and exact hypervolume (minimisation)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["hypervolume", "hypervolume_history", "pareto_mask"]
+
+
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (minimisation; of duplicate points
+    only the first is kept)."""
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2:
+        raise ValueError("points must be a 2-D array (n_points, n_objectives)")
+    if len(p) == 0:
+        return np.zeros(0, bool)
+    le = np.all(p[:, None, :] <= p[None, :, :], axis=2)  # le[j, i]: p_j <= p_i everywhere
+    lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
+    dominated = (le & lt).any(axis=0)
+    duplicate = np.triu(le & le.T, k=1).any(axis=0)
+    return ~(dominated | duplicate)
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Exact hypervolume dominated by ``points`` and bounded by ``reference`` (minimisation).
+
+    Points not strictly better than the reference in every objective contribute nothing.
+    Dimension-sweep algorithm: exact, O(n^(d-1) log n) for d objectives.
+    """
+    p = np.asarray(points, dtype=float)
+    ref = np.asarray(reference, dtype=float)
+    if p.size == 0:
+        return 0.0
+    if p.ndim != 2 or p.shape[1] != ref.shape[0]:
+        raise ValueError("points (n, d) and reference (d,) disagree")
+    p = p[np.all(p < ref, axis=1)]
+    if len(p) == 0:
+        return 0.0
+    return float(_hv(p[pareto_mask(p)], ref))
+
+
+def _hv(p: np.ndarray, ref: np.ndarray) -> float:
+    d = p.shape[1]
+    if d == 1:
+        return float(ref[0] - p[:, 0].min())
+    if d == 2:
+        p = p[np.lexsort((p[:, 1], p[:, 0]))]
+        nxt = np.append(p[1:, 0], ref[0])
+        return float(np.sum((nxt - p[:, 0]) * (ref[1] - p[:, 1])))
+    p = p[np.argsort(p[:, -1], kind="stable")]
+    total = 0.0
+    for i in range(len(p)):
+        hi = p[i + 1, -1] if i + 1 < len(p) else ref[-1]
+        if hi > p[i, -1]:
+            sub = p[: i + 1, :-1]
+            total += (hi - p[i, -1]) * _hv(sub[pareto_mask(sub)], ref[:-1])
+    return total
+
+
+def hypervolume_history(points: np.ndarray, feasible: np.ndarray, reference: np.ndarray
+                        ) -> np.ndarray:
+    """Hypervolume of the feasible points among the first i+1, for every i."""
+    p = np.asarray(points, dtype=float)
+    out = np.zeros(len(p))
+    front = np.zeros((0, p.shape[1] if p.ndim == 2 else 0))
+    hv = 0.0
+    for i in range(len(p)):
+        if feasible[i] and np.all(np.isfinite(p[i])):
+            cand = np.vstack([front, p[i]])
+            mask = pareto_mask(cand)
+            if mask[-1]:
+                front = cand[mask]
+                hv = hypervolume(front, reference)
+        out[i] = hv
+    return out

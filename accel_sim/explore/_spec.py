@@ -1,0 +1,244 @@
+"""What an exploration is: workloads, device, objectives, constraints, space, budget, storage."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["OBJECTIVE_ALIASES", "Constraint", "ExploreSpec", "Objective", "load_spec_file"]
+
+#: Objective names and the summary metric each one reads, with its natural direction.
+OBJECTIVE_ALIASES: dict[str, tuple[str, str]] = {
+    "latency": ("latency_s", "minimize"),
+    "energy": ("energy_j", "minimize"),
+    "area": ("area_mm2", "minimize"),
+    "edp": ("edp_js", "minimize"),
+    "accuracy": ("accuracy", "maximize"),
+    "throughput": ("throughput_tops", "maximize"),
+    "power": ("power_w", "minimize"),
+}
+_MAXIMISED_METRICS = {"accuracy", "throughput_tops", "utilization", "throughput_tok_s"}
+SAMPLERS = ("tpe", "gp", "nsga2", "random", "grid")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective: its name as given, the summary metric it reads and its direction."""
+
+    name: str
+    metric: str
+    direction: str  # "minimize" or "maximize"
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        """``latency``, ``energy``, ``area``, ``edp``, ``accuracy``, ... or any summary metric
+        name (maximised for accuracy/throughput/utilization, minimised otherwise)."""
+        name = text.strip()
+        if not re.fullmatch(r"[A-Za-z_]\w*", name):
+            raise ConfigError(f"--objectives: {text!r} is not an objective name")
+        if name in OBJECTIVE_ALIASES:
+            metric, direction = OBJECTIVE_ALIASES[name]
+        else:
+            metric = name
+            direction = "maximize" if name in _MAXIMISED_METRICS else "minimize"
+        return cls(name, metric, direction)
+
+    def value(self, summary: Mapping[str, Any]) -> float:
+        """The objective's value in a summary."""
+        return float(summary[self.metric])
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric <= bound`` (or ``>=``); violation amount ``metric - bound`` (``bound -
+    metric``), feasible when <= 0."""
+
+    metric: str
+    op: str
+    bound: float
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        m = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*",
+                         text)
+        if not m:
+            raise ConfigError(f"--constraint {text!r}: expected METRIC<=VALUE or "
+                              "METRIC>=VALUE, e.g. area_mm2<=50")
+        metric = m.group(1)
+        if metric in OBJECTIVE_ALIASES:
+            metric = OBJECTIVE_ALIASES[metric][0]
+        try:
+            bound = float(m.group(3))
+        except ValueError:
+            raise ConfigError(f"--constraint {text!r}: {m.group(3)!r} is not a number") from None
+        return cls(metric, m.group(2), bound)
+
+    @property
+    def name(self) -> str:
+        """Canonical text, e.g. ``area_mm2<=50``."""
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+    def violation(self, summary: Mapping[str, Any]) -> float:
+        """Amount of violation (> 0 infeasible)."""
+        v = float(summary[self.metric])
+        return v - self.bound if self.op in ("<=", "<") else self.bound - v
+
+
+@dataclass(frozen=True)
+class ExploreSpec:
+    """A complete exploration request (the flags of ``accel-sim explore`` or a YAML file).
+
+    Attributes:
+        workloads: Workload arguments; metrics are totals over all of them.
+        device: Device name.
+        objectives: Objectives in order.
+        constraints: Constraints on summary metrics.
+        space: ``--space`` overrides (name -> ``lo:hi``, ``v1,v2`` or ``""``).
+        fixed: ``-s`` fixed parameters (name -> value text).
+        trials: Completed trials wanted in the study.
+        sampler: tpe, gp, nsga2, random or grid.
+        seed: Sampler seed (``None``: nondeterministic).
+        storage: Optuna storage URL or journal file path (``None``: embedded in ``output``).
+        study: Study name.
+        workers: Worker processes on this machine.
+        output: Output directory.
+        warm_start: A previous study name, output folder or CSV whose Pareto designs seed a new
+            study.
+        heartbeat_s: Heartbeat interval of RDB storages (dead workers' trials are retried
+            after 2 intervals).
+    """
+
+    workloads: tuple[str, ...]
+    device: str
+    objectives: tuple[Objective, ...] = field(default_factory=lambda: (
+        Objective.parse("latency"), Objective.parse("energy")))
+    constraints: tuple[Constraint, ...] = ()
+    space: Mapping[str, str] = field(default_factory=dict)
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    trials: int = 100
+    sampler: str = "tpe"
+    seed: int | None = 0
+    storage: str | None = None
+    study: str = "explore"
+    workers: int = 1
+    output: str = "results/explore"
+    warm_start: str | None = None
+    heartbeat_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.workloads:
+            raise ConfigError("explore: give at least one workload (-w)")
+        if not self.objectives:
+            raise ConfigError("explore: give at least one objective (--objectives)")
+        names = [o.metric for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"--objectives: repeated objective in {', '.join(names)}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"--sampler {self.sampler!r}: one of {', '.join(SAMPLERS)}")
+        if not 1 <= self.trials <= 10_000_000:
+            raise ConfigError(f"--trials {self.trials}: must be in [1, 10000000]")
+        if not 1 <= self.workers <= 1024:
+            raise ConfigError(f"--workers {self.workers}: must be in [1, 1024]")
+        if not 0.1 <= self.heartbeat_s <= 3600:
+            raise ConfigError(f"--heartbeat {self.heartbeat_s}: must be in [0.1, 3600] s")
+        if not re.fullmatch(r"[\w.\-]+", self.study):
+            raise ConfigError(f"--study {self.study!r}: letters, digits, '_', '-', '.' only")
+        object.__setattr__(self, "space", dict(self.space))
+        object.__setattr__(self, "fixed", dict(self.fixed))
+
+    def replace(self, **changes: Any) -> ExploreSpec:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies the study (stored in its user attributes)."""
+        return {"device": self.device, "workloads": list(self.workloads),
+                "objectives": [o.name for o in self.objectives],
+                "metrics": [o.metric for o in self.objectives],
+                "directions": [o.direction for o in self.objectives],
+                "constraints": [c.name for c in self.constraints]}
+
+
+def _as_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, Sequence):
+        return [str(v) for v in value]
+    raise ConfigError(f"spec file: {key} must be a list or a comma-separated string")
+
+
+def _as_mapping(value: Any, key: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, Sequence) and not isinstance(v, str):
+                v = ",".join(str(x) for x in v)
+            elif v is None:
+                v = ""
+            out[str(k)] = str(v)
+        return out
+    raise ConfigError(f"spec file: {key} must be a mapping of parameter -> value")
+
+
+_SPEC_KEYS = {"workload", "workloads", "device", "objectives", "constraints", "constraint",
+              "space", "set", "fixed", "trials", "sampler", "seed", "storage", "study",
+              "workers", "output", "warm_start", "heartbeat"}
+
+
+def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML spec file into keyword arguments of :class:`ExploreSpec` (unvalidated)."""
+    path = os.fspath(path)
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ConfigError("YAML spec files need PyYAML: pip install 'accel-sim[yaml]'") from None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of explore options")
+    unknown = set(data) - _SPEC_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(sorted(_SPEC_KEYS))}")
+    out: dict[str, Any] = {}
+    wl = data.get("workloads", data.get("workload"))
+    if wl is not None:
+        out["workloads"] = tuple(_as_list(wl, "workloads"))
+    for key in ("device", "sampler", "storage", "study", "output", "warm_start"):
+        if data.get(key) is not None:
+            out[key] = str(data[key])
+    for key in ("trials", "workers", "seed"):
+        if data.get(key) is not None:
+            if not isinstance(data[key], int) or isinstance(data[key], bool):
+                raise ConfigError(f"{path}: {key} must be an integer")
+            out[key] = data[key]
+    if data.get("heartbeat") is not None:
+        out["heartbeat_s"] = float(data["heartbeat"])
+    if data.get("objectives") is not None:
+        out["objectives"] = tuple(Objective.parse(o)
+                                  for o in _as_list(data["objectives"], "objectives"))
+    cons = data.get("constraints", data.get("constraint"))
+    if cons is not None:
+        items = [cons] if isinstance(cons, str) else list(cons)
+        out["constraints"] = tuple(Constraint.parse(str(c)) for c in items)
+    if data.get("space") is not None:
+        out["space"] = _as_mapping(data["space"], "space")
+    fixed = data.get("set", data.get("fixed"))
+    if fixed is not None:
+        out["fixed"] = _as_mapping(fixed, "set")
+    return out
