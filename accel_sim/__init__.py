@@ -7,6 +7,7 @@ from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, traini
 from ._params import Config, ParamSpec, param
 from ._report import Report
 from ._simulate import simulate
+from ._sweep import grid_configs, run_sweep
 from .errors import AccelSimError, ConfigError, UnknownNameError, WorkloadError
 
 __version__ = "0.1.0.dev0"
@@ -28,9 +29,11 @@ __all__ = [
     "WorkloadError",
     "available_devices",
     "get_device",
+    "grid_configs",
     "make_device",
     "param",
     "register_device",
+    "run_sweep",
     "simulate",
     "training_trace",
 ]

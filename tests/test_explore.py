@@ -199,6 +199,9 @@ def test_other_objectives_refused_and_study_untouched(tmp_path):
     (["--sampler", "grid"], "--sampler grid needs finite values"),
     (["--trials", "0"], "--trials 0"),
     (["--objectives", "latency,latency"], "repeated objective"),
+    (["--warm-start", "/nonexistent/trials.csv"], "cannot read"),
+    (["--warm-start", "no_such_study"], "no such study, folder or .csv file"),
+    (["--workers", "2", "--storage", "sqlite:///x.db"], "SQLite does not take concurrent"),
 ])
 def test_explore_bad_input(tmp_path, args, needle):
     res = subprocess.run([sys.executable, "-m", "accel_sim", "explore", "-w", "resnet18", "-d",
@@ -208,6 +211,15 @@ def test_explore_bad_input(tmp_path, args, needle):
     assert "Traceback" not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0], res.stderr
+    db = tmp_path / "o" / "study.db"
+    if db.exists():  # a refused run leaves no study behind
+        assert not optuna.get_all_study_summaries(f"sqlite:///{db}")
+
+
+def test_plot_bad_input(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "accel_sim", "plot", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "no study.db or study.journal" in res.stderr
 
 
 def test_grid_sampler_and_yaml_spec(tmp_path):

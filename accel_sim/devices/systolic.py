@@ -67,7 +67,7 @@ class SystolicConfig(Config):
                                 doc="Weight SRAM, double-buffered [FilterSramSzkB].")
     ofmap_sram_kb: int = param(64, low=1, high=1 << 20, log=True, unit="kB",
                                doc="Output SRAM, double-buffered [OfmapSramSzkB].")
-    bandwidth: int = param(10, low=1, high=1 << 16, log=True, unit="words/cycle",
+    bandwidth: int = param(10, low=1, high=4096, log=True, unit="words/cycle",
                            doc="DRAM bandwidth: OFMAP drain rate [Bandwidth], and the "
                                "input/weight fill rate unless fill_bandwidth is set.")
     word_bytes: int = param(1, choices=(1, 2, 4), unit="B", search=False,

@@ -198,6 +198,7 @@ class Explorer:
         self.spec = spec
         self.evaluator = _Evaluator(spec)  # validates workloads, device and space
         self._check_metrics()
+        make_sampler(spec, self.space)  # validates the sampler against the space
         self.storage, self.embedded = open_storage(spec)
 
     @property
@@ -261,10 +262,12 @@ class Explorer:
                                 skip_if_exists=False)
         return len(dead)
 
-    def warm_start(self, study: optuna.Study, source: str) -> int:
+    def warm_start(self, study: optuna.Study, source: str,
+                   designs: list[dict] | None = None) -> int:
         """Enqueue the feasible Pareto designs of ``source`` (study name, output folder or
         CSV); returns how many were queued."""
-        designs = _warm_designs(source, self.spec, self.storage)
+        if designs is None:
+            designs = _warm_designs(source, self.spec, self.storage)
         queued = 0
         for raw in designs:
             params = {}
@@ -347,13 +350,15 @@ class Explorer:
         write the outputs."""
         spec = self.spec
         t0 = time.perf_counter()
+        # read the warm-start source first: a bad one must not leave an empty study behind
+        designs = _warm_designs(spec.warm_start, spec, self.storage) if spec.warm_start else []
         study, created = self.open_study()
         before = {t.number for t in study.get_trials(deepcopy=False)}
         recovered = self._recover_dead_trials(study)
         if recovered:
             print(f"resuming: {recovered} trial(s) of a killed run queued again")
         if spec.warm_start and created:
-            n = self.warm_start(study, spec.warm_start)
+            n = self.warm_start(study, spec.warm_start, designs)
             print(f"warm start: {n} Pareto design(s) of {spec.warm_start} queued")
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         bar = None
@@ -384,13 +389,12 @@ class Explorer:
                  for i in range(self.spec.workers)]
         for p in procs:
             p.start()
-        last = 0
         while any(p.is_alive() for p in procs):
             time.sleep(0.5)
             if bar is not None:
                 n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-                bar.update(max(0, min(n, self.spec.trials) - max(last, bar.n)))
-                last = n
+                bar.n = min(n, self.spec.trials)
+                bar.refresh()
         for p in procs:
             p.join()
         bad = [p.exitcode for p in procs if p.exitcode != 0]
