@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +56,8 @@ __all__ = ['compute_cycles_closed_form', 'conv_to_gemm', 'scalesim_conv_layer', 
 # ----------------------------------------------------------------------------------------------
 # Layer geometry
 # ----------------------------------------------------------------------------------------------
-def conv_to_gemm(H, W, R, S, C, F, stride):
+def conv_to_gemm(H: int, W: int, R: int, S: int, C: int, F: int, stride: int
+                 ) -> tuple[int, int, int, int, int]:
     """SCALE-Sim view of a conv layer: ofmap dims ceil((H-R+s)/s) (no padding), M = Eh*Ew,
     N = F (filters), K = R*S*C (window).  Returns (M, N, K, Eh, Ew)."""
     eh = math.ceil((H - R + stride) / stride)
@@ -62,7 +65,7 @@ def conv_to_gemm(H, W, R, S, C, F, stride):
     return eh * ew, F, R * S * C, eh, ew
 
 
-def _spatio_temporal(df, M, N, K):
+def _spatio_temporal(df: str, M: int, N: int, K: int) -> tuple[int, int, int]:
     if df == 'os':
         return M, N, K
     if df == 'ws':
@@ -72,11 +75,12 @@ def _spatio_temporal(df, M, N, K):
     raise ValueError(df)
 
 
-def _rows_per_fold(df, AR, AC, T):
+def _rows_per_fold(df: str, AR: int, AC: int, T: int) -> int:
     return T + AR + AC - 2 if df == 'os' else 2 * AR + AC + T - 2
 
 
-def compute_cycles_closed_form(M, N, K, rows, cols, dataflow):
+def compute_cycles_closed_form(M: int, N: int, K: int, rows: int, cols: int, dataflow: str
+                               ) -> int:
     """'Total Cycles' without stalls: ceil(Sr/AR)*ceil(Sc/AC)*rows_per_fold - 1."""
     Sr, Sc, T = _spatio_temporal(dataflow, M, N, K)
     folds = -(-Sr // rows) * -(-Sc // cols)
@@ -87,7 +91,8 @@ def compute_cycles_closed_form(M, N, K, rows, cols, dataflow):
 # Operand address matrices (same address scheme as SCALE-Sim; offsets are irrelevant because the
 # three buffers are independent, only equality of addresses matters)
 # ----------------------------------------------------------------------------------------------
-def _operand_matrices(M, N, K, conv):
+def _operand_matrices(M: int, N: int, K: int, conv: tuple[int, ...] | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return A (M x K ifmap addresses, -1 = out of image), Fm (K x N), O (M x N)."""
     if conv is None:
         A = np.arange(M * K, dtype=np.int64).reshape(M, K)
@@ -107,7 +112,8 @@ def _operand_matrices(M, N, K, conv):
     return A, Fm, O
 
 
-def _fold_iter(df, M, N, K, AR, AC):
+def _fold_iter(df: str, M: int, N: int, K: int, AR: int, AC: int
+               ) -> Iterator[tuple[int, int, int, int, int]]:
     """Folds in SCALE-Sim order (column fold outer, row fold inner)."""
     Sr, Sc, _T = _spatio_temporal(df, M, N, K)
     rf, cf = -(-Sr // AR), -(-Sc // AC)
@@ -116,7 +122,8 @@ def _fold_iter(df, M, N, K, AR, AC):
             yield fc * rf + fr, fr * AR, min(AR, Sr - fr * AR), fc * AC, min(AC, Sc - fc * AC)
 
 
-def _demand_matrices(df, A, Fm, O, AR, AC):
+def _demand_matrices(df: str, A: np.ndarray, Fm: np.ndarray, O: np.ndarray, AR: int, AC: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Build the three demand matrices (rows = cycles) exactly as SCALE-Sim lays them out.
     Returns (ifmap_dem, filter_dem, ofmap_dem) with -1 for 'no request'."""
     M, K = A.shape
@@ -159,7 +166,7 @@ def _demand_matrices(df, A, Fm, O, AR, AC):
     return dif, dfl, dof
 
 
-def _diag_order(nr, nc):
+def _diag_order(nr: int, nc: int) -> np.ndarray:
     """Flat indices of an nr x nc matrix in SCALE-Sim's anti-diagonal prefetch order:
     diagonals d = row+col ascending, inside a diagonal row descending."""
     r, c = np.divmod(np.arange(nr * nc), nc)
@@ -167,7 +174,8 @@ def _diag_order(nr, nc):
     return order
 
 
-def _prefetch_streams(df, A, Fm, AR, AC):
+def _prefetch_streams(df: str, A: np.ndarray, Fm: np.ndarray, AR: int, AC: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Ifmap and filter SRAM fill order (flat, -1 = padding) as SCALE-Sim builds them."""
     M, K = A.shape
     N = Fm.shape[1]
@@ -235,7 +243,8 @@ class _UserReadBuffer:
     The row's stall contribution of this buffer is x_final - cycle - 1.
     """
 
-    def __init__(self, fill_stream, demand, size_bytes, bw, word_bytes=1):
+    def __init__(self, fill_stream: np.ndarray, demand: np.ndarray, size_bytes: int, bw: int,
+                 word_bytes: int = 1) -> None:
         E = math.floor(size_bytes / word_bytes)
         self.E = E
         self.A = math.ceil(E * 0.5)
@@ -278,14 +287,14 @@ class _UserReadBuffer:
         if maxocc == 1:
             self.ent_occ = self.ent_occ[:, 0]
 
-    def _hit_mask(self, lo, hi):
+    def _hit_mask(self, lo: int, hi: int) -> np.ndarray:
         o = self.ent_occ[lo:hi]
         inwin = ((o - self.s) % self.nl < self.NA) & (o >= 0)
         if inwin.ndim == 2:
             inwin = inwin.any(axis=1)
         return inwin
 
-    def next_event_row(self):
+    def next_event_row(self) -> float:
         """Row index of the next demand entry that misses (inf if none)."""
         if self.never_miss:
             return np.inf
@@ -300,11 +309,11 @@ class _UserReadBuffer:
             chunk *= 2
         return np.inf
 
-    def skip_to_row(self, row):
+    def skip_to_row(self, row: int) -> None:
         """Entries of rows < row are all hits: just advance the pointer."""
         self.pos = int(np.searchsorted(self.ent_row, row, side='left'))
 
-    def process_row(self, row, cycle):
+    def process_row(self, row: int, cycle: int) -> tuple[int, int]:
         """Process every entry of demand row `row` issued at `cycle`; return the stall value."""
         x = cycle + 1
         if self.never_miss:
@@ -321,10 +330,10 @@ class _UserReadBuffer:
         return x - cycle - 1, x
 
     # DRAM statistics
-    def dram_reads(self):
+    def dram_reads(self) -> int:
         return (self.nl0 + self.k * self.nreq) * self.bw
 
-    def dram_start_stop(self):
+    def dram_start_stop(self) -> tuple[int, int]:
         stop = -1 + self.k * (self.nreq + 1)
         return -self.nl0, stop
 
@@ -332,7 +341,8 @@ class _UserReadBuffer:
 # ----------------------------------------------------------------------------------------------
 # CALC (estimate bandwidth) read buffer: never stalls; only its DRAM start matters for timing.
 # ----------------------------------------------------------------------------------------------
-def _calc_read_dram_start(demand, size_bytes, first_req_cycle, word_bytes=1, bw=10):
+def _calc_read_dram_start(demand: np.ndarray, size_bytes: int, first_req_cycle: int,
+                          word_bytes: int = 1, bw: int = 10) -> tuple[int, int, int]:
     """First DRAM cycle of the estimate-bandwidth read buffer.
     items = floor(E/100) words per set, 50 sets per half.  If the number of distinct addresses
     demanded reaches 50*items, the first (active-half) fill is placed just before the first
@@ -347,7 +357,8 @@ def _calc_read_dram_start(demand, size_bytes, first_req_cycle, word_bytes=1, bw=
     return -math.ceil(nsets * items / bw), U, items
 
 
-def _calc_read_buffer_full(demand_rows_cycles, demand, size_bytes, word_bytes=1, bw=10):
+def _calc_read_buffer_full(demand_rows_cycles: np.ndarray, demand: np.ndarray, size_bytes: int,
+                           word_bytes: int = 1, bw: int = 10) -> tuple[int, int, int]:
     """Exact (per-address, slow) replica of the estimate-bandwidth buffer bookkeeping, used only
     to obtain DRAM read counts / stop cycles in CALC mode.  demand_rows_cycles[i] = issue cycle."""
     E = math.floor(size_bytes / word_bytes)
@@ -440,7 +451,7 @@ class _WriteBuffer:
     At the end all remaining rows are drained back to back from the last row's cycle.
     """
 
-    def __init__(self, size_bytes, bw, word_bytes=1):
+    def __init__(self, size_bytes: int, bw: int, word_bytes: int = 1) -> None:
         self.W = math.floor(size_bytes / word_bytes)
         self.Act = math.ceil(self.W * 0.5)
         self.D = self.W - self.Act
@@ -456,7 +467,7 @@ class _WriteBuffer:
         self.dram_max = None
 
     # rows bookkeeping --------------------------------------------------------------------
-    def _push_rows(self, count, n):
+    def _push_rows(self, count: int, n: int) -> None:
         if n <= 0:
             return
         if self.rows and self.rows[-1][0] == count:
@@ -465,7 +476,7 @@ class _WriteBuffer:
             self.rows.append([count, n])
         self.n_rows_pending += n
 
-    def store_bulk(self, n):
+    def store_bulk(self, n: int) -> None:
         """Store n words without any event."""
         tot = self.line_idx + n
         full = tot // self.bw
@@ -473,12 +484,12 @@ class _WriteBuffer:
         self.line_idx = tot - full * self.bw
         self.free -= n
 
-    def _force_close(self):
+    def _force_close(self) -> None:
         if self.line_idx > 0:
             self._push_rows(self.line_idx, 1)
             self.line_idx = 0
 
-    def _drain(self, start):
+    def _drain(self, start: int) -> int:
         n = min(self.lines_per_drain, self.n_rows_pending)
         taken = 0
         last_count = None
@@ -501,7 +512,7 @@ class _WriteBuffer:
         return end
 
     # event search --------------------------------------------------------------------------
-    def next_event(self, counts_cum, row_lo, S):
+    def next_event(self, counts_cum: np.ndarray, row_lo: int, S: int) -> float:
         """First row >= row_lo (given per-row cumulative counts from row_lo) where an event
         happens assuming no other event and constant stall S.  Returns row index or inf."""
         # counts_cum[j] = words stored in rows row_lo .. row_lo+j (inclusive)
@@ -535,7 +546,7 @@ class _WriteBuffer:
                         cand = min(cand, row_lo + k)
         return cand
 
-    def process_row(self, n, cycle):
+    def process_row(self, n: int, cycle: int) -> int:
         """Exact word-by-word processing of one row with n words issued at `cycle`.
         Returns the row's ofmap stall (offset)."""
         cur = cycle
@@ -555,7 +566,7 @@ class _WriteBuffer:
                 self.drain_end = self._drain(cur)
         return off
 
-    def finish(self, last_cycle):
+    def finish(self, last_cycle: int) -> None:
         self._force_close()
         c = last_cycle
         while self.n_rows_pending > 0:
@@ -566,9 +577,12 @@ class _WriteBuffer:
 # ----------------------------------------------------------------------------------------------
 # Main entry point
 # ----------------------------------------------------------------------------------------------
-def scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
-                   bandwidth_mode='USER', bandwidth=10, ifmap_dram_bw=10, filter_dram_bw=10,
-                   word_bytes=1, conv=None, exact_calc_dram=False, fast=True):
+def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, ifmap_kb: int,
+                   filter_kb: int, ofmap_kb: int,
+                   bandwidth_mode: str = 'USER', bandwidth: int = 10, ifmap_dram_bw: int = 10,
+                   filter_dram_bw: int = 10, word_bytes: int = 1,
+                   conv: tuple[int, ...] | None = None, exact_calc_dram: bool = False,
+                   fast: bool = True) -> dict[str, Any]:
     """Reproduce SCALE-Sim 3.0.0 COMPUTE / BANDWIDTH / DETAILED_ACCESS report values for one
     layer.
 
@@ -762,8 +776,10 @@ def scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
     return res
 
 
-def _closed_form_no_event(df, M, N, K, AR, AC, A, L, user, ifmap_kb, filter_kb, ofmap_kb,
-                          bandwidth, ifmap_dram_bw, filter_dram_bw, word_bytes):
+def _closed_form_no_event(df: str, M: int, N: int, K: int, AR: int, AC: int, A: np.ndarray,
+                          L: int, user: bool, ifmap_kb: int, filter_kb: int, ofmap_kb: int,
+                          bandwidth: int, ifmap_dram_bw: int, filter_dram_bw: int,
+                          word_bytes: int) -> dict[str, Any] | None:
     """Pure closed form, returns None when an event (read miss / ofmap drain) may occur."""
     Sr, Sc, _T = _spatio_temporal(df, M, N, K)
     rf, cf = -(-Sr // AR), -(-Sc // AC)
@@ -829,8 +845,9 @@ def _closed_form_no_event(df, M, N, K, AR, AC, A, L, user, ifmap_kb, filter_kb, 
     return res
 
 
-def scalesim_conv_layer(H, W, R, S, C, F, stride, rows, cols, dataflow, ifmap_kb, filter_kb,
-                        ofmap_kb, depthwise=False, **kw):
+def scalesim_conv_layer(H: int, W: int, R: int, S: int, C: int, F: int, stride: int, rows: int,
+                        cols: int, dataflow: str, ifmap_kb: int, filter_kb: int, ofmap_kb: int,
+                        depthwise: bool = False, **kw: Any) -> dict[str, Any] | list:
     """Conv layer wrapper.  depthwise=True mimics SCALE-Sim's handling of layers whose name
     contains 'DP': the layer is run C times with Channels=1 (and the given filter count); the
     per-channel results are returned as a list (SCALE-Sim reports them as separate layers)."""
