@@ -109,6 +109,17 @@ def test_pareto_mask_and_hypervolume_2d():
     assert hypervolume(pts, np.array([0.5, 0.5])) == 0.0
 
 
+def test_pareto_mask_large_inputs_agree_with_all_pairs():
+    rng = np.random.default_rng(7)
+    pts = rng.integers(0, 10, size=(3000, 3)).astype(float)
+    big = pareto_mask(pts)  # lexicographic sweep (more than 1024 points)
+    small = np.unique(pts, axis=0)  # at most 10^3 distinct points: the all-pairs path
+    assert len(small) <= 1000
+    front = {tuple(x) for x in pts[big]}
+    assert front == {tuple(x) for x in small[pareto_mask(small)]}
+    assert len(front) == int(big.sum())  # one of each set of equal points
+
+
 @pytest.mark.parametrize("dims", [3, 4])
 def test_hypervolume_matches_cell_counting(dims):
     rng = np.random.default_rng(dims)

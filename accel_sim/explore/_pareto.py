@@ -8,18 +8,31 @@ __all__ = ["hypervolume", "hypervolume_history", "pareto_mask"]
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
-    """Boolean mask of the non-dominated rows of ``points`` (minimisation; of duplicate points
-    only the first is kept)."""
+    """Boolean mask of the non-dominated rows of ``points`` (minimisation; of equal points
+    only one is kept)."""
     p = np.asarray(points, dtype=float)
     if p.ndim != 2:
         raise ValueError("points must be a 2-D array (n_points, n_objectives)")
-    if len(p) == 0:
-        return np.zeros(0, bool)
-    le = np.all(p[:, None, :] <= p[None, :, :], axis=2)  # le[j, i]: p_j <= p_i everywhere
-    lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
-    dominated = (le & lt).any(axis=0)
-    duplicate = np.triu(le & le.T, k=1).any(axis=0)
-    return ~(dominated | duplicate)
+    n = len(p)
+    if n <= 1024:  # all pairs at once
+        le = np.all(p[:, None, :] <= p[None, :, :], axis=2)  # le[j, i]: p_j <= p_i everywhere
+        lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
+        dominated = (le & lt).any(axis=0)
+        duplicate = np.triu(le & le.T, k=1).any(axis=0)
+        return ~(dominated | duplicate)
+    # Many points: visit them in lexicographic order. A point can only be dominated by one
+    # visited before it, so the front is built by appending points no front member covers.
+    order = np.lexsort(p.T[::-1])
+    front = np.empty((n, p.shape[1]))
+    size = 0
+    mask = np.zeros(n, bool)
+    for i in order:
+        if size and np.any(np.all(front[:size] <= p[i], axis=1)):
+            continue
+        front[size] = p[i]
+        size += 1
+        mask[i] = True
+    return mask
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
@@ -37,9 +50,7 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     p = p[np.all(p < ref, axis=1)]
     if len(p) == 0:
         return 0.0
-    if p.shape[1] > 3:
-        p = p[pareto_mask(p)]
-    return float(_hv(p, ref))
+    return float(_hv(p[pareto_mask(p)], ref))
 
 
 def _hv2d(p: np.ndarray, ref: np.ndarray) -> float:
