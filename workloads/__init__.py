@@ -7,13 +7,22 @@
 from __future__ import annotations
 
 from . import _models  # noqa: F401  (registers the built-in workloads)
+from ._digits import accuracy as digits_accuracy
+from ._digits import forward as digits_forward
+from ._digits import load_digits, load_weights
+from ._digits import split as digits_split
 from ._onnx import read_onnx
 from ._registry import WorkloadInfo, list_workloads, load_workload, parse_workload_spec
 from ._scalesim import read_topology
 
 __all__ = [
     "WorkloadInfo",
+    "digits_accuracy",
+    "digits_forward",
+    "digits_split",
     "list_workloads",
+    "load_digits",
+    "load_weights",
     "load_workload",
     "parse_workload_spec",
     "read_onnx",
