@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .._device import register_device
+from .analog import AnalogArray
 from .gpu import GpuRoofline
 from .systolic import SystolicArray
 
 register_device(SystolicArray)
 register_device(GpuRoofline)
+register_device(AnalogArray)
 
-__all__ = ["GpuRoofline", "SystolicArray"]
+__all__ = ["AnalogArray", "GpuRoofline", "SystolicArray"]

@@ -1,0 +1,424 @@
+"""Mapping pass, performance model and functional simulation of ``analog``.
+
+Conventions: conductances are normalised to Gmax = 1 (Gmin = 1 / on_off_ratio); input
+voltages are normalised to [0, 1] (or [-1, 1] for signed inputs); a weight matrix W (k x n) in
+GEMM layout is tiled along k onto row tiles of ``rows`` cells; each weight column occupies
+``devices x slices`` physical columns (devices: 2 for the differential mappings, 1 for offset
+mappings) plus, for ``offset_unit_column``, one reference column per array.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._ir import Trace
+
+if TYPE_CHECKING:
+    from .analog import AnalogConfig
+
+COUNTS = ("arrays", "row_tiles", "col_tiles", "input_phases", "adc_conversions", "mvms")
+DIGITS = ("digits_mlp", "digits_cnn")
+
+
+# ====================================================================== mapping pass
+@dataclass(frozen=True)
+class MappingPlan:
+    """Per-layer counts of the mapping (arrays over the trace's layers; zeros for layers that
+    do not use the arrays: vector ops and activation-activation matmuls)."""
+
+    on_array: np.ndarray  # layer uses crossbars (has weights)
+    k: np.ndarray  # weight rows (reduction length)
+    n: np.ndarray  # weight columns
+    row_tiles: np.ndarray
+    col_tiles: np.ndarray
+    arrays: np.ndarray  # arrays holding the layer's weights (all groups and repeats)
+    mvms: np.ndarray  # input vectors per inference (batch * m * groups * repeat)
+    input_phases: int  # analog reads per input vector
+    outputs_per_phase: np.ndarray  # digitised values per input vector and phase
+    adc_conversions: np.ndarray  # per inference
+
+
+def devices_per_weight(mapping: str) -> int:
+    """Physical devices holding one weight slice."""
+    return 2 if mapping in ("proportional", "differential") else 1
+
+
+def mapping_pass(cfg: AnalogConfig, trace: Trace) -> MappingPlan:
+    """Tile every weight layer onto ``rows x cols`` arrays and count reads and conversions."""
+    c = trace.columns
+    on = c["has_weights"] & c["is_matmul"]
+    k = np.where(on, c["k"], 0)
+    n = np.where(on, c["n"], 0)
+    dev = devices_per_weight(cfg.mapping)
+    ref = 1 if cfg.mapping == "offset_unit_column" else 0
+    phys_cols = n * dev * cfg.weight_slices
+    row_tiles = np.where(on, -(-k // cfg.rows), 0)
+    col_tiles = np.where(on, -(-phys_cols // (cfg.cols - ref)), 0)
+    copies = c["groups"] * c["repeat"]  # distinct weight matrices of the layer
+    arrays = row_tiles * col_tiles * copies
+    mvms = np.where(on, c["batch"] * c["m"] * c["groups"] * c["repeat"], 0)
+    phases = cfg.input_bits if cfg.bit_serial else 1
+    # one conversion per weight column, slice and row tile (the differential pair is read as
+    # one current), plus the reference column of every array for offset_unit_column
+    outputs = row_tiles * n * cfg.weight_slices + ref * row_tiles * col_tiles
+    conversions = outputs * phases * c["batch"] * c["m"] * c["groups"] * c["repeat"]
+    return MappingPlan(on, k, n, row_tiles, col_tiles, arrays, mvms, phases, outputs,
+                       np.where(on, conversions, 0))
+
+
+# ====================================================================== performance
+def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str, Any]:
+    """Cycles (1 GHz reference clock), latency, energy by component and area."""
+    c = trace.columns
+    on = plan.on_array
+    adcs_per_array = -(-cfg.cols // cfg.cols_per_adc)
+    # digitised values per array and phase, converted by the array's ADCs in sequence
+    per_array = np.where(plan.arrays > 0,
+                         -(-plan.outputs_per_phase // np.maximum(
+                             plan.row_tiles * plan.col_tiles, 1)), 0)
+    conv_rounds = -(-per_array // adcs_per_array)
+    t_adc_ns = (cfg.adc_bits + 1) * cfg.adc_latency_ns_per_bit
+    t_phase_ns = cfg.integration_ns + conv_rounds * t_adc_ns
+    t_mvm_ns = plan.input_phases * t_phase_ns
+    # all arrays of a layer work in parallel on one input vector; vectors follow each other
+    t_array_ns = plan.mvms * t_mvm_ns
+    # layers without weights run on a digital vector unit (digital_fj_per_op per operation,
+    # one operation per ns per lane, cols lanes)
+    digital_ops = np.where(on, 0.0, c["flops"])
+    t_digital_ns = digital_ops / cfg.cols
+    latency_ns = np.where(on, t_array_ns, t_digital_ns)
+    dev = devices_per_weight(cfg.mapping)
+    cells_read = plan.mvms * plan.k * plan.n * dev * cfg.weight_slices  # per input phase
+    e_adc = plan.adc_conversions * cfg.adc_fj_per_bit * cfg.adc_bits * 1e-15
+    e_dac = plan.mvms * plan.input_phases * plan.k * plan.col_tiles * cfg.dac_fj_per_row * 1e-15
+    # mean conductance of a programmed cell taken as half of Gmax (first-order estimate)
+    e_cells = cells_read * plan.input_phases * 0.5 * cfg.cell_read_fj * 1e-15
+    e_digital = (plan.adc_conversions + digital_ops) * cfg.digital_fj_per_op * 1e-15
+    e_buffer = (c["input_bytes"] + c["output_bytes"]) * cfg.buffer_fj_per_byte * 1e-15
+    energy = e_adc + e_dac + e_cells + e_digital + e_buffer
+    cell_area = cfg.rows * cfg.cols * cfg.cell_area_um2
+    adc_area = adcs_per_array * cfg.adc_area_um2 * 2.0 ** (cfg.adc_bits - 8)
+    area_um2 = float(plan.arrays.sum()) * (cell_area + adc_area + cfg.array_periph_um2)
+    used = plan.k * plan.n * dev * cfg.weight_slices * c["groups"] * c["repeat"]
+    util = np.where(plan.arrays > 0, used / np.maximum(plan.arrays * cfg.rows * cfg.cols, 1),
+                    np.where(on, 0.0, 1.0))
+    out: dict[str, Any] = {
+        "cycles": np.ceil(latency_ns), "latency_s": latency_ns * 1e-9, "energy_j": energy,
+        "energy_adc_j": e_adc, "energy_dac_j": e_dac, "energy_cells_j": e_cells,
+        "energy_digital_j": e_digital, "energy_buffer_j": e_buffer, "utilization": util,
+        "area_mm2": area_um2 * 1e-6,
+        "arrays": plan.arrays.astype(float), "row_tiles": plan.row_tiles.astype(float),
+        "col_tiles": plan.col_tiles.astype(float),
+        "input_phases": np.where(on, plan.input_phases, 0).astype(float),
+        "adc_conversions": plan.adc_conversions.astype(float),
+        "mvms": plan.mvms.astype(float),
+    }
+    return out
+
+
+# ====================================================================== conductances
+#: Joshi et al., Nature Communications 11, 2473 (2020): PCM programming noise
+#: sigma(G_T) = max(c0 + c1 g + c2 g^2, 0) uS with g = G_T / Gmax, Gmax = 25 uS.
+PCM_PROG_COEFF = (0.26348, 1.9650, -1.1731)
+PCM_GMAX_US = 25.0
+PCM_DRIFT_NU = 0.05
+PCM_DRIFT_T0_S = 20.0
+
+
+def program(g: np.ndarray, cfg: AnalogConfig, rng: np.random.Generator) -> np.ndarray:
+    """Programmed conductances: target ``g`` plus programming error, then drift."""
+    model, alpha = cfg.prog_error_model, cfg.prog_error_sigma
+    if model == "none" and cfg.drift_time_s <= PCM_DRIFT_T0_S:
+        return g  # exact targets (unclipped: the unquantised reference may exceed [0, 1])
+    if model == "independent":
+        g = g + rng.normal(0.0, alpha, g.shape)
+    elif model == "proportional":
+        g = g + rng.normal(0.0, 1.0, g.shape) * (alpha * g)
+    elif model == "pcm":
+        c0, c1, c2 = PCM_PROG_COEFF
+        sigma = np.maximum(c0 + c1 * g + c2 * g * g, 0.0) / PCM_GMAX_US
+        g = g + rng.normal(0.0, 1.0, g.shape) * (alpha * sigma)
+    g = np.maximum(g, 0.0)
+    if cfg.drift_time_s > PCM_DRIFT_T0_S:
+        g = g * (cfg.drift_time_s / PCM_DRIFT_T0_S) ** (-PCM_DRIFT_NU)
+    return g
+
+
+@dataclass
+class _Slices:
+    """Per-slice programmed matrices of one layer, padded to whole row tiles."""
+
+    pos: np.ndarray  # (S, T, rows, n) G+ (differential) or G (offset)
+    neg: np.ndarray | None  # (S, T, rows, n) G- for the differential mappings
+    ref: np.ndarray | None  # (S, T, rows) reference column (unit-column mapping)
+
+
+class AnalogLayer:
+    """One weight matrix programmed onto crossbars; ``mvm`` simulates its analog product.
+
+    Args:
+        w: Weights (k, n) in GEMM layout.
+        cfg: Device configuration.
+        rng: Generator for programming error (and, later, read noise).
+    """
+
+    def __init__(self, w: np.ndarray, cfg: AnalogConfig, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.rng = rng
+        w = np.asarray(w, dtype=np.float64)
+        self.k, self.n = w.shape
+        self.w_scale = float(np.max(np.abs(w))) or 1.0
+        self.gmin = 1.0 / cfg.on_off_ratio
+        self.delta = 1.0 - self.gmin
+        S, bps = cfg.weight_slices, cfg.bits_per_slice
+        self.S, self.bps = S, bps
+        self.lslice = (1 << bps) - 1
+        self.L = (1 << cfg.weight_bits) - 1
+        rows = cfg.rows
+        self.T = -(-self.k // rows)
+        pad = self.T * rows - self.k
+        self.signed = cfg.mapping in ("proportional", "differential")
+        wn = w / self.w_scale  # in [-1, 1]
+        if self.signed:
+            mag = np.abs(wn) * self.L
+            level = mag if not cfg.quantize else np.rint(mag)
+            sign = np.sign(wn)
+        else:
+            u = (wn + 1.0) / 2.0 * self.L
+            level = u if not cfg.quantize else np.rint(u)
+            sign = np.ones_like(wn)
+        digits = self._slice(level)  # (S, k, n), LSB slice first
+        lvl = np.pad(digits, ((0, 0), (0, pad), (0, 0)))  # zero rows: unused cells at Gmin
+        sgn = np.pad(sign, ((0, pad), (0, 0)))
+        valid = np.pad(np.ones((self.k, 1)), ((0, pad), (0, 0)))[:, 0]
+        frac = lvl / self.lslice
+        g_of = self.gmin + self.delta * frac
+        if cfg.mapping == "proportional":
+            gp = np.where(sgn > 0, g_of, self.gmin)
+            gn = np.where(sgn < 0, g_of, self.gmin)
+        elif cfg.mapping == "differential":
+            mid = (1.0 + self.gmin) / 2.0
+            gp = mid + self.delta / 2.0 * frac * sgn
+            gn = mid - self.delta / 2.0 * frac * sgn
+        else:
+            gp, gn = g_of, None
+        shape = (S, self.T, rows, self.n)
+        gp = program(gp.reshape(shape), cfg, rng)
+        gn = program(gn.reshape(shape), cfg, rng) if gn is not None else None
+        ref = None
+        if cfg.mapping == "offset_unit_column":
+            ref = program(np.full((S, self.T, rows), self.gmin), cfg, rng)
+        self.slices = _Slices(gp, gn, ref)
+        self.valid_rows = valid.reshape(self.T, rows)
+        self.x_scale = 1.0
+        self.x_signed = False
+        self.adc_lo: np.ndarray | None = None  # (S,) calibrated ranges
+        self.adc_hi: np.ndarray | None = None
+        # single effective matrix for reads without per-read effects
+        self._eff: np.ndarray | None = None
+
+    def _slice(self, level: np.ndarray) -> np.ndarray:
+        if self.S == 1:
+            return level[None]
+        if not self.cfg.quantize:
+            # unquantised: split the value exactly, the top slice takes the remainder
+            out = np.zeros((self.S, *level.shape))
+            rest = level.copy()
+            for s in range(self.S - 1):
+                out[s] = np.mod(rest, self.lslice + 1)
+                rest = np.floor(rest / (self.lslice + 1))
+            out[-1] = rest
+            return out
+        q = level.astype(np.int64)
+        return np.stack([(q >> (s * self.bps)) & self.lslice for s in range(self.S)]).astype(
+            float)
+
+    # ------------------------------------------------------------------ input quantisation
+    def calibrate_inputs(self, a: np.ndarray) -> None:
+        """Input range of the layer from calibration activations."""
+        self.x_signed = bool(np.any(a < 0))
+        self.x_scale = float(np.max(np.abs(a))) or 1.0
+
+    def _inputs(self, a: np.ndarray) -> np.ndarray:
+        v = np.clip(a / self.x_scale, -1.0 if self.x_signed else 0.0, 1.0)
+        if self.cfg.quantize:
+            lx = (1 << (self.cfg.input_bits - (1 if self.x_signed else 0))) - 1
+            v = np.rint(v * lx) / lx
+        return v
+
+    # ------------------------------------------------------------------ analog read
+    def _read(self, v: np.ndarray) -> np.ndarray:
+        """Pre-ADC column currents (S, B, T, n) for normalised inputs v (B, k); offset
+        mappings return the currents minus their zero-level offset where it is digital."""
+        cfg, sl = self.cfg, self.slices
+        rows = cfg.rows
+        vb = np.pad(v, ((0, 0), (0, self.T * rows - self.k))).reshape(len(v), self.T, rows)
+        if cfg.rp_norm > 0:  # per-device currents through the parasitic network
+            from ._irdrop import solve_crossbar
+
+            def tile_mvm(g: np.ndarray) -> np.ndarray:  # (S, T, rows, n) -> (S, B, T, n)
+                out = np.empty((self.S, len(v), self.T, self.n))
+                for s in range(self.S):
+                    for t in range(self.T):
+                        out[s, :, t] = solve_crossbar(g[s, t], vb[:, t], cfg.rp_norm)
+                return out
+
+            y = tile_mvm(sl.pos)
+            if sl.neg is not None:
+                y = y - tile_mvm(sl.neg)
+        else:  # linear: the differential pair reads as one difference matrix
+            g = self._diff()
+            y = np.empty((self.S, len(v), self.T, self.n))
+            for s in range(self.S):
+                for t in range(self.T):
+                    y[s, :, t] = vb[:, t] @ g[s, t]
+        devices = 2 if sl.neg is not None else 1
+        if cfg.read_noise_sigma > 0:
+            # independent per-cell, per-read Gaussian noise sums to a Gaussian per column:
+            # std = sigma * sqrt(sum_i v_i^2) per device
+            norm = np.sqrt(np.einsum("btr,btr->bt", vb, vb) * devices)
+            y = y + self.rng.normal(0.0, 1.0, y.shape) * (cfg.read_noise_sigma
+                                                          * norm[None, :, :, None])
+        return y
+
+    def _diff(self) -> np.ndarray:
+        if self._eff is None:
+            sl = self.slices
+            self._eff = sl.pos - sl.neg if sl.neg is not None else sl.pos
+        return self._eff
+
+    def _adc(self, y: np.ndarray) -> np.ndarray:
+        cfg = self.cfg
+        if not cfg.quantize:
+            return y
+        lo, hi = self._range()
+        lo = lo[:, None, None, None]
+        hi = hi[:, None, None, None]
+        steps = (1 << cfg.adc_bits) - 1
+        step = (hi - lo) / steps
+        return lo + np.rint((np.clip(y, lo, hi) - lo) / step) * step
+
+    def _range(self) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.cfg
+        if cfg.adc_range == "calibrated" and self.adc_lo is not None:
+            return self.adc_lo, self.adc_hi  # type: ignore[return-value]
+        vmax = float(cfg.rows)  # every input at full scale, every cell at Gmax
+        if self.signed:
+            span = self.delta * vmax
+            return np.full(self.S, -span), np.full(self.S, span)
+        lo = -vmax if self.x_signed else 0.0
+        return np.full(self.S, lo), np.full(self.S, vmax)
+
+    def _bit_planes(self, v: np.ndarray) -> tuple[list[np.ndarray], int]:
+        """Signed binary input planes (LSB first) of bit-serial inputs and the level count."""
+        lx = (1 << (self.cfg.input_bits - (1 if self.x_signed else 0))) - 1
+        q = np.rint(np.abs(v) * lx).astype(np.int64)
+        sgn = np.sign(v)
+        return [((q >> b) & 1) * sgn for b in range(lx.bit_length())], lx
+
+    def calibrate_adc(self, v: np.ndarray) -> None:
+        """Calibrated ADC ranges per slice from a percentile of pre-ADC values."""
+        if self.cfg.bit_serial:
+            planes, _ = self._bit_planes(v)
+            y = np.concatenate([self._read(p) for p in planes], axis=1)
+        else:
+            y = self._read(v)
+        p = self.cfg.adc_percentile
+        if self.signed:
+            hi = np.percentile(np.abs(y).reshape(self.S, -1), p, axis=1)
+            hi = np.maximum(hi, 1e-12)
+            self.adc_lo, self.adc_hi = -hi, hi
+        else:
+            flat = y.reshape(self.S, -1)
+            self.adc_lo = np.percentile(flat, 100.0 - p, axis=1)
+            self.adc_hi = np.maximum(np.percentile(flat, p, axis=1), self.adc_lo + 1e-12)
+
+    def _combine(self, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Digital shift-add of slices and row tiles, back to the layer's units (B, n)."""
+        base = float(self.lslice + 1)
+        weights = base ** np.arange(self.S)  # slice significance
+        cfg = self.cfg
+        if self.signed:
+            levels = y / self.delta * self.lslice  # weight levels x inputs
+            total = np.einsum("s,sbtn->bn", weights, levels)
+            return total * (self.w_scale / self.L) * self.x_scale
+        rows = cfg.rows
+        vb = np.pad(v, ((0, 0), (0, self.T * rows - self.k))).reshape(len(v), self.T, rows)
+        if cfg.mapping == "offset_unit_column":
+            refc = np.einsum("btr,str->sbt", vb, self.slices.ref)[..., None]
+            refc = self._adc(np.broadcast_to(refc, y.shape).copy())
+            zero = refc
+        else:
+            zero = self.gmin * vb.sum(axis=2)[None, :, :, None]  # exact digital offset
+        levels = (y - zero) / self.delta * self.lslice  # u levels x inputs
+        u_dot = np.einsum("s,sbtn->bn", weights, levels)
+        vsum = v.sum(axis=1)[:, None]
+        return (2.0 * u_dot / self.L - vsum) * self.w_scale * self.x_scale
+
+    def mvm(self, a: np.ndarray) -> np.ndarray:
+        """Simulated ``a @ w`` for activations a (B, k)."""
+        v = self._inputs(a)
+        cfg = self.cfg
+        if cfg.bit_serial and cfg.quantize:  # one read and one conversion per input bit
+            planes, lx = self._bit_planes(v)
+            out = np.zeros((len(a), self.n))
+            for bit, plane in enumerate(planes):
+                out += self._combine(self._adc(self._read(plane)), plane) * (2.0 ** bit / lx)
+            return out
+        return self._combine(self._adc(self._read(v)), v)
+
+
+# ====================================================================== digits accuracy
+def digits_network(trace: Trace) -> str | None:
+    """The digits network a trace is, if its weights ship with accel_sim (default sizes)."""
+    name = trace.metadata.get("workload")
+    if name not in DIGITS:
+        return None
+    from workloads import load_weights
+
+    params = load_weights(name)
+    for lay in trace.layers:
+        if lay.op.has_weights:
+            w = params.get(f"{lay.name}.W")
+            if w is None or w.shape != (lay.k, lay.n):
+                return None
+    return str(name)
+
+
+def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
+    """Test accuracy of a digits network with every weight product simulated on the arrays.
+
+    Calibration (input and ADC ranges) uses 200 training images; evaluation uses the first
+    ``cfg.eval_samples`` test images. Programming error is sampled once (seeded), read noise
+    on every MVM.
+    """
+    from workloads import digits_forward, digits_split, load_weights
+
+    params = load_weights(name)
+    xtr, _, xte, yte = digits_split()
+    rng = np.random.default_rng(cfg.seed)
+    layers: dict[str, AnalogLayer] = {}
+
+    def calibrate(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+        lay = layers.setdefault(layer, AnalogLayer(w, cfg, rng))
+        lay.calibrate_inputs(a)
+        if cfg.adc_range == "calibrated" and cfg.quantize:
+            lay.calibrate_adc(lay._inputs(a))
+        return lay.mvm(a)
+
+    digits_forward(name, params, xtr[:200], matmul=calibrate)
+
+    def run(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return layers[layer].mvm(a)
+
+    n = min(cfg.eval_samples, len(xte))
+    logits = digits_forward(name, params, xte[:n], matmul=run)
+    out = float(np.mean(np.argmax(logits, axis=1) == yte[:n]))
+    if not math.isfinite(out):  # pragma: no cover - guarded by the checks above
+        raise ArithmeticError("accuracy is not finite")
+    return out
+

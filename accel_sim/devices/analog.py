@@ -1,0 +1,175 @@
+"""Analog in-memory computing arrays (``analog``): ReRAM/PCM/SONOS crossbars.
+
+One mapping pass (:mod:`._analog_core`) unrolls every conv/linear layer to a weight matrix,
+slices and maps it to conductances and tiles it onto ``rows x cols`` arrays. The same pass
+gives the performance model (arrays, input phases, ADC conversions -> cycles, latency, energy
+by component, area) and the functional simulation (programming error, read noise, drift,
+IR drop, DAC/ADC quantisation) that yields the ``accuracy`` metric on the digits networks.
+
+Source design: T. P. Xiao et al., "On the Accuracy of Analog Neural Network Inference
+Accelerators", IEEE Circuits and Systems Magazine 22(4), 2022 (arXiv 2109.01262); CrossSim.
+PPA constants: NeuroSim (22 nm) and MNSIM as cited per parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._device import Device
+from .._ir import Trace
+from .._params import Config, param
+from .._report import Report
+from ..errors import ConfigError
+from . import _analog_core as core
+
+__all__ = ["AnalogArray", "AnalogConfig"]
+
+MAPPINGS = ("proportional", "differential", "offset_digital", "offset_unit_column")
+PROG_MODELS = ("none", "independent", "proportional", "pcm")
+
+
+@dataclass(frozen=True)
+class AnalogConfig(Config):
+    """Configuration of an analog in-memory computing accelerator (normalised Gmax = 1)."""
+
+    # ---- array and mapping
+    rows: int = param(1152, low=8, high=4096, log=True, unit="cells",
+                      doc="Array rows (Xiao et al. sweep 72-1152; default 1152).")
+    cols: int = param(256, low=8, high=4096, log=True, unit="cells", doc="Array columns.")
+    weight_bits: int = param(8, low=1, high=16, unit="bit",
+                             doc="Weight precision (magnitude bits; the sign is carried by the "
+                                 "device pair, or by the offset).")
+    weight_slices: int = param(1, choices=(1, 2, 4, 8), doc="Bit slices per weight "
+                               "(1 = fully analog); must divide weight_bits.")
+    cell_bits: int = param(8, low=1, high=8, unit="bit",
+                           doc="Bits one cell can store; weight_bits / weight_slices must fit.")
+    mapping: str = param("proportional", choices=MAPPINGS,
+                         doc="Signed-weight mapping: one-sided differential (proportional), "
+                             "two-sided differential, or offset subtracted digitally or with a "
+                             "reference unit column.")
+    on_off_ratio: float = param(1000.0, low=1.5, high=1e6, log=True,
+                                doc="Gmax / Gmin of the cells.")
+    # ---- inputs, DAC, ADC
+    input_bits: int = param(8, low=1, high=16, unit="bit", doc="Input (activation) precision.")
+    bit_serial: bool = param(False, doc="Apply inputs one bit per cycle (one ADC conversion "
+                                        "per input bit).")
+    dac_bits: int = param(8, low=1, high=16, unit="bit",
+                          doc="DAC resolution for parallel inputs (>= input_bits unless "
+                              "bit_serial).")
+    adc_bits: int = param(8, low=1, high=16, unit="bit", doc="ADC resolution.")
+    adc_range: str = param("calibrated", choices=("max", "calibrated"),
+                           doc="max: the largest possible pre-ADC value; calibrated: per layer "
+                               "and slice from a percentile of profiled pre-ADC values.")
+    adc_percentile: float = param(99.98, low=50.0, high=100.0, unit="%", search=False,
+                                  doc="Percentile of |pre-ADC values| used for calibrated "
+                                      "ranges (Xiao et al.: inner 99.98 %).")
+    # ---- non-idealities
+    prog_error_model: str = param("none", choices=PROG_MODELS,
+                                  doc="Programming error: none; independent (sigma = alpha * "
+                                      "Gmax); proportional (sigma = alpha * G); pcm (Joshi et "
+                                      "al. 2020 state-dependent polynomial, scaled by alpha).")
+    prog_error_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction",
+                                    doc="alpha of the programming-error model.")
+    read_noise_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction of Gmax",
+                                    doc="Read noise per cell and read, resampled every MVM.")
+    drift_time_s: float = param(0.0, low=0.0, high=3.2e8, unit="s",
+                                doc="Time since programming; PCM drift G(t) = G0 (t/t0)^-nu, "
+                                    "t0 = 20 s, nu = 0.05 (Joshi et al. 2020); 0 = no drift.")
+    rp_norm: float = param(0.0, low=0.0, high=1e-1, unit="Rp * Gmax",
+                           doc="Parasitic bit-line resistance per cell, normalised "
+                               "(Xiao et al. sweep 1e-5..1e-3); 0 = no IR drop.")
+    quantize: bool = param(True, search=False,
+                           doc="False: weights, inputs and ADC outputs at full precision (the "
+                               "ideal reference, equal to numpy to 1e-6).")
+    seed: int = param(0, low=0, high=2**31 - 1, search=False,
+                      doc="Seed of programming error and read noise.")
+    eval_samples: int = param(450, low=1, high=100_000, search=False,
+                              doc="Test samples for the accuracy metric (digits test set: 450).")
+    # ---- technology / PPA (NeuroSim-like 22 nm unless noted)
+    integration_ns: float = param(10.0, low=0.01, high=1e4, unit="ns", search=False,
+                                  doc="Integration time per input phase (Xiao et al. SONOS "
+                                      "case study: 10 ns per input bit).")
+    adc_fj_per_bit: float = param(17.5, low=0.0, high=1e6, unit="fJ/bit", search=False,
+                                  doc="SAR ADC energy per conversion per bit (NeuroSim 22 nm: "
+                                      "about 70 fJ at 4 bits, 140 fJ at 8 bits).")
+    adc_latency_ns_per_bit: float = param(1.0, low=0.0, high=1e3, unit="ns/bit", search=False,
+                                          doc="SAR ADC latency (bits + 1) x this (NeuroSim: "
+                                              "(bits + 1) ns).")
+    cols_per_adc: int = param(8, low=1, high=4096, search=False,
+                              doc="Columns sharing one ADC (NeuroSim: 8).")
+    adc_area_um2: float = param(1200.0, low=0.0, high=1e7, unit="um^2", search=False,
+                                doc="Area of one 8-bit ADC (MNSIM's ISAAC ADC: 1200 um^2), "
+                                    "scaled by 2^(bits-8).")
+    dac_fj_per_row: float = param(10.0, low=0.0, high=1e6, unit="fJ", search=False,
+                                  doc="Row driver / DAC energy per row and input phase "
+                                      "(assumption, order of NeuroSim's WL drivers).")
+    cell_read_fj: float = param(1.0, low=0.0, high=1e6, unit="fJ", search=False,
+                                doc="Read energy of one cell at Gmax per input phase "
+                                    "(assumption: 1 uA x 0.1 V x 10 ns).")
+    digital_fj_per_op: float = param(20.0, low=0.0, high=1e6, unit="fJ", search=False,
+                                     doc="Shift-add / partial-sum accumulation per digitised "
+                                         "value (assumption, 22 nm 16-bit add with register).")
+    buffer_fj_per_byte: float = param(100.0, low=0.0, high=1e6, unit="fJ/B", search=False,
+                                      doc="On-chip buffer access per byte of activations "
+                                          "(assumption, ~1 pJ per 64-bit SRAM access / 8).")
+    cell_area_um2: float = param(0.0194, low=0.0, high=100.0, unit="um^2", search=False,
+                                 doc="Cell area: 1T1R at 40 F^2 with F = 22 nm (assumption).")
+    array_periph_um2: float = param(2000.0, low=0.0, high=1e8, unit="um^2", search=False,
+                                    doc="Per-array drivers, muxes and shift-adders "
+                                        "(assumption).")
+
+    def _check(self) -> None:
+        if self.weight_bits % self.weight_slices:
+            raise ConfigError(
+                f"AnalogConfig.weight_bits={self.weight_bits} is not divisible into "
+                f"weight_slices={self.weight_slices}: choose weight_slices among the divisors "
+                f"of {self.weight_bits}")
+        bps = self.weight_bits // self.weight_slices
+        if bps > self.cell_bits:
+            raise ConfigError(
+                f"AnalogConfig.cell_bits={self.cell_bits}: a slice of {bps} bits "
+                f"(weight_bits / weight_slices) does not fit; need cell_bits >= {bps} or more "
+                "weight_slices")
+        if not self.bit_serial and self.dac_bits < self.input_bits:
+            raise ConfigError(
+                f"AnalogConfig.dac_bits={self.dac_bits} < input_bits={self.input_bits}: "
+                "use bit_serial=true or dac_bits >= input_bits")
+        if self.prog_error_model == "none" and self.prog_error_sigma > 0:
+            raise ConfigError("AnalogConfig.prog_error_sigma > 0 needs a prog_error_model "
+                              f"(one of {', '.join(PROG_MODELS[1:])})")
+
+    @property
+    def bits_per_slice(self) -> int:
+        """Weight bits stored per slice."""
+        return self.weight_bits // self.weight_slices
+
+
+class AnalogArray(Device):
+    """Analog IMC accelerator: mapping, PPA and functional accuracy in one model."""
+
+    name = "analog"
+    Config = AnalogConfig
+    description = "Analog in-memory computing crossbars (mapping, non-idealities, accuracy)"
+
+    def evaluate(self, trace: Trace) -> Report:
+        cfg = self.config
+        cols = trace.columns
+        plan = core.mapping_pass(cfg, trace)
+        ppa = core.performance(cfg, plan, trace)
+        extra: dict[str, float] = {"arrays": float(plan.arrays.sum())}
+        digits = core.digits_network(trace)
+        if digits is not None:
+            extra["accuracy"] = core.digits_accuracy(cfg, digits)
+        util = np.clip(ppa["utilization"], 0.0, 1.0)
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(lay.op.value for lay in trace.layers),
+            phases=tuple(lay.phase.value for lay in trace.layers),
+            columns={"macs": cols["macs"], "flops": cols["flops"], "cycles": ppa["cycles"],
+                     "latency_s": ppa["latency_s"], "energy_j": ppa["energy_j"],
+                     "utilization": util,
+                     **{k: v for k, v in ppa.items()
+                        if (k.startswith("energy_") and k != "energy_j") or k in core.COUNTS}},
+            area_mm2=ppa["area_mm2"], extra=extra)

@@ -1,0 +1,164 @@
+"""analog: mapping counts, ideal equality with numpy, non-ideality statistics, accuracy, bad
+input, contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accel_sim import Layer, OpKind, Trace, simulate
+from accel_sim.devices._analog_core import PCM_PROG_COEFF, AnalogLayer, mapping_pass, program
+from accel_sim.devices.analog import MAPPINGS, AnalogArray, AnalogConfig
+from accel_sim.errors import ConfigError
+from accel_sim.testing import DeviceContract
+
+
+class TestAnalogContract(DeviceContract):
+    device_class = AnalogArray
+
+    def configs(self):
+        return [AnalogConfig(),
+                AnalogConfig(mapping="offset_unit_column", weight_slices=2, rows=64, cols=64,
+                             bit_serial=True, dac_bits=1),
+                AnalogConfig(mapping="differential", prog_error_model="pcm",
+                             prog_error_sigma=1.0, read_noise_sigma=0.01, rp_norm=1e-4)]
+
+
+def _layer(w, a, **kw):
+    cfg = AnalogConfig(**kw)
+    lay = AnalogLayer(w, cfg, np.random.default_rng(0))
+    lay.calibrate_inputs(a)
+    if cfg.quantize and cfg.adc_range == "calibrated":
+        lay.calibrate_adc(lay._inputs(a))
+    return lay
+
+
+W = np.random.default_rng(1).normal(size=(300, 40))
+A = np.abs(np.random.default_rng(2).normal(size=(16, 300)))
+A_SIGNED = np.random.default_rng(3).normal(size=(16, 300))
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS)
+@pytest.mark.parametrize("slices", [1, 2, 4])
+def test_ideal_configuration_equals_numpy(mapping, slices):
+    for a in (A, A_SIGNED):
+        lay = _layer(W, a, mapping=mapping, weight_slices=slices, quantize=False, rows=128)
+        np.testing.assert_allclose(lay.mvm(a), a @ W, rtol=0, atol=1e-6 * np.abs(a @ W).max())
+
+
+def test_quantised_error_shrinks_with_bits():
+    errs = []
+    for bits in (2, 4, 8):
+        lay = _layer(W, A, weight_bits=bits, input_bits=bits, dac_bits=bits, adc_bits=bits + 4,
+                     rows=512)
+        errs.append(np.abs(lay.mvm(A) - A @ W).max())
+    assert errs[0] > errs[1] > errs[2]
+
+
+def test_bit_serial_matches_parallel_inputs_without_adc_loss():
+    par = _layer(W, A, adc_bits=16, rows=512)
+    ser = _layer(W, A, adc_bits=16, rows=512, bit_serial=True, dac_bits=1)
+    np.testing.assert_allclose(ser.mvm(A), par.mvm(A), atol=2e-3 * np.abs(A @ W).max())
+
+
+def test_mapping_pass_counts():
+    tr = Trace("t", (Layer("fc", OpKind.GEMM, m=5, n=40, k=300, batch=2, groups=3),
+                     Layer("relu", OpKind.ELEMENTWISE, m=5, n=40, k=1)))
+    cfg = AnalogConfig(rows=128, cols=64, weight_slices=2, mapping="proportional")
+    p = mapping_pass(cfg, tr)
+    assert p.row_tiles.tolist() == [3, 0]  # ceil(300 / 128)
+    assert p.col_tiles.tolist() == [3, 0]  # ceil(40 * 2 devices * 2 slices / 64)
+    assert p.arrays.tolist() == [27, 0]  # 3 x 3 tiles x 3 groups
+    assert p.mvms.tolist() == [30, 0]  # batch 2 x 5 rows x 3 groups
+    assert p.adc_conversions.tolist() == [3 * 40 * 2 * 30, 0]
+    ser = mapping_pass(cfg.replace(bit_serial=True, dac_bits=1, mapping="offset_unit_column"),
+                       tr)
+    # 1 device per slice + a reference column per array; 8 input bits -> 8 conversions each
+    assert ser.col_tiles.tolist() == [2, 0]  # ceil(40 * 2 / 63)
+    assert ser.adc_conversions.tolist() == [(3 * 40 * 2 + 3 * 2) * 8 * 30, 0]
+
+
+def test_performance_scales_with_conversions_and_area_with_arrays():
+    tr = Trace("t", (Layer("fc", OpKind.GEMM, m=64, n=256, k=1024),))
+    base = AnalogArray(AnalogConfig(rows=256, cols=256)).evaluate(tr)
+    serial = AnalogArray(AnalogConfig(rows=256, cols=256, bit_serial=True, dac_bits=1)
+                         ).evaluate(tr)
+    assert serial.latency_s > 4 * base.latency_s
+    assert serial.energy_breakdown["adc"] == pytest.approx(8 * base.energy_breakdown["adc"])
+    small = AnalogArray(AnalogConfig(rows=64, cols=64)).evaluate(tr)
+    assert small.summary()["arrays"] == 16 * 8 and base.summary()["arrays"] == 4 * 2
+
+
+def test_programming_error_statistics():
+    g = np.full(200_000, 0.6)
+    rng = np.random.default_rng(5)
+    ind = program(g, AnalogConfig(prog_error_model="independent", prog_error_sigma=0.05), rng)
+    assert np.std(ind - g) == pytest.approx(0.05, rel=0.02)
+    prop = program(g, AnalogConfig(prog_error_model="proportional", prog_error_sigma=0.05), rng)
+    assert np.std(prop - g) == pytest.approx(0.05 * 0.6, rel=0.02)
+    pcm = program(g, AnalogConfig(prog_error_model="pcm", prog_error_sigma=1.0), rng)
+    c0, c1, c2 = PCM_PROG_COEFF
+    assert np.std(pcm - g) == pytest.approx((c0 + c1 * 0.6 + c2 * 0.36) / 25.0, rel=0.02)
+    drift = program(g, AnalogConfig(drift_time_s=2000.0), rng)
+    np.testing.assert_allclose(drift, g * (2000.0 / 20.0) ** -0.05)
+
+
+def test_read_noise_is_resampled_per_read_with_the_configured_sigma():
+    lay = _layer(W, A, read_noise_sigma=0.02, quantize=False, rows=512)
+    v = lay._inputs(A[:1])
+    ys = np.stack([lay._read(v)[0, 0, 0] for _ in range(4000)])
+    expected = 0.02 * np.sqrt(2 * np.sum(v**2))  # two devices per differential weight
+    assert np.std(ys[:, 0]) == pytest.approx(expected, rel=0.05)
+    assert not np.allclose(ys[0], ys[1])
+
+
+def test_digits_accuracy_metric_and_trends():
+    ideal = simulate("digits_mlp", "analog", {"quantize": False}).summary()["accuracy"]
+    base = simulate("digits_mlp", "analog").summary()["accuracy"]
+    noisy = simulate("digits_mlp", "analog", {"prog_error_model": "independent",
+                                              "prog_error_sigma": 0.3}).summary()["accuracy"]
+    assert ideal >= 0.95 and base >= ideal - 0.02
+    assert noisy < base - 0.05
+    again = simulate("digits_mlp", "analog", {"prog_error_model": "independent",
+                                              "prog_error_sigma": 0.3}).summary()["accuracy"]
+    assert again == noisy  # same seed, same numbers
+    cnn = simulate("digits_cnn", "analog", {"eval_samples": 200}).summary()["accuracy"]
+    assert cnn >= 0.95
+    assert "accuracy" not in simulate("resnet18", "analog").summary()
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ({"weight_bits": 7, "weight_slices": 2}, "weight_bits=7 is not divisible into "
+                                             "weight_slices=2"),
+    ({"adc_bits": 0}, "adc_bits=0 is out of range: int in [1, 16]"),
+    ({"rows": 0}, "rows=0 is out of range"),
+    ({"cols": 0}, "cols=0 is out of range"),
+    ({"prog_error_sigma": -0.1}, "prog_error_sigma=-0.1 is out of range"),
+    ({"read_noise_sigma": -1.0}, "read_noise_sigma=-1.0 is out of range"),
+    ({"mapping": "twos_complement"}, "mapping='twos_complement' is not allowed: one of "
+                                     "proportional, differential"),
+    ({"prog_error_model": "mram"}, "prog_error_model='mram' is not allowed"),
+    ({"weight_bits": 8, "weight_slices": 2, "cell_bits": 2}, "cell_bits=2"),
+    ({"input_bits": 8, "dac_bits": 4}, "dac_bits=4 < input_bits=8"),
+    ({"prog_error_sigma": 0.1}, "needs a prog_error_model"),
+])
+def test_bad_config(bad, needle):
+    with pytest.raises(ConfigError) as info:
+        AnalogConfig(**bad)
+    assert needle in str(info.value)
+
+
+def test_accuracy_is_an_explorable_objective(tmp_path):
+    from accel_sim.cli import main
+
+    assert main(["explore", "-w", "digits_mlp", "-d", "analog", "--objectives",
+                 "accuracy,energy", "--space", "adc_bits=2:8", "mapping", "--trials", "4",
+                 "-q", "-o", str(tmp_path / "ex")]) == 0
+    import csv
+
+    with open(tmp_path / "ex" / "trials.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    for r in rows:
+        assert 0.0 <= float(r["objective_accuracy"]) <= 1.0
+        assert float(r["objective_accuracy"]) == float(r["accuracy"])
