@@ -218,8 +218,8 @@ class AnalogLayer:
         self.x_signed = False
         self.adc_lo: np.ndarray | None = None  # (S,) calibrated ranges
         self.adc_hi: np.ndarray | None = None
-        # single effective matrix for reads without per-read effects
-        self._eff: np.ndarray | None = None
+        self._eff: np.ndarray | None = None  # programmed G+ - G- per slice and tile
+        self._matrix: np.ndarray | None = None  # whole-layer matrix when reads are linear
 
     def _slice(self, level: np.ndarray) -> np.ndarray:
         if self.S == 1:
@@ -359,10 +359,20 @@ class AnalogLayer:
         vsum = v.sum(axis=1)[:, None]
         return (2.0 * u_dot / self.L - vsum) * self.w_scale * self.x_scale
 
+    def _linear(self) -> bool:
+        """No per-read effect: the whole layer is one precomputed effective matrix."""
+        c = self.cfg
+        return not c.quantize and c.read_noise_sigma == 0 and c.rp_norm == 0
+
     def mvm(self, a: np.ndarray) -> np.ndarray:
         """Simulated ``a @ w`` for activations a (B, k)."""
         v = self._inputs(a)
         cfg = self.cfg
+        if self._linear():
+            if self._matrix is None:
+                eye = np.eye(self.k)
+                self._matrix = self._combine(self._read(eye), eye) / self.x_scale
+            return (v @ self._matrix) * self.x_scale
         if cfg.bit_serial and cfg.quantize:  # one read and one conversion per input bit
             planes, lx = self._bit_planes(v)
             out = np.zeros((len(a), self.n))
