@@ -255,6 +255,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import get_reproduction
+
+    run = get_reproduction(args.name)
+    outdir = args.output or os.path.join("results", args.name)
+    rows = run(outdir, quick=args.quick)
+    with open(os.path.join(outdir, "comparison.md")) as fh:
+        print(fh.read())
+    bad = sum(not r.ok for r in rows)
+    print(f"{len(rows) - bad}/{len(rows)} comparisons within tolerance; wrote {outdir}")
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``accel-sim``."""
@@ -330,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.add_argument("-o", "--output", help="output directory (default: results/explore)")
     s.set_defaults(func=_cmd_explore)
+
+    s = sub.add_parser("reproduce", help="reproduce a paper's results (comparison table, "
+                                         "plots)")
+    s.add_argument("name", help="analog-xiao")
+    s.add_argument("--quick", action="store_true", help="fewer samples, a few minutes at most")
+    s.add_argument("-o", "--output", help="output directory (default: results/NAME)")
+    s.set_defaults(func=_cmd_reproduce)
 
     s = sub.add_parser("plot", help="redraw an exploration's tables and plots")
     s.add_argument("target", help="an explore output folder, or a study name with --storage")

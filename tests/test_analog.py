@@ -162,3 +162,21 @@ def test_accuracy_is_an_explorable_objective(tmp_path):
     for r in rows:
         assert 0.0 <= float(r["objective_accuracy"]) <= 1.0
         assert float(r["objective_accuracy"]) == float(r["accuracy"])
+
+
+def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
+    import csv
+
+    from accel_sim.cli import main
+
+    assert main(["reproduce", "analog-xiao", "--quick", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",
+                                 "tolerance", "ok"]
+    assert len(rows) >= 7
+    for name in ("accuracy_sweeps.png", "sweeps.csv", "comparison.md", "vgg8_ppa.csv"):
+        assert (tmp_path / name).exists()
+    # the trend that must show: offset needs at least as many ADC bits as proportional
+    extra = next(r for r in rows if r["quantity"].startswith("extra ADC bits"))
+    assert float(extra["accel_sim"]) >= 1

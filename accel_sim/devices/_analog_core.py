@@ -210,8 +210,14 @@ class AnalogLayer:
         gp = program(gp.reshape(shape), cfg, rng)
         gn = program(gn.reshape(shape), cfg, rng) if gn is not None else None
         ref = None
-        if cfg.mapping == "offset_unit_column":
-            ref = program(np.full((S, self.T, rows), self.gmin), cfg, rng)
+        # the offset (the level of a zero weight, 2^(bits-1)) split into slice digits
+        half = 1 << (cfg.weight_bits - 1)
+        self.offset_digits = np.array([(half >> (s * bps)) & self.lslice for s in range(S)],
+                                      dtype=float)
+        if cfg.mapping == "offset_unit_column":  # a reference column at the offset level
+            g_ref = self.gmin + self.delta * self.offset_digits / self.lslice
+            ref = program(np.broadcast_to(g_ref[:, None, None], (S, self.T, rows)).copy(),
+                          cfg, rng)
         self.slices = _Slices(gp, gn, ref)
         self.valid_rows = valid.reshape(self.T, rows)
         self.x_scale = 1.0
@@ -348,16 +354,17 @@ class AnalogLayer:
             return total * (self.w_scale / self.L) * self.x_scale
         rows = cfg.rows
         vb = np.pad(v, ((0, 0), (0, self.T * rows - self.k))).reshape(len(v), self.T, rows)
-        if cfg.mapping == "offset_unit_column":
+        if cfg.mapping == "offset_unit_column":  # read and digitised like any column
             refc = np.einsum("btr,str->sbt", vb, self.slices.ref)[..., None]
-            refc = self._adc(np.broadcast_to(refc, y.shape).copy())
-            zero = refc
-        else:
-            zero = self.gmin * vb.sum(axis=2)[None, :, :, None]  # exact digital offset
-        levels = (y - zero) / self.delta * self.lslice  # u levels x inputs
-        u_dot = np.einsum("s,sbtn->bn", weights, levels)
+            zero = self._adc(np.broadcast_to(refc, y.shape).copy())
+        else:  # exact digital offset from the input sum
+            g_off = self.gmin + self.delta * self.offset_digits / self.lslice
+            zero = g_off[:, None, None, None] * vb.sum(axis=2)[None, :, :, None]
+        levels = (y - zero) / self.delta * self.lslice  # (u - offset) levels x inputs
+        centred = np.einsum("s,sbtn->bn", weights, levels)
         vsum = v.sum(axis=1)[:, None]
-        return (2.0 * u_dot / self.L - vsum) * self.w_scale * self.x_scale
+        # w / w_scale = (2u - L) / L = (2 (u - 2^(b-1)) + 1) / L
+        return (2.0 * centred + vsum) / self.L * self.w_scale * self.x_scale
 
     def _linear(self) -> bool:
         """No per-read effect: the whole layer is one precomputed effective matrix."""
