@@ -101,6 +101,16 @@ def test_programming_error_statistics():
     assert np.std(pcm - g) == pytest.approx((c0 + c1 * 0.6 + c2 * 0.36) / 25.0, rel=0.02)
     drift = program(g, AnalogConfig(drift_time_s=2000.0), rng)
     np.testing.assert_allclose(drift, g * (2000.0 / 20.0) ** -0.05)
+    from accel_sim.devices._analog_presets import rram_sigma, sonos_drift, sonos_sigma
+
+    rram = program(g, AnalogConfig(prog_error_model="rram", prog_error_sigma=1.0), rng)
+    assert np.std(rram - g) == pytest.approx(rram_sigma(np.array([0.6]))[0], rel=0.02)
+    t = 3 * 86400.0
+    sonos = program(g, AnalogConfig(prog_error_model="sonos", prog_error_sigma=1.0,
+                                    drift_time_s=t), rng)
+    mean = sonos_drift(np.array([0.6]), t)[0]
+    assert np.mean(sonos) == pytest.approx(mean, abs=1e-3)
+    assert np.std(sonos) == pytest.approx(sonos_sigma(np.array([mean]), t)[0], rel=0.02)
 
 
 def test_read_noise_is_resampled_per_read_with_the_configured_sigma():
@@ -138,6 +148,8 @@ def test_digits_accuracy_metric_and_trends():
     ({"mapping": "twos_complement"}, "mapping='twos_complement' is not allowed: one of "
                                      "proportional, differential"),
     ({"prog_error_model": "mram"}, "prog_error_model='mram' is not allowed"),
+    ({"prog_error_model": "sonos", "drift_time_s": 1e6}, "covers [0, 432000] s"),
+    ({"prog_error_model": "rram", "drift_time_s": 10.0}, "no drift model"),
     ({"weight_bits": 8, "weight_slices": 2, "cell_bits": 2}, "cell_bits=2"),
     ({"input_bits": 8, "dac_bits": 4}, "dac_bits=4 < input_bits=8"),
     ({"prog_error_sigma": 0.1}, "needs a prog_error_model"),

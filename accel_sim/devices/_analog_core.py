@@ -134,6 +134,18 @@ def program(g: np.ndarray, cfg: AnalogConfig, rng: np.random.Generator) -> np.nd
     model, alpha = cfg.prog_error_model, cfg.prog_error_sigma
     if model == "none" and cfg.drift_time_s <= PCM_DRIFT_T0_S:
         return g  # exact targets (unclipped: the unquantised reference may exceed [0, 1])
+    if model == "sonos":  # error and drift measured together (Agrawal et al., IEDM 2022)
+        from ._analog_presets import sonos_drift, sonos_sigma
+
+        t = cfg.drift_time_s
+        mean = np.clip(sonos_drift(np.clip(g, 0.0, 1.0), t), 0.0, None)
+        out = mean + rng.normal(0.0, 1.0, g.shape) * (alpha * sonos_sigma(mean, t))
+        return np.maximum(out, 0.0)
+    if model == "rram":  # Milo et al., IRPS 2021 (CrossSim's RRAM model); no drift model
+        from ._analog_presets import rram_sigma
+
+        g = g + rng.normal(0.0, 1.0, g.shape) * (alpha * rram_sigma(np.clip(g, 0.0, 1.0)))
+        return np.maximum(g, 0.0)
     if model == "independent":
         g = g + rng.normal(0.0, alpha, g.shape)
     elif model == "proportional":

@@ -27,7 +27,7 @@ from . import _analog_core as core
 __all__ = ["AnalogArray", "AnalogConfig"]
 
 MAPPINGS = ("proportional", "differential", "offset_digital", "offset_unit_column")
-PROG_MODELS = ("none", "independent", "proportional", "pcm")
+PROG_MODELS = ("none", "independent", "proportional", "pcm", "rram", "sonos")
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,18 @@ class AnalogConfig(Config):
     # ---- non-idealities
     prog_error_model: str = param("none", choices=PROG_MODELS,
                                   doc="Programming error: none; independent (sigma = alpha * "
-                                      "Gmax); proportional (sigma = alpha * G); pcm (Joshi et "
-                                      "al. 2020 state-dependent polynomial, scaled by alpha).")
+                                      "Gmax); proportional (sigma = alpha * G); device presets "
+                                      "scaled by alpha: pcm (Joshi et al. 2020), rram (Milo et "
+                                      "al. IRPS 2021), sonos (Agrawal et al. IEDM 2022, with "
+                                      "its measured drift over 0-5 days).")
     prog_error_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction",
                                     doc="alpha of the programming-error model.")
     read_noise_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction of Gmax",
                                     doc="Read noise per cell and read, resampled every MVM.")
     drift_time_s: float = param(0.0, low=0.0, high=3.2e8, unit="s",
-                                doc="Time since programming; PCM drift G(t) = G0 (t/t0)^-nu, "
-                                    "t0 = 20 s, nu = 0.05 (Joshi et al. 2020); 0 = no drift.")
+                                doc="Time since programming; PCM power-law drift G(t) = G0 "
+                                    "(t/t0)^-nu, t0 = 20 s, nu = 0.05 (Joshi et al. 2020), or "
+                                    "the sonos preset's measured drift (<= 5 days); 0 = none.")
     rp_norm: float = param(0.0, low=0.0, high=1e-1, unit="Rp * Gmax",
                            doc="Parasitic bit-line resistance per cell, normalised "
                                "(Xiao et al. sweep 1e-5..1e-3); 0 = no IR drop.")
@@ -136,6 +139,13 @@ class AnalogConfig(Config):
             raise ConfigError(
                 f"AnalogConfig.dac_bits={self.dac_bits} < input_bits={self.input_bits}: "
                 "use bit_serial=true or dac_bits >= input_bits")
+        if self.prog_error_model == "sonos" and self.drift_time_s > 5 * 86400:
+            raise ConfigError(f"AnalogConfig.drift_time_s={self.drift_time_s:g} is out of range "
+                              "for prog_error_model=sonos: its measured drift covers [0, 432000] "
+                              "s (5 days)")
+        if self.prog_error_model == "rram" and self.drift_time_s > 0:
+            raise ConfigError("AnalogConfig.drift_time_s must be 0 for prog_error_model=rram "
+                              "(the RRAM preset has no drift model)")
         if self.prog_error_model == "none" and self.prog_error_sigma > 0:
             raise ConfigError("AnalogConfig.prog_error_sigma > 0 needs a prog_error_model "
                               f"(one of {', '.join(PROG_MODELS[1:])})")
