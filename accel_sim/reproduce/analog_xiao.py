@@ -87,8 +87,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     sweeps["prog_error"] = {
         f"{m}, {model}": {s: _acc(samples, mapping=m, prog_error_model=model if s else "none",
                                   prog_error_sigma=s) for s in PROG_SIGMAS}
-        for m in ("proportional", "differential", "offset_digital")
-        for model in ("independent", "proportional")}
+        for m in MAPPINGS for model in ("independent", "proportional")}
     sweeps["slices"] = {m: {s: _acc(samples, mapping=m, weight_slices=s) for s in SLICES}
                         for m in ("proportional", "offset_digital")}
     sweeps["rp_norm"] = {m: {rp: _acc(samples, mapping=m, rp_norm=rp) for rp in RP_NORMS}
