@@ -27,17 +27,17 @@ __all__ = ["GPU_SPECS", "GpuConfig", "GpuRoofline", "GpuSpec"]
 
 @dataclass(frozen=True)
 class GpuSpec:
-    """Datasheet figures of one GPU (SXM form factor).
+    """Datasheet figures of one GPU.
 
     Attributes:
         fp32_tflops: FP32 CUDA-core peak, TFLOP/s.
         fp16_tflops: FP16/BF16 tensor-core dense peak, TFLOP/s.
         int8_tops: INT8 tensor-core dense peak, TOP/s.
-        hbm_gbps: HBM bandwidth, GB/s (1e9 B/s).
+        hbm_gbps: DRAM (HBM or GDDR) bandwidth, GB/s (1e9 B/s).
         clock_mhz: Boost clock, MHz (converts latency to cycles).
         board_w: Board power limit (TDP), W.
         static_w: Idle power, W (typical nvidia-smi reading at idle; an assumption).
-        hbm_pj_per_bit: DRAM-to-SM energy per bit, pJ.
+        hbm_pj_per_bit: DRAM-to-SM energy per bit (HBM or GDDR), pJ.
         die_mm2: Die area, mm^2.
         source: Where the numbers come from.
     """
@@ -72,6 +72,12 @@ GPU_SPECS = MappingProxyType({
         clock_mhz=1980.0, board_w=700.0, static_w=90.0, hbm_pj_per_bit=3.48, die_mm2=814.0,
         source="NVIDIA H100 SXM5 datasheet and Hopper whitepaper (989.4 TFLOPS FP16 dense, "
                "3.352 TB/s per Duplex, MICRO 2024); idle power: assumption"),
+    "titan_rtx": GpuSpec(
+        fp32_tflops=16.3, fp16_tflops=130.5, int8_tops=261.0, hbm_gbps=672.0,
+        clock_mhz=1770.0, board_w=280.0, static_w=20.0, hbm_pj_per_bit=7.5, die_mm2=754.0,
+        source="NVIDIA Titan RTX specifications and Turing whitepaper (TU102: 16.3 TFLOPS "
+               "FP32, 130.5 TFLOPS FP16 tensor, 24 GB GDDR6 at 672 GB/s, 280 W); GDDR6 "
+               "energy ~7.5 pJ/bit and idle power: assumptions"),
 })
 
 
@@ -105,7 +111,7 @@ class GpuRoofline(Device):
 
     name = "gpu"
     Config = GpuConfig
-    description = "GPU roofline baseline (A100/H100 presets)"
+    description = "GPU roofline baseline (A100, H100, Titan RTX presets)"
 
     @property
     def spec(self) -> GpuSpec:
