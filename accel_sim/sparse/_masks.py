@@ -1,0 +1,398 @@
+"""N:M and transposable N:M sparsity masks.
+
+Background: Hubara et al., "Accelerated Sparse Neural Training: A Provable and Efficient Method
+to Find N:M Transposable Masks", NeurIPS 2021 (arXiv 2102.08124).
+
+* An N:M mask keeps the N largest-magnitude weights in every group of M consecutive weights
+  along the reduction dimension (:func:`nm_mask`).
+* A transposable N:M mask keeps exactly N entries in every row *and* every column of each
+  M x M block, so both ``W`` and ``W.T`` are N:M (:func:`transposable_mask`). The best mask of
+  a block (largest kept ``sum |w|``) is a min-cost flow: source -> row (capacity N), row ->
+  column (capacity 1, cost ``-|w|``), column -> sink (capacity N).
+
+  - ``method="optimal"`` solves that flow exactly for every block with successive shortest
+    augmenting paths (Bellman-Ford on the residual graph, N*M augmentations per block), compiled
+    with numba and run over all blocks in one call.
+  - ``method="greedy"`` is the paper's 2-approximation: visit the entries of a block by
+    decreasing ``|w|`` and keep one while its row and its column hold fewer than N entries.
+    This often stops short of N per row/column (when the rows and columns still short of N
+    only meet in already kept entries: about 16 % of random 4 x 4 blocks at 2:4, 55 % of 8 x 8
+    blocks at 4:8); such blocks are completed with augmenting paths of fewest edges, among
+    those the one of largest magnitude gain, so the result is always a full transposable mask.
+    The paper's 1/2 bound is proven for the greedy selection itself; for completed blocks it
+    is checked by the tests (random blocks, and an adversarial search stayed above 0.76).
+
+* :func:`mask_diversity` counts transposable and row-wise N:M masks of one M x M block.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+from numba import njit
+from numpy.typing import ArrayLike, NDArray
+
+from accel_sim.errors import ConfigError
+
+__all__ = ["mask_diversity", "nm_mask", "transposable_mask"]
+
+METHODS = ("optimal", "greedy")
+_JIT = {"cache": True}
+_REL_TOL = 1e-12  # relaxation threshold of the shortest-path search, relative to max |w| of a block
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        iv = operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}") from None
+    if iv < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {iv}")
+    return iv
+
+
+def _check_nm(n: object, m: object) -> tuple[int, int]:
+    mi = _check_int("m", m, 1)
+    ni = _check_int("n", n, 1)
+    if ni > mi:
+        raise ConfigError(f"n must be in [1, m] = [1, {mi}], got n={ni}")
+    return ni, mi
+
+
+def _magnitudes(w: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(w)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ConfigError(f"w must be a numeric array, got dtype {arr.dtype}")
+    mag = np.abs(arr).astype(np.float64, copy=False)
+    if not np.isfinite(mag).all():
+        what = "NaN" if np.isnan(mag).any() else "inf"
+        raise ConfigError(f"w contains {what}; all weights must be finite")
+    return mag
+
+
+def _check_divisible(name: str, size: int, m: int) -> None:
+    if size % m:
+        raise ConfigError(
+            f"{name} = {size} is not a multiple of m = {m}; "
+            "pad the matrix to a multiple of m or choose another m"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# row-wise N:M
+
+
+def nm_mask(w: ArrayLike, n: int, m: int, axis: int = 0) -> NDArray[np.bool_]:
+    """Row-wise N:M mask: keep the ``n`` largest ``|w|`` of every ``m`` consecutive weights.
+
+    Groups run along ``axis``, the reduction dimension (axis 0 of a GEMM weight of shape
+    ``(k, n_out)``), whose length must be a multiple of ``m``. Ties keep the lower index.
+    Returns a bool array of the shape of ``w``.
+    """
+    n, m = _check_nm(n, m)
+    mag = _magnitudes(w)
+    if mag.ndim == 0:
+        raise ConfigError("w must have at least one dimension, got a scalar")
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise ConfigError(f"axis must be an integer, got {axis!r}") from None
+    if not -mag.ndim <= ax < mag.ndim:
+        raise ConfigError(f"axis must be in [{-mag.ndim}, {mag.ndim - 1}], got {ax}")
+    _check_divisible(f"w.shape[{ax}]", mag.shape[ax], m)
+    moved = np.moveaxis(mag, ax, -1)
+    groups = moved.reshape(*moved.shape[:-1], moved.shape[-1] // m, m)
+    # stable sort of -|w|: descending magnitude, ties in index order
+    keep = np.argsort(-groups, axis=-1, kind="stable")[..., :n]
+    mask = np.zeros(groups.shape, dtype=bool)
+    np.put_along_axis(mask, keep, True, axis=-1)
+    return np.moveaxis(mask.reshape(moved.shape), -1, ax)
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels (one M x M block: a = |w|, x = mask, rc / cc = kept per row / column)
+
+
+@njit(**_JIT)
+def _ssp_augment(a, x, rc, cc, n, tol):  # pragma: no cover - compiled
+    """One min-cost augmentation (source -> rows -> columns -> sink); False if none found."""
+    m = a.shape[0]
+    inf = np.inf
+    dr = np.full(m, inf)
+    dc = np.full(m, inf)
+    pr = np.full(m, -1, np.int64)  # column a row was reached from (-1: from the source)
+    pc = np.full(m, -1, np.int64)  # row a column was reached from
+    for i in range(m):
+        if rc[i] < n:
+            dr[i] = 0.0
+    converged = False
+    for _ in range(2 * m + 2):
+        changed = False
+        for i in range(m):
+            di = dr[i]
+            if di == inf:
+                continue
+            for j in range(m):
+                if not x[i, j]:
+                    c = di - a[i, j]
+                    if c < dc[j] - tol:
+                        dc[j] = c
+                        pc[j] = i
+                        changed = True
+        for j in range(m):
+            dj = dc[j]
+            if dj == inf:
+                continue
+            for i in range(m):
+                if x[i, j]:
+                    c = dj + a[i, j]
+                    if c < dr[i] - tol:
+                        dr[i] = c
+                        pr[i] = j
+                        changed = True
+        if not changed:
+            converged = True
+            break
+    if not converged:
+        return False
+    end = -1
+    best = inf
+    for j in range(m):
+        if cc[j] < n and dc[j] < best:
+            best = dc[j]
+            end = j
+    if end < 0:
+        return False
+    # collect the path first (rows and columns alternate), then flip it
+    rows = np.empty(m, np.int64)
+    cols = np.empty(m + 1, np.int64)
+    j = end
+    k = 0
+    while True:
+        i = pc[j]
+        if i < 0 or k >= m:
+            return False
+        rows[k] = i
+        cols[k] = j
+        k += 1
+        j = pr[i]
+        if j < 0:
+            break
+    for t in range(k):
+        x[rows[t], cols[t]] = True
+        if t + 1 < k:
+            x[rows[t], cols[t + 1]] = False
+    rc[rows[k - 1]] += 1
+    cc[end] += 1
+    return True
+
+
+@njit(**_JIT)
+def _bfs_augment(a, x, rc, cc, n):  # pragma: no cover - compiled
+    """One augmentation along a fewest-edge path, of largest gain among those; False if none.
+
+    Every walk that follows the BFS layers is a shortest path, hence simple, so this works on
+    any partial mask (the residual graph of a greedy mask may have negative cycles).
+    """
+    m = a.shape[0]
+    lr = np.full(m, -1, np.int64)
+    lc = np.full(m, -1, np.int64)
+    gr = np.full(m, -np.inf)
+    gc = np.full(m, -np.inf)
+    pr = np.full(m, -1, np.int64)
+    pc = np.full(m, -1, np.int64)
+    for i in range(m):
+        if rc[i] < n:
+            lr[i] = 0
+            gr[i] = 0.0
+    level = 0
+    end = -1
+    while end < 0:
+        grown = False
+        for i in range(m):
+            if lr[i] != level:
+                continue
+            for j in range(m):
+                if not x[i, j] and (lc[j] == -1 or lc[j] == level + 1):
+                    lc[j] = level + 1
+                    grown = True
+                    g = gr[i] + a[i, j]
+                    if g > gc[j]:
+                        gc[j] = g
+                        pc[j] = i
+        if not grown:
+            return False
+        best = -np.inf
+        for j in range(m):
+            if lc[j] == level + 1 and cc[j] < n and gc[j] > best:
+                best = gc[j]
+                end = j
+        if end >= 0:
+            break
+        grown = False
+        for j in range(m):
+            if lc[j] != level + 1:
+                continue
+            for i in range(m):
+                if x[i, j] and (lr[i] == -1 or lr[i] == level + 2):
+                    lr[i] = level + 2
+                    grown = True
+                    g = gc[j] - a[i, j]
+                    if g > gr[i]:
+                        gr[i] = g
+                        pr[i] = j
+        if not grown:
+            return False
+        level += 2
+    j = end
+    cc[end] += 1
+    while True:
+        i = pc[j]
+        x[i, j] = True
+        jn = pr[i]
+        if jn < 0:
+            rc[i] += 1
+            break
+        x[i, jn] = False
+        j = jn
+    return True
+
+
+@njit(**_JIT)
+def _optimal_blocks(a, n, out):  # pragma: no cover - compiled
+    """Exact masks of all blocks ``a[b]``; returns the index of a failed block or -1."""
+    nb, m = a.shape[0], a.shape[1]
+    rc = np.zeros(m, np.int64)
+    cc = np.zeros(m, np.int64)
+    for b in range(nb):
+        rc[:] = 0
+        cc[:] = 0
+        tol = _REL_TOL * a[b].max()
+        for _ in range(n * m):
+            if not _ssp_augment(a[b], out[b], rc, cc, n, tol):
+                return b
+    return -1
+
+
+@njit(**_JIT)
+def _greedy_blocks(a, order, n, out):  # pragma: no cover - compiled
+    """Greedy masks of all blocks (``order[b]``: flat indices by decreasing ``|w|``)."""
+    nb, m = a.shape[0], a.shape[1]
+    rc = np.zeros(m, np.int64)
+    cc = np.zeros(m, np.int64)
+    full = n * m
+    for b in range(nb):
+        rc[:] = 0
+        cc[:] = 0
+        kept = 0
+        for t in range(m * m):
+            e = order[b, t]
+            i = e // m
+            j = e - i * m
+            if rc[i] < n and cc[j] < n:
+                out[b, i, j] = True
+                rc[i] += 1
+                cc[j] += 1
+                kept += 1
+                if kept == full:
+                    break
+        while kept < full:
+            if not _bfs_augment(a[b], out[b], rc, cc, n):
+                return b
+            kept += 1
+    return -1
+
+
+# ---------------------------------------------------------------------------------------------
+# transposable N:M
+
+
+def transposable_mask(
+    w: ArrayLike, n: int, m: int, method: str = "optimal"
+) -> NDArray[np.bool_]:
+    """Transposable N:M mask of a 2-D matrix: exactly ``n`` kept per row and column of every
+    ``m x m`` block, so ``w * mask`` and its transpose are both N:M.
+
+    ``method="optimal"`` maximises the kept ``sum |w|`` of every block exactly (min-cost flow);
+    ``method="greedy"`` is the 2-approximation by decreasing ``|w|`` (completed to exactly ``n``
+    per row and column where it stops short). Both dimensions must be multiples of ``m``; ties
+    are broken deterministically. Returns a bool array of the shape of ``w``.
+    """
+    n, m = _check_nm(n, m)
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    mag = _magnitudes(w)
+    if mag.ndim != 2:
+        raise ConfigError(f"w must be a 2-D matrix, got {mag.ndim} dimension(s) {mag.shape}")
+    rows, cols = mag.shape
+    _check_divisible("w.shape[0]", rows, m)
+    _check_divisible("w.shape[1]", cols, m)
+    br, bc = rows // m, cols // m
+    blocks = np.ascontiguousarray(mag.reshape(br, m, bc, m).transpose(0, 2, 1, 3))
+    blocks = blocks.reshape(br * bc, m, m)
+    out = np.zeros(blocks.shape, dtype=bool)
+    if blocks.shape[0]:
+        if method == "optimal":
+            failed = _optimal_blocks(blocks, n, out)
+        else:
+            flat = blocks.reshape(br * bc, m * m)
+            order = np.argsort(-flat, axis=1, kind="stable").astype(np.int64, copy=False)
+            failed = _greedy_blocks(blocks, order, n, out)
+        if failed >= 0:  # pragma: no cover - would be a bug
+            raise RuntimeError(f"{method} mask search failed on block {failed}")
+    return np.ascontiguousarray(out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)).reshape(rows, cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# diversity
+
+
+def mask_diversity(n: int, m: int) -> tuple[int, int]:
+    """(number of transposable ``m x m`` masks with exactly ``n`` per row and column, number of
+    row-wise N:M masks of one block = ``C(m, n) ** m``), e.g. ``(90, 1296)`` at 2:4.
+
+    The first count is exact: a dynamic programme over rows whose state is how many columns
+    hold 0, 1, ..., n kept entries (columns are interchangeable).
+    """
+    n, m = _check_nm(n, m)
+    states: dict[tuple[int, ...], int] = {(m,) + (0,) * n: 1}
+    for _ in range(m):
+        nxt: dict[tuple[int, ...], int] = {}
+        for hist, ways in states.items():
+            for take, mult in _spread(hist, n):
+                new = list(hist)
+                for c, k in enumerate(take):
+                    new[c] -= k
+                    new[c + 1] += k
+                key = tuple(new)
+                nxt[key] = nxt.get(key, 0) + ways * mult
+        states = nxt
+    transposable = states.get((0,) * n + (m,), 0)
+    return transposable, math.comb(m, n) ** m
+
+
+def _spread(hist: tuple[int, ...], n: int) -> list[tuple[tuple[int, ...], int]]:
+    """Ways to pick ``n`` columns for one row: (how many from each count class < n, ways)."""
+    out: list[tuple[tuple[int, ...], int]] = []
+
+    def rec(c: int, left: int, take: list[int], mult: int) -> None:
+        if c == n:  # classes 0..n-1 only: full columns take no more
+            if left == 0:
+                out.append((tuple(take), mult))
+            return
+        for k in range(min(left, hist[c]) + 1):
+            take.append(k)
+            rec(c + 1, left - k, take, mult * math.comb(hist[c], k))
+            take.pop()
+
+    rec(0, n, [], 1)
+    return out
