@@ -11,34 +11,14 @@ Usage: ``python benchmarks/bench_analog.py``
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
+from _timing import median_time
 
 from accel_sim import simulate
 from accel_sim.devices._analog_core import AnalogLayer
 from accel_sim.devices.analog import AnalogConfig
-
-
-def _median_time(fn, repeat: int = 7, min_time: float = 0.05) -> float:
-    fn()
-    number = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        if time.perf_counter() - t0 > min_time:
-            break
-        number *= 2
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times)
-
 
 CASES = {
     "ideal": dict(quantize=False),
@@ -61,7 +41,7 @@ def main() -> None:
     w = rng.normal(size=(1024, 1024))
     for batch in (1, 64):
         x = np.abs(rng.normal(size=(batch, 1024)))
-        t_ref = _median_time(lambda x=x: x @ w)
+        t_ref = median_time(lambda x=x: x @ w)
         print(f"batch {batch}: numpy x @ W {t_ref * 1e6:.1f} us")
         for label, kw in CASES.items():
             cfg = AnalogConfig(rows=1024, cols=1024, **kw)
@@ -69,7 +49,7 @@ def main() -> None:
             lay.calibrate_inputs(x)
             if cfg.quantize:
                 lay.calibrate_adc(lay._inputs(x))
-            t = _median_time(lambda lay=lay, x=x: lay.mvm(x), repeat=3)
+            t = median_time(lambda lay=lay, x=x: lay.mvm(x), repeat=3)
             print(f"  {label:<32} {t * 1e6:10.1f} us per call = {t / t_ref:8.1f}x numpy")
     full = dict(prog_error_model="independent", prog_error_sigma=0.05, read_noise_sigma=0.01,
                 rp_norm=1e-4, rows=72)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,21 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ACCEL_SIM_SHARED", ROOT.parent / "shared"))
 VENV = ROOT / ".bench" / "scalesim-venv"
-
-
-def _timeit(fn, repeat: int = 7, number: int = 20) -> float:
-    """Median seconds per call."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times)
 
 
 def bench_in_process() -> None:
@@ -49,9 +38,9 @@ def bench_in_process() -> None:
     trace = read_topology(SHARED / "data/topologies/Resnet50.csv")
     dev = SystolicArray(SystolicConfig(rows=128, cols=128))
     dev.evaluate(trace)  # warm the per-trace cache
-    t_eval = _timeit(lambda: dev.evaluate(trace))
+    t_eval = median_time(lambda: dev.evaluate(trace), number=20)
     a = np.random.default_rng(0).random((256, 256), dtype=np.float32)
-    t_mm = _timeit(lambda: a @ a, number=200)
+    t_mm = median_time(lambda: a @ a, number=200)
     print(f"ResNet-50 on systolic (analytic): {t_eval * 1e3:.3f} ms per evaluation "
           f"= {t_eval / t_mm:.1f}x a numpy 256x256 float32 matmul ({t_mm * 1e6:.1f} us)")
 
@@ -119,7 +108,7 @@ def bench_scalesim(config: str, topology: str) -> None:
         for model in ("analytic", "scalesim"):
             out = Path(tmp) / model
             run_scalesim_compatible(cfg, topo, out, gemm=gemm, memory_model=model)
-            t_ours = _timeit(lambda m=model, o=out: run_scalesim_compatible(
+            t_ours = median_time(lambda m=model, o=out: run_scalesim_compatible(
                 cfg, topo, o, gemm=gemm, memory_model=m), repeat=3, number=3)
             with open(out / "COMPUTE_REPORT.csv") as fh:
                 ours = [[x.strip() for x in row] for row in csv.reader(fh)][1:]

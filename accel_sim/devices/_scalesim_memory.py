@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from ._systolic_core import compute_cycles, fold_cycles, spatio_temporal
+
 __all__ = ['compute_cycles_closed_form', 'conv_to_gemm', 'scalesim_conv_layer', 'scalesim_layer']
 
 
@@ -66,25 +68,17 @@ def conv_to_gemm(H: int, W: int, R: int, S: int, C: int, F: int, stride: int
 
 
 def _spatio_temporal(df: str, M: int, N: int, K: int) -> tuple[int, int, int]:
-    if df == 'os':
-        return M, N, K
-    if df == 'ws':
-        return K, N, M
-    if df == 'is':
-        return K, M, N
-    raise ValueError(df)
+    return spatio_temporal(M, N, K, df)  # type: ignore[return-value]
 
 
 def _rows_per_fold(df: str, AR: int, AC: int, T: int) -> int:
-    return T + AR + AC - 2 if df == 'os' else 2 * AR + AC + T - 2
+    return int(fold_cycles(T, AR, AC, df))
 
 
 def compute_cycles_closed_form(M: int, N: int, K: int, rows: int, cols: int, dataflow: str
                                ) -> int:
     """'Total Cycles' without stalls: ceil(Sr/AR)*ceil(Sc/AC)*rows_per_fold - 1."""
-    Sr, Sc, T = _spatio_temporal(dataflow, M, N, K)
-    folds = -(-Sr // rows) * -(-Sc // cols)
-    return folds * _rows_per_fold(dataflow, rows, cols, T) - 1
+    return int(compute_cycles(M, N, K, rows, cols, dataflow))
 
 
 # ----------------------------------------------------------------------------------------------
