@@ -5,10 +5,15 @@ from __future__ import annotations
 from .._device import register_device
 from .analog import AnalogArray
 from .gpu import GpuRoofline
+from .learning_group import LearningGroup
+from .sat import SparseTrainingArray
 from .systolic import SystolicArray
 
 register_device(SystolicArray)
 register_device(GpuRoofline)
 register_device(AnalogArray)
+register_device(LearningGroup)
+register_device(SparseTrainingArray)
 
-__all__ = ["AnalogArray", "GpuRoofline", "SystolicArray"]
+__all__ = ["AnalogArray", "GpuRoofline", "LearningGroup", "SparseTrainingArray",
+           "SystolicArray"]

@@ -53,6 +53,7 @@ __all__ = [
     "Dense",
     "Scheme",
     "TrainResult",
+    "digits_network",
     "flgw_mask",
     "padded_nm_mask",
     "padded_transposable_mask",
@@ -450,3 +451,20 @@ def sparse_training_accuracy(network: str, scheme: Scheme, seed: int = 0,
                              epochs: int | None = None) -> float:
     """Test accuracy after :func:`sparse_train` (memoised: devices call it per evaluation)."""
     return sparse_train(network, scheme, seed=seed, epochs=epochs).test_accuracy
+
+
+def digits_network(trace: object) -> str | None:
+    """The digits network (``digits_mlp``/``digits_cnn`` at default sizes) a forward or
+    training trace was built from, or ``None``."""
+    from workloads._digits_train import weight_shapes
+
+    from .._ir import Phase, Trace
+
+    if not isinstance(trace, Trace):
+        return None
+    name = trace.metadata.get("workload")
+    if name not in DEFAULT_EPOCHS:
+        return None
+    shapes = {lay.name: (lay.k, lay.n) for lay in trace.layers
+              if lay.op.has_weights and lay.phase is Phase.FORWARD}
+    return str(name) if shapes == weight_shapes(str(name)) else None

@@ -1,0 +1,314 @@
+"""LearningGroup (``learning_group``): sparse training with learnable weight grouping on an FPGA.
+
+Source design: J. Yang, J. Kim, J.-Y. Kim, "LearningGroup: A Real-Time Sparse Training on FPGA
+via Learnable Weight Grouping for Multi-Agent Reinforcement Learning", FPT 2022 (arXiv
+2210.16624): Alveo U280 at 175 MHz, FP16, 3 cores (one per SLR) x 264 vector units (VU: FP16
+multiplier, adder, 4:1 mux, 4 accumulators; a core handles up to 4 rows at once), the OSEL
+on-chip sparse encoder, 36.3 W. Constants not in ``../shared/REFERENCES.md`` (the paper's
+full text was not available to us) are our assumptions, marked as such per parameter.
+
+Model (cycle-approximate, per layer of a forward or training trace):
+
+* **Grouping.** With ``groups = G`` a ``K x N`` weight keeps ``mask[i, j] = [g(i) == h(j)]``:
+  rows and columns are split into ``G`` balanced groups (sizes differ by at most one; the
+  functional FLGW keeps its learned groups within a few % of balanced, see
+  :mod:`accel_sim.sparse`), so a row of group ``g`` has ``|h^-1(g)|`` nonzeros and the
+  density is ``~1/G``. Layers narrower than ``G`` (``min(K, N) < G``: the 1-5-way heads of
+  IC3Net) run dense.
+* **Row pass.** Every sparse GEMM is processed row by row of the weight operand: forward
+  ``Y = X @ W`` over the ``K`` rows of ``W`` (row length ``N``), backward-data ``dX = dY @
+  W^T`` over the ``N`` rows of ``W^T`` (the transposed mask), backward-weight ``dW = X^T dY``
+  at the mask's nonzeros over the ``K`` rows, once per input vector (``A x B`` of them). A
+  core issues up to ``rows_per_core`` rows per cycle (the VUs' 4:1 mux and 4 accumulators:
+  rows of different groups touch disjoint columns) and its ``vus_per_core`` VUs execute one
+  FP16 MAC each per cycle, so a core needs ``max(ceil(nnz / VUs), ceil(rows / rows_per_core))``
+  cycles per input vector: work-bound for long rows, issue-bound for short ones (large G).
+  Row-level load balancing: rows sorted by nonzeros are dealt round-robin to the cores; the
+  busiest core sets the time. The weight is stored in whichever orientation (rows of ``W`` or
+  of ``W^T``) is faster for the pass (narrow heads: ``W^T``, our mapping choice). Each layer
+  pays ``pipeline_cycles`` of fill.
+* **OSEL.** Masks change every iteration, so each sparse layer's rows are encoded to
+  (bitvector, workload, index) tuples for its forward and backward-data passes. Every core
+  encodes its own rows one row batch ahead of its VUs, so a layer takes ``max(compute,
+  encode)`` cycles (our assumption: the paper only reports the encoder's own speedup). Without
+  OSEL every row costs a miss: scanning its bitvector ``ceil(L / osel_scan_bits)`` cycles plus
+  the tuple write (``osel_hit_cycles``); with OSEL rows of the same group reuse the cached
+  tuple: ``G`` misses and ``rows - G`` hits. Charged on training traces only (an inference
+  mask is encoded once, offline).
+* **Update.** RMSprop on the kept weights (``update_flops_per_weight`` vector operations per
+  weight) and the IG/OG update: ``igog_flops_per_nnz`` per kept weight (straight-through
+  gradient of the kept entries) plus ``igog_flops_per_entry`` per IG/OG entry (softmax
+  backward and RMSprop), all on the VUs at one operation per VU and cycle.
+* **Vector ops** (activations, LSTM gates, communication mean): one operation per VU and cycle.
+* **Energy** = constant board power x latency (the paper reports one power figure).
+* **Resources**: DSPs, LUTs, flip-flops per VU and on-chip memory (FP16 weights, gradients,
+  RMSprop state, IG/OG, activations kept for backprop) against the board (violations, not
+  errors: the explorer learns the feasible region).
+
+``flops`` are dense-equivalent (the trace's), so ``flops / latency`` is the effective
+throughput the paper reports; ``utilization`` counts the MACs actually executed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._device import Device
+from .._ir import Phase, Trace
+from .._params import Config, param
+from .._report import Report
+from ..errors import ConfigError
+from ._fpga import BOARDS, FpgaBoard, Resources, violations
+
+__all__ = ["LearningGroup", "LearningGroupConfig"]
+
+
+@dataclass(frozen=True)
+class LearningGroupConfig(Config):
+    """Configuration of the LearningGroup FPGA sparse-training datapath."""
+
+    groups: int = param(1, low=1, high=16, unit="groups",
+                        doc="FLGW groups G (density 1/G; 1 = dense). Paper: G = 1-16.")
+    cores: int = param(3, low=1, high=12, unit="cores",
+                       doc="Cores (paper: 3, one per U280 SLR).")
+    vus_per_core: int = param(264, low=8, high=2048, log=True, unit="VUs",
+                              doc="Vector units per core, one FP16 MAC each per cycle "
+                                  "(paper: 264).")
+    rows_per_core: int = param(4, low=1, high=16, unit="rows",
+                               doc="Weight rows a core processes at once = accumulators per "
+                                   "VU (paper: 4:1 mux, 4 accumulators).")
+    clock_mhz: float = param(175.0, low=50.0, high=800.0, unit="MHz", search=False,
+                             doc="Clock (paper: 175 MHz).")
+    board: str = param("u280", choices=tuple(BOARDS), search=False,
+                       doc="FPGA board (paper: Alveo U280).")
+    osel: bool = param(True, doc="On-chip sparse encoder with cached row tuples.")
+    osel_scan_bits: int = param(32, low=1, high=4096, unit="bit/cycle", search=False,
+                                doc="Mask bits the encoder scans per cycle on a miss "
+                                    "(assumption: a 32-bit datapath).")
+    osel_hit_cycles: int = param(1, low=1, high=64, unit="cycles", search=False,
+                                 doc="Cycles to emit a cached tuple (and the tuple write of a "
+                                     "miss) (assumption).")
+    pipeline_cycles: int = param(8, low=0, high=1000, unit="cycles", search=False,
+                                 doc="Fill/drain of the VU pipeline per layer pass "
+                                     "(assumption: 3-stage multiplier, 3-stage adder, mux, "
+                                     "write-back).")
+    update_flops_per_weight: int = param(6, low=1, high=64, unit="ops", search=False,
+                                         doc="RMSprop per weight: v = rho v + (1-rho) g^2 (3), "
+                                             "w -= lr g / sqrt(v + eps) (3) (paper: RMSprop).")
+    igog_flops_per_nnz: int = param(3, low=0, high=64, unit="ops", search=False,
+                                    doc="IG/OG gradient per kept weight: g*w and two "
+                                        "accumulations (assumption).")
+    igog_flops_per_entry: int = param(10, low=0, high=256, unit="ops", search=False,
+                                      doc="Per IG/OG entry: softmax backward (4) and RMSprop "
+                                          "(6) (assumption).")
+    power_w: float = param(36.3, low=0.1, high=500.0, unit="W", search=False,
+                           doc="Board power, constant (paper: 36.3 W).")
+    dsp_per_vu: int = param(2, low=0, high=16, search=False,
+                            doc="DSP48E2 per VU: FP16 multiplier and adder, one each "
+                                "(assumption).")
+    lut_per_vu: int = param(600, low=0, high=100_000, search=False,
+                            doc="LUTs per VU: 4:1 mux, 4 accumulators, control "
+                                "(assumption).")
+    ff_per_vu: int = param(900, low=0, high=100_000, search=False,
+                           doc="Flip-flops per VU (assumption).")
+    seed: int = param(0, low=0, high=2**31 - 1, search=False,
+                      doc="Seed of the functional FLGW training (accuracy metric).")
+    train_epochs: int | None = param(None, low=1, high=10_000, optional=True, search=False,
+                                     doc="Epochs of the functional training (default: those "
+                                         "of the shipped dense weights).")
+
+    @property
+    def vus(self) -> int:
+        """Vector units in total."""
+        return self.cores * self.vus_per_core
+
+    @property
+    def peak_gflops(self) -> float:
+        """Peak FP16 throughput, GFLOP/s (2 FLOP per VU and cycle)."""
+        return 2.0 * self.vus * self.clock_mhz * 1e-3
+
+
+def _split(total: int, parts: int) -> np.ndarray:
+    """``total`` split into ``parts`` sizes differing by at most one, largest first."""
+    base, extra = divmod(total, parts)
+    return np.array([base + 1] * extra + [base] * (parts - extra), dtype=np.int64)
+
+
+def _row_nnz(rows: int, length: int, groups: int) -> np.ndarray:
+    """Nonzeros of every row under balanced grouping (row group g meets column group g)."""
+    if groups <= 1:
+        return np.full(rows, length, np.int64)
+    return np.repeat(_split(length, groups), _split(rows, groups))
+
+
+@functools.lru_cache(maxsize=8192)
+def _row_pass(rows: int, length: int, groups: int, cores: int, per_core: int, vus: int
+              ) -> tuple[int, int]:
+    """(cycles of the busiest core per input vector, nonzeros) of one row pass.
+
+    Rows sorted by nonzeros are dealt round-robin to the cores (row-level load balancing).
+    A core issues up to ``per_core`` rows per cycle and its VUs execute one nonzero each per
+    cycle: ``max(ceil(nnz / vus), ceil(rows / per_core))`` cycles.
+    """
+    nnz = np.sort(_row_nnz(rows, length, groups))[::-1]
+    load = np.zeros(cores, np.int64)
+    count = np.zeros(cores, np.int64)
+    np.add.at(load, np.arange(rows) % cores, nnz)
+    np.add.at(count, np.arange(rows) % cores, 1)
+    cycles = np.maximum(-(-load // vus), -(-count // per_core))
+    return int(cycles.max()), int(nnz.sum())
+
+
+@functools.lru_cache(maxsize=8192)
+def _osel(rows: int, length: int, groups: int, osel: bool, scan_bits: int, hit: int) -> int:
+    """Cycles to encode the rows of one mask."""
+    if groups <= 1:
+        return 0
+    miss = -(-length // scan_bits) + hit
+    if not osel:
+        return rows * miss
+    distinct = min(groups, rows)
+    return distinct * miss + (rows - distinct) * hit
+
+
+class LearningGroup(Device):
+    """LearningGroup FPGA datapath (see the module docstring for the model)."""
+
+    name = "learning_group"
+    Config = LearningGroupConfig
+    description = "LearningGroup FPGA sparse training with learnable weight grouping (FLGW)"
+
+    @property
+    def board(self) -> FpgaBoard:
+        """The configured board."""
+        return BOARDS[self.config.board]
+
+    def resources(self, trace: Trace | None = None) -> tuple[Resources, float]:
+        """(logic resources, on-chip bytes) of the datapath; bytes 0 without a trace."""
+        cfg = self.config
+        need = Resources(dsp=cfg.vus * cfg.dsp_per_vu, lut=cfg.vus * cfg.lut_per_vu,
+                         ff=cfg.vus * cfg.ff_per_vu)
+        return need, (0.0 if trace is None else _onchip_bytes(cfg, trace))
+
+    def evaluate(self, trace: Trace) -> Report:
+        cfg = self.config
+        g_cfg = cfg.groups
+        training = bool(trace.metadata.get("training")) or any(
+            lay.phase is not Phase.FORWARD for lay in trace.layers)
+        weighted = [lay for lay in trace.layers if lay.op.has_weights
+                    and lay.phase is Phase.FORWARD]
+        if g_cfg > 1 and weighted and all(min(lay.k, lay.n) < g_cfg for lay in weighted):
+            widest = max(min(lay.k, lay.n) for lay in weighted)
+            raise ConfigError(
+                f"LearningGroupConfig.groups={g_cfg} is larger than the rows or columns of "
+                f"every weight layer of {trace.name!r}: allowed range [1, {widest}]")
+        fwd_shape = {lay.name: (lay.k, lay.n) for lay in weighted}
+        n = len(trace)
+        cycles = np.zeros(n)
+        executed = np.zeros(n)  # MACs or vector operations actually executed
+        encode = np.zeros(n)
+        vus = cfg.vus
+        kept = 0.0
+        total_w = 0.0
+        for i, lay in enumerate(trace.layers):
+            reps = lay.repeat * lay.groups
+            src = lay.source or lay.name
+            shape = fwd_shape.get(src)
+            grouped = (lay.op.has_weights and shape is not None and g_cfg > 1
+                       and min(shape) >= g_cfg)
+            if lay.phase is Phase.UPDATE:
+                grouped = shape is not None and g_cfg > 1 and min(shape) >= g_cfg
+                k_s, n_s = shape if shape is not None else (lay.m, lay.n)
+                nnz = int(_row_nnz(k_s, n_s, g_cfg if grouped else 1).sum())
+                ops = nnz * cfg.update_flops_per_weight
+                if grouped:
+                    ops += nnz * cfg.igog_flops_per_nnz
+                    ops += (k_s + n_s) * g_cfg * cfg.igog_flops_per_entry
+                ops *= lay.groups * lay.repeat
+                executed[i] = ops
+                cycles[i] = math.ceil(ops / vus) + cfg.pipeline_cycles
+                continue
+            if not lay.op.is_matmul:
+                ops = lay.flops
+                executed[i] = ops
+                cycles[i] = math.ceil(ops / vus) + cfg.pipeline_cycles
+                continue
+            g = g_cfg if grouped else 1
+            if lay.phase is Phase.BACKWARD_WEIGHT:
+                rows, length, vectors = lay.m, lay.n, lay.k * lay.batch
+            else:
+                rows, length, vectors = lay.k, lay.n, lay.m * lay.batch
+            per_vec, nnz = min(
+                _row_pass(rows, length, g, cfg.cores, cfg.rows_per_core, cfg.vus_per_core),
+                _row_pass(length, rows, g, cfg.cores, cfg.rows_per_core, cfg.vus_per_core))
+            compute = reps * vectors * per_vec
+            executed[i] = reps * vectors * nnz
+            if training and g > 1 and lay.phase in (Phase.FORWARD, Phase.BACKWARD_DATA):
+                encode[i] = reps * _osel(-(-rows // cfg.cores), length, g, cfg.osel,
+                                         cfg.osel_scan_bits, cfg.osel_hit_cycles)
+            # each core encodes its own rows, one row batch ahead of the VUs
+            cycles[i] = max(compute, encode[i]) + cfg.pipeline_cycles
+            if lay.phase is Phase.FORWARD and lay.op.has_weights:
+                kept += reps * nnz
+                total_w += reps * rows * length
+        clock = cfg.clock_mhz * 1e6
+        latency = cycles / clock
+        energy = latency * cfg.power_w
+        util = np.where(cycles > 0, executed / np.maximum(cycles * vus, 1.0), 0.0)
+        logic, onchip = self.resources(trace)
+        board = self.board
+        viol = {f"fpga_{k}": v for k, v in violations(board, logic).items()
+                if k in ("dsp", "lut", "ff")}
+        viol["fpga_onchip_memory"] = onchip / board.onchip_bytes - 1.0
+        extra: dict[str, float] = {
+            "peak_gflops": cfg.peak_gflops,
+            "power_w": cfg.power_w,
+            "weight_density": kept / total_w if total_w else 1.0,
+            "dsp": float(logic.dsp), "lut": float(logic.lut), "onchip_mib": onchip / 2**20,
+        }
+        tot_lat = float(latency.sum())
+        if tot_lat > 0:
+            extra["effective_gflops"] = trace.flops / tot_lat * 1e-9
+            extra["gflops_per_w"] = extra["effective_gflops"] / cfg.power_w
+        acc = _digits_accuracy(trace, cfg)
+        if acc is not None:
+            extra["accuracy"] = acc
+        cols = trace.columns
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(lay.op.value for lay in trace.layers),
+            phases=tuple(lay.phase.value for lay in trace.layers),
+            columns={"macs": cols["macs"], "flops": cols["flops"], "cycles": cycles,
+                     "latency_s": latency, "energy_j": energy,
+                     "energy_board_j": energy, "utilization": np.clip(util, 0.0, 1.0),
+                     "encode_cycles": encode},
+            area_mm2=None, extra=extra, violations=viol)
+
+
+def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:
+    """FP16 weights, gradients and RMSprop state, IG/OG (x3), kept activations."""
+    total = 0.0
+    for lay in trace.layers:
+        if lay.phase is not Phase.FORWARD:
+            continue
+        if lay.op.has_weights:
+            w = lay.groups * lay.k * lay.n
+            total += 3 * 2 * w
+            if cfg.groups > 1 and min(lay.k, lay.n) >= cfg.groups:
+                total += 3 * 2 * lay.groups * (lay.k + lay.n) * cfg.groups
+        total += lay.input_bytes
+    return total
+
+
+def _digits_accuracy(trace: Trace, cfg: LearningGroupConfig) -> float | None:
+    from ..sparse._training import FLGW, Dense, digits_network, sparse_training_accuracy
+
+    name = digits_network(trace)
+    if name is None:
+        return None
+    scheme = FLGW(cfg.groups) if cfg.groups > 1 else Dense()
+    return sparse_training_accuracy(name, scheme, cfg.seed, cfg.train_epochs)

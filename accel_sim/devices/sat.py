@@ -1,0 +1,266 @@
+"""SAT (``sat``): a systolic training accelerator with dense and N:M sparse modes (BDWP).
+
+Source design: C. Fang, W. Sun, A. Zhou, Z. Wang, "Efficient N:M Sparse DNN Training Using
+Algorithm, Architecture, and Dataflow Co-Design", IEEE TCAD 2023 (arXiv 2309.13015): BDWP
+(N:M weights in the forward and backward passes), SAT with dense and N:M sparse modes, a
+sparse online reduction engine, OS/WS dataflow switching, interleave mapping, pre-generated
+N:M weights and offline scheduling, mixed-precision weight update, on a Xilinx VCU1525. Only
+the abstract was available to us: the array size, clock, engine widths and energies below are
+our documented assumptions (marked per parameter), not the paper's figures.
+
+Model, per layer of a training trace (see :func:`accel_sim.training_trace`):
+
+* **GEMMs** use the systolic fold model of :mod:`._systolic_core` (SCALE-Sim's, or with
+  ``interleave`` the double-buffered one in which consecutive folds overlap). In dense mode a
+  GEMM takes exactly the cycles of the ``systolic`` device with the same array, dataflow and
+  timing and an ideal memory. In N:M mode (``mode`` ``bdwp`` or ``transposable``) the forward
+  GEMM ``X @ W`` and the backward-data GEMM ``dY @ W^T`` stream only the kept weights: the
+  reduction ``K`` becomes ``ceil(K / M) * N`` (``K`` zero-padded to a multiple of ``M``; each
+  PE's M:1 multiplexer picks the activation of its weight). The weight-gradient GEMM stays
+  dense (BDWP). ``dataflow="switch"`` runs each GEMM in the faster of OS and WS (the offline
+  scheduler's choice).
+* **Memory**: each GEMM moves its inputs, (compressed) weights and outputs once over DRAM at
+  the board's bandwidth x ``dram_efficiency``; a GEMM takes ``max(compute, DRAM)`` cycles.
+* **Sparse online reduction engine (SORE)** builds N:M weights from the dense master weights:
+  ``sore_lanes`` lanes, ``M`` cycles per group of ``M`` (a top-N selection). BDWP builds two
+  masks per layer and iteration (along ``K`` for the forward GEMM, along ``N`` for the
+  backward-data GEMM); a transposable mask serves both (one build of ``M x M`` blocks at
+  ``M^2`` cycles each: the same work as one row-wise build). With ``pregenerate`` the engine
+  produces the N:M weights tile by tile ahead of the array, so a build overlaps its GEMM and
+  only ``max(0, build - GEMM)`` is exposed (per layer, so layer reports still add up);
+  without it the build runs before the GEMM.
+* **Update engine** (``update_lanes`` FP16 lanes, FP32 master weights): ``update_flops`` per
+  weight, and DRAM traffic of FP32 master weight and momentum (read and write) plus FP16
+  gradient and weight copy; vector ops (activations, pooling) also run here.
+* **Energy**: MACs executed x ``mac_pj``, SRAM words x ``sram_pj_per_byte``, DRAM bytes x
+  ``dram_pj_per_byte``, plus ``static_w`` x latency.
+* **Resources**: DSPs and LUTs per PE (the sparse mode adds an M:1 multiplexer per PE), block
+  RAM for the three buffers, against the board (violations).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._device import Device
+from .._ir import Phase, Trace
+from .._params import Config, param
+from .._report import Report
+from ..errors import ConfigError
+from . import _systolic_core as core
+from ._fpga import BOARDS, FpgaBoard, Resources, violations
+
+__all__ = ["SatConfig", "SparseTrainingArray"]
+
+MODES = ("dense", "bdwp", "transposable")
+WORD_BYTES = 2  # FP16 operands
+
+
+@dataclass(frozen=True)
+class SatConfig(Config):
+    """Configuration of the SAT systolic training accelerator."""
+
+    mode: str = param("bdwp", choices=MODES,
+                      doc="dense; bdwp: N:M weights in forward and backward-data GEMMs (two "
+                          "masks); transposable: one transposable N:M mask for both.")
+    n: int = param(2, low=1, high=8, active_if=("mode", ("bdwp", "transposable")),
+                   doc="N of N:M (kept weights per group), <= m.")
+    m: int = param(8, choices=(2, 4, 8, 16), active_if=("mode", ("bdwp", "transposable")),
+                   doc="M of N:M (group size).")
+    rows: int = param(32, low=4, high=256, log=True, unit="PEs",
+                      doc="Array rows (assumption: 32).")
+    cols: int = param(32, low=4, high=256, log=True, unit="PEs",
+                      doc="Array columns (assumption: 32).")
+    dataflow: str = param("switch", choices=("os", "ws", "switch"),
+                          doc="GEMM dataflow; switch: per GEMM the faster of OS and WS.")
+    interleave: bool = param(True, doc="Interleave mapping: consecutive folds overlap "
+                                       "(double-buffered timing); off: SCALE-Sim fold timing.")
+    pregenerate: bool = param(True, doc="Build N:M weights tile by tile ahead of the array, "
+                                        "overlapped with the GEMM (hidden unless longer).")
+    sore_lanes: int = param(32, low=1, high=1024, log=True, unit="lanes",
+                            doc="Sparse online reduction engine lanes (assumption: 32).")
+    update_lanes: int = param(64, low=1, high=4096, log=True, unit="lanes", search=False,
+                              doc="FP16 lanes of the update/vector engine (assumption).")
+    update_flops: int = param(5, low=1, high=64, unit="ops", search=False,
+                              doc="Update ops per weight: SGD with momentum and weight decay "
+                                  "(v = mu v + g + wd w: 3, w -= lr v: 2).")
+    clock_mhz: float = param(200.0, low=50.0, high=800.0, unit="MHz", search=False,
+                             doc="Clock (assumption: 200 MHz on the VCU1525).")
+    board: str = param("vcu1525", choices=tuple(BOARDS), search=False,
+                       doc="FPGA board (paper: VCU1525).")
+    dram_efficiency: float = param(0.8, low=0.05, high=1.0, search=False,
+                                   doc="Fraction of the board's DRAM bandwidth achieved.")
+    buffer_kb: int = param(512, low=16, high=1 << 16, log=True, unit="kB", search=False,
+                           doc="Each of the input, weight and output buffers (assumption).")
+    mac_pj: float = param(8.0, low=0.0, high=1000.0, unit="pJ", search=False,
+                          doc="FP16 MAC on a DSP48E2 incl. routing (assumption).")
+    sram_pj_per_byte: float = param(2.5, low=0.0, high=1000.0, unit="pJ/B", search=False,
+                                    doc="Block RAM access per byte (assumption).")
+    dram_pj_per_byte: float = param(120.0, low=0.0, high=10_000.0, unit="pJ/B", search=False,
+                                    doc="DDR4 access per byte (~15 pJ/bit).")
+    static_w: float = param(10.0, low=0.0, high=500.0, unit="W", search=False,
+                            doc="Static and board power (assumption).")
+    dsp_per_pe: int = param(2, low=0, high=16, search=False,
+                            doc="DSP48E2 per FP16 MAC PE (assumption).")
+    lut_per_pe: int = param(350, low=0, high=100_000, search=False,
+                            doc="LUTs per dense PE (assumption).")
+    lut_per_mux_input: int = param(16, low=0, high=10_000, search=False,
+                                   doc="LUTs per input of a PE's M:1 FP16 multiplexer "
+                                       "(sparse modes; assumption).")
+    seed: int = param(0, low=0, high=2**31 - 1, search=False,
+                      doc="Seed of the functional sparse training (accuracy metric).")
+    train_epochs: int | None = param(None, low=1, high=10_000, optional=True, search=False,
+                                     doc="Epochs of the functional training (default: those "
+                                         "of the shipped dense weights).")
+
+    def _check(self) -> None:
+        if self.mode != "dense" and self.n > self.m:
+            raise ConfigError(f"SatConfig.n={self.n} must be in [1, m] = [1, {self.m}]")
+
+    @property
+    def sparse(self) -> bool:
+        """Whether N:M sparse mode is on."""
+        return self.mode != "dense"
+
+    @property
+    def peak_gflops(self) -> float:
+        """Dense peak, GFLOP/s."""
+        return 2.0 * self.rows * self.cols * self.clock_mhz * 1e-3
+
+
+def _gemm_cycles(cfg: SatConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(cycles, SRAM words) per GEMM instance for the configured dataflow."""
+    timing = "double_buffered" if cfg.interleave else "scalesim"
+    flows = ("os", "ws") if cfg.dataflow == "switch" else (cfg.dataflow,)
+    best = None
+    words = None
+    for df in flows:
+        c = core.compute_cycles(m, n, k, cfg.rows, cfg.cols, df, timing)
+        w = sum(core.sram_accesses(m, n, k, cfg.rows, cfg.cols, df))
+        if best is None:
+            best, words = c, w
+        else:
+            better = c < best
+            best = np.where(better, c, best)
+            words = np.where(better, w, words)
+    return best, words  # type: ignore[return-value]
+
+
+class SparseTrainingArray(Device):
+    """SAT: systolic training with dense / N:M BDWP / transposable modes (see module docs)."""
+
+    name = "sat"
+    Config = SatConfig
+    description = "SAT: systolic N:M sparse training accelerator (BDWP) on an FPGA"
+
+    @property
+    def board(self) -> FpgaBoard:
+        """The configured board."""
+        return BOARDS[self.config.board]
+
+    def resources(self) -> Resources:
+        """DSPs, LUTs and block RAMs of the datapath."""
+        cfg = self.config
+        pes = cfg.rows * cfg.cols
+        mux = cfg.m * cfg.lut_per_mux_input if cfg.sparse else 0
+        bram = 3 * math.ceil(cfg.buffer_kb * 8 / 36)
+        return Resources(dsp=pes * cfg.dsp_per_pe + cfg.update_lanes * 2,
+                         lut=pes * (cfg.lut_per_pe + mux) + cfg.sore_lanes * 2000,
+                         bram_36kb=bram)
+
+    def evaluate(self, trace: Trace) -> Report:
+        cfg = self.config
+        c = trace.columns
+        L = len(trace)
+        phase = trace.layers
+        mm = c["is_matmul"]
+        weighted = c["has_weights"]
+        is_fwd = np.array([lay.phase is Phase.FORWARD for lay in phase])
+        is_bd = np.array([lay.phase is Phase.BACKWARD_DATA for lay in phase])
+        is_upd = np.array([lay.phase is Phase.UPDATE for lay in phase])
+        sparse_gemm = mm & weighted & (is_fwd | is_bd) & cfg.sparse
+        m_rows = c["batch"] * c["m"]
+        k = c["k"]
+        k_eff = np.where(sparse_gemm, -(-k // cfg.m) * cfg.n, k) if cfg.sparse else k
+        reps = (c["groups"] * c["repeat"]).astype(np.float64)
+        gemm, words = _gemm_cycles(cfg, m_rows, c["n"], k_eff)
+        compute = np.where(mm, gemm * reps, 0.0)
+        sram_words = np.where(mm, words * reps, 0.0)
+        macs_exec = np.where(mm, reps * m_rows * c["n"] * k_eff, 0.0)
+        # DRAM: inputs, compressed weights (values + log2(M)-bit indices), outputs
+        w_bytes = c["weight_bytes"].astype(np.float64)
+        if cfg.sparse:
+            idx_bits = math.log2(cfg.m)
+            per_kept = WORD_BYTES + idx_bits / 8
+            w_bytes = np.where(sparse_gemm, w_bytes * (cfg.n / cfg.m) * per_kept / WORD_BYTES,
+                               w_bytes)
+        bpc = self.board.dram_gbps * 1e9 * cfg.dram_efficiency / (cfg.clock_mhz * 1e6)
+        gemm_bytes = np.where(mm, c["input_bytes"] + w_bytes + c["output_bytes"], 0.0)
+        # update engine: weights (update layers) and vector ops
+        upd_w = np.where(is_upd, (c["m"] * c["n"] * reps).astype(np.float64), 0.0)
+        upd_ops = upd_w * cfg.update_flops + np.where(~mm & ~is_upd, c["flops"], 0.0)
+        upd_bytes = upd_w * (4 + 4 + 4 + 4 + 2 + 2) + np.where(
+            ~mm & ~is_upd, c["input_bytes"] + c["output_bytes"], 0.0)
+        vector = np.ceil(upd_ops / cfg.update_lanes)
+        dram_bytes = gemm_bytes + upd_bytes
+        busy = np.maximum(compute + vector, np.ceil(dram_bytes / bpc))
+        # SORE: N:M weight builds for the sparse GEMMs
+        sore = np.zeros(L)
+        if cfg.sparse:
+            weights = np.where(sparse_gemm, c["k"] * c["n"] * reps, 0.0)
+            # bdwp: forward mask on the forward GEMM, backward mask on the backward-data GEMM;
+            # transposable: one M x M block build (M^2 cycles each) on the forward GEMM
+            builds = np.where(is_fwd, 1.0, 0.0) if cfg.mode == "transposable" else 1.0
+            sore = np.ceil(weights / cfg.m * builds / cfg.sore_lanes) * cfg.m
+            sore = np.where(sparse_gemm, sore, 0.0)
+        exposed = np.maximum(sore - busy, 0.0) if cfg.pregenerate and cfg.sparse else sore
+        cycles = busy + exposed
+        clock = cfg.clock_mhz * 1e6
+        latency = cycles / clock
+        e_compute = macs_exec * cfg.mac_pj * 1e-12 + upd_ops * cfg.mac_pj * 0.5e-12
+        e_sram = sram_words * WORD_BYTES * cfg.sram_pj_per_byte * 1e-12
+        e_dram = dram_bytes * cfg.dram_pj_per_byte * 1e-12
+        e_static = latency * cfg.static_w
+        energy = e_compute + e_sram + e_dram + e_static
+        pes = cfg.rows * cfg.cols
+        util = np.where(cycles > 0, macs_exec / np.maximum(cycles * pes, 1.0), 0.0)
+        viol = {f"fpga_{key}": v for key, v in violations(self.board, self.resources()).items()
+                if key in ("dsp", "lut", "bram_36kb")}
+        extra: dict[str, float] = {"peak_gflops": cfg.peak_gflops}
+        tot = float(latency.sum())
+        if tot > 0:
+            extra["effective_gflops"] = trace.flops / tot * 1e-9
+            extra["gflops_per_w"] = trace.flops / float(energy.sum()) * 1e-9
+        if cfg.sparse:
+            kk = c["k"][sparse_gemm]
+            extra["padded_fraction"] = (float(((-(-kk // cfg.m)) * cfg.m - kk).sum() / kk.sum())
+                                        if kk.size else 0.0)
+        acc = _digits_accuracy(trace, cfg)
+        if acc is not None:
+            extra["accuracy"] = acc
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(lay.op.value for lay in phase),
+            phases=tuple(lay.phase.value for lay in phase),
+            columns={"macs": c["macs"], "flops": c["flops"], "cycles": cycles,
+                     "latency_s": latency, "energy_j": energy,
+                     "energy_compute_j": e_compute, "energy_sram_j": e_sram,
+                     "energy_dram_j": e_dram, "energy_static_j": e_static,
+                     "utilization": np.clip(util, 0.0, 1.0), "gemm_cycles": compute,
+                     "sore_cycles": sore, "sore_exposed_cycles": exposed,
+                     "executed_macs": macs_exec},
+            area_mm2=None, extra=extra, violations=viol)
+
+
+def _digits_accuracy(trace: Trace, cfg: SatConfig) -> float | None:
+    from ..sparse._training import NM, Dense, digits_network, sparse_training_accuracy
+
+    name = digits_network(trace)
+    if name is None:
+        return None
+    scheme = NM(cfg.n, cfg.m, scheme=cfg.mode) if cfg.sparse else Dense()
+    return sparse_training_accuracy(name, scheme, cfg.seed, cfg.train_epochs)
