@@ -124,6 +124,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ._sweep import grid_configs, run_sweep, write_rows_csv
 
     trace = _load(args.workload)
+    if args.training:
+        from ._ir import training_trace
+
+        trace = training_trace(trace)
     cls = get_device(args.device)
     grid = {k: [x for x in v.split(",") if x.strip()] for k, v in
             _kv_list(args.grid, "--grid").items()}
@@ -164,6 +168,8 @@ def _explore_spec(args: argparse.Namespace):
         kw["space"] = space
     if args.set:
         kw["fixed"] = {**kw.get("fixed", {}), **_kv_list(args.set, "-s")}
+    if args.training:
+        kw["training"] = True
     for flag, key in (("trials", "trials"), ("sampler", "sampler"), ("seed", "seed"),
                       ("storage", "storage"), ("study", "study"), ("workers", "workers"),
                       ("output", "output"), ("warm_start", "warm_start"),
@@ -302,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed device parameter (repeatable)")
     s.add_argument("-j", "--jobs", type=int, default=None,
                    help="worker processes (default: all cores)")
+    s.add_argument("--training", action="store_true",
+                   help="evaluate a training step of the workload")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.add_argument("-o", "--output", required=True, help="output CSV path")
     s.set_defaults(func=_cmd_sweep)
@@ -322,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("spec", nargs="?", help="YAML spec file (flags override it)")
     s.add_argument("-w", "--workload", help="workload(s), comma-separated")
     s.add_argument("-d", "--device")
+    s.add_argument("--training", action="store_true",
+                   help="evaluate a training step of every workload")
     s.add_argument("--objectives", help="latency,energy[,area,accuracy,edp,...] or metrics")
     s.add_argument("--constraint", action="append", metavar="METRIC<=VALUE",
                    help="constraint on a summary metric (repeatable)")

@@ -315,3 +315,16 @@ def test_trials_csv_metrics_are_json_numbers(tmp_path):
     json.dumps(metrics)
     assert metrics["macs"] > 0 and "energy_dram_j" in metrics
     assert os.path.getsize(tmp_path / "ex" / "pareto.png") > 1000
+
+
+def test_explore_training_flag_evaluates_a_training_step(tmp_path):
+    from accel_sim.explore import ExploreSpec, Explorer
+
+    spec = ExploreSpec(workloads=("digits_mlp",), device="sat", training=True, trials=3,
+                       output=str(tmp_path / "o"), sampler="random",
+                       fixed={"mode": "dense"})
+    ev = Explorer(spec)
+    phases = {lay.phase.value for t in ev.evaluator.traces for lay in t.layers}
+    assert {"backward_data", "backward_weight", "update"} <= phases
+    assert spec.describe()["training"] is True
+    assert "training" not in spec.replace(training=False).describe()

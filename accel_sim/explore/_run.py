@@ -163,6 +163,10 @@ class _Evaluator:
 
         self.device = get_device(spec.device)
         self.traces: list[Trace] = [load_workload(w) for w in spec.workloads]
+        if spec.training:
+            from .._ir import training_trace
+
+            self.traces = [training_trace(t) for t in self.traces]
         self.space = SearchSpace(self.device.Config, spec.space, spec.fixed)
 
     def __call__(self, config) -> tuple[dict[str, Any], float]:

@@ -112,6 +112,7 @@ class ExploreSpec:
             study.
         heartbeat_s: Heartbeat interval of RDB storages (dead workers' trials are retried
             after 2 intervals).
+        training: Evaluate a training step of every workload (``training_trace``).
     """
 
     workloads: tuple[str, ...]
@@ -130,6 +131,7 @@ class ExploreSpec:
     output: str = "results/explore"
     warm_start: str | None = None
     heartbeat_s: float = 10.0
+    training: bool = False
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -158,11 +160,14 @@ class ExploreSpec:
 
     def describe(self) -> dict[str, Any]:
         """What identifies the study (stored in its user attributes)."""
-        return {"device": self.device, "workloads": list(self.workloads),
+        out = {"device": self.device, "workloads": list(self.workloads),
                 "objectives": [o.name for o in self.objectives],
                 "metrics": [o.metric for o in self.objectives],
                 "directions": [o.direction for o in self.objectives],
                 "constraints": [c.name for c in self.constraints]}
+        if self.training:  # absent when false: studies made before the flag stay resumable
+            out["training"] = True
+        return out
 
 
 def _as_list(value: Any, key: str) -> list[str]:
@@ -192,7 +197,7 @@ def _as_mapping(value: Any, key: str) -> dict[str, str]:
 
 _SPEC_KEYS = {"workload", "workloads", "device", "objectives", "constraints", "constraint",
               "space", "set", "fixed", "trials", "sampler", "seed", "storage", "study",
-              "workers", "output", "warm_start", "heartbeat"}
+              "workers", "output", "warm_start", "heartbeat", "training"}
 
 
 def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -227,6 +232,10 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             if not isinstance(data[key], int) or isinstance(data[key], bool):
                 raise ConfigError(f"{path}: {key} must be an integer")
             out[key] = data[key]
+    if data.get("training") is not None:
+        if not isinstance(data["training"], bool):
+            raise ConfigError(f"{path}: training must be true or false")
+        out["training"] = data["training"]
     if data.get("heartbeat") is not None:
         out["heartbeat_s"] = float(data["heartbeat"])
     if data.get("objectives") is not None:
