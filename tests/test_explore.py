@@ -318,7 +318,7 @@ def test_trials_csv_metrics_are_json_numbers(tmp_path):
 
 
 def test_explore_training_flag_evaluates_a_training_step(tmp_path):
-    from accel_sim.explore import ExploreSpec, Explorer
+    from accel_sim.explore import Explorer, ExploreSpec
 
     spec = ExploreSpec(workloads=("digits_mlp",), device="sat", training=True, trials=3,
                        output=str(tmp_path / "o"), sampler="random",

@@ -116,3 +116,25 @@ def test_accuracy_metric_on_digits():
     assert r.extra["accuracy"] == sparse_training_accuracy("digits_mlp", FLGW(4), 0, None)
     assert 0.9 <= r.extra["accuracy"] <= 1.0
     assert "accuracy" not in make_device("learning_group").evaluate(_ic3()).extra
+
+
+def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
+    import csv
+
+    from accel_sim.cli import main
+
+    assert main(["reproduce", "learning-group", "--quick", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",
+                                 "tolerance", "ok"]
+    for name in ("throughput_vs_groups.png", "speedup_vs_groups.png", "accuracy_vs_groups.png",
+                 "sweep.csv", "accuracy.csv", "comparison.md"):
+        assert (tmp_path / name).exists()
+    got = {(r["quantity"], r["condition"]): float(r["accel_sim"]) for r in rows}
+    assert got[("peak throughput (GFLOPS)", "3 cores x 264 VUs x 2 FLOP x 175 MHz")] == \
+        pytest.approx(277.2)
+    # sparse beats dense at A=4, B=1 and stays below G x dense
+    dense = got[("dense effective throughput (GFLOPS)", "A=4, B=1, G=1, inference")]
+    g4 = got[("sparse effective throughput (GFLOPS)", "A=4, B=1, G=4, inference")]
+    assert dense < g4 < 4 * dense

@@ -123,3 +123,23 @@ def test_accuracy_metric_on_digits():
     r = make_device("sat", {"n": 2, "m": 4}).evaluate(tr)
     assert r.extra["accuracy"] == sparse_training_accuracy("digits_mlp", NM(2, 4), 0, None)
     assert r.extra["accuracy"] > 0.94
+
+
+def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
+    import csv
+
+    from accel_sim.cli import main
+
+    assert main(["reproduce", "sat", "--quick", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",
+                                 "tolerance", "ok"]
+    for name in ("speedup_vs_nm.png", "accuracy_vs_density.png", "speedups.csv",
+                 "accuracy.csv", "comparison.md"):
+        assert (tmp_path / name).exists()
+    with open(tmp_path / "speedups.csv") as fh:
+        speed = list(csv.DictReader(fh))
+    assert all(float(r["speedup"]) <= float(r["ideal_bound"]) for r in speed)
+    s28 = [float(r["speedup"]) for r in speed if (r["mode"], r["n"], r["m"]) == ("bdwp", "2", "8")]
+    assert all(1.0 < s <= 2.0 for s in s28)
