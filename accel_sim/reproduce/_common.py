@@ -7,8 +7,9 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Comparison", "write_comparison"]
+__all__ = ["Comparison", "save_axes", "write_comparison"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,20 @@ def write_comparison(rows: Sequence[Comparison], outdir: str, title: str) -> str
     with open(os.path.join(outdir, "comparison.md"), "w") as fh:
         fh.write(md)
     return md
+
+
+def save_axes(fig: Any, ax: Any, xlabel: str, ylabel: str, path: str,
+              legend_size: float | None = 8) -> None:
+    """Label ``ax``, add its legend (``None``: default size), save ``fig`` to ``path`` as a
+    100-dpi PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend_size is None:
+        ax.legend()
+    else:
+        ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .._device import make_device
 from .._ir import Trace, training_trace
 from ..devices.learning_group import _osel
-from ._common import Comparison, write_comparison
+from ._common import Comparison, save_axes, write_comparison
 
 GROUPS = (1, 2, 4, 8, 16)
 AGENTS = (3, 4, 5, 6, 7, 8, 10)
@@ -177,12 +177,8 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
                     label=f"accel_sim A={a}, B={b}")
     ax.plot([1, 2, 4], [257.4, 498.8, 966.6], "k*", ms=10, label="paper (A=4, B=1)")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("groups G")
-    ax.set_ylabel("effective GFLOPS (inference)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "throughput_vs_groups.png"), dpi=100)
-    plt.close(fig)
+    save_axes(fig, ax, "groups G", "effective GFLOPS (inference)",
+              os.path.join(outdir, "throughput_vs_groups.png"), 8)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for train, style in ((0, "o-"), (1, "s--")):
@@ -197,21 +193,13 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
     ax.plot([2, 16], [1.92, 9.75], "kx", ms=10, label="paper training range")
     ax.plot([1, 16], [1, 16], ":", color="grey", label="ideal (G)")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("groups G")
-    ax.set_ylabel("speedup over dense")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "speedup_vs_groups.png"), dpi=100)
-    plt.close(fig)
+    save_axes(fig, ax, "groups G", "speedup over dense",
+              os.path.join(outdir, "speedup_vs_groups.png"), 7)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for net in sorted({a[0] for a in acc}):
         pts = [a for a in acc if a[0] == net]
         ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", label=net)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("groups G (density 1/G)")
-    ax.set_ylabel("test accuracy after FLGW training")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "accuracy_vs_groups.png"), dpi=100)
-    plt.close(fig)
+    save_axes(fig, ax, "groups G (density 1/G)", "test accuracy after FLGW training",
+              os.path.join(outdir, "accuracy_vs_groups.png"), None)

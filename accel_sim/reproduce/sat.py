@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .._device import make_device
 from .._ir import training_trace
 from ..sparse import mask_diversity
-from ._common import Comparison, write_comparison
+from ._common import Comparison, save_axes, write_comparison
 
 MODELS = ("resnet18:batch=32", "resnet50:batch=32", "mobilenet_v2:batch=32",
           "bert_base:batch=8")
@@ -144,12 +144,8 @@ def _plots(speed: list[dict], acc: list[tuple], outdir: str) -> None:
     ax.plot(xs, [3 / (2 * n / m + 1) for n, m in NM_RATIOS], "k--", label="ideal bound")
     ax.plot([labels.index("2:8")], [1.75], "r*", ms=12, label="paper 2:8 (mean)")
     ax.set_xticks(list(xs), labels)
-    ax.set_xlabel("N:M")
-    ax.set_ylabel("training speedup over dense")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "speedup_vs_nm.png"), dpi=100)
-    plt.close(fig)
+    save_axes(fig, ax, "N:M", "training speedup over dense",
+              os.path.join(outdir, "speedup_vs_nm.png"), 7)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for net in sorted({a[0] for a in acc}):
@@ -159,9 +155,5 @@ def _plots(speed: list[dict], acc: list[tuple], outdir: str) -> None:
             if pts:
                 ax.plot([p[5] for p in pts], [p[4] for p in pts], marker, ms=7,
                         label=f"{net} {sch}")
-    ax.set_xlabel("weight density of the sparsified layers")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "accuracy_vs_density.png"), dpi=100)
-    plt.close(fig)
+    save_axes(fig, ax, "weight density of the sparsified layers", "test accuracy",
+              os.path.join(outdir, "accuracy_vs_density.png"), 7)
