@@ -145,6 +145,11 @@ def _row_nnz(rows: int, length: int, groups: int) -> np.ndarray:
     return np.repeat(_split(length, groups), _split(rows, groups))
 
 
+def _is_grouped(shape: tuple[int, int] | None, groups: int) -> bool:
+    """Whether a weight of ``shape = (K, N)`` is grouped: G > 1 and both dimensions >= G."""
+    return shape is not None and groups > 1 and min(shape) >= groups
+
+
 @functools.lru_cache(maxsize=8192)
 def _row_pass(rows: int, length: int, groups: int, cores: int, per_core: int, vus: int
               ) -> tuple[int, int]:
@@ -201,7 +206,8 @@ class LearningGroup(Device):
             lay.phase is not Phase.FORWARD for lay in trace.layers)
         weighted = [lay for lay in trace.layers if lay.op.has_weights
                     and lay.phase is Phase.FORWARD]
-        if g_cfg > 1 and weighted and all(min(lay.k, lay.n) < g_cfg for lay in weighted):
+        if g_cfg > 1 and weighted and not any(_is_grouped((lay.k, lay.n), g_cfg)
+                                               for lay in weighted):
             widest = max(min(lay.k, lay.n) for lay in weighted)
             raise ConfigError(
                 f"LearningGroupConfig.groups={g_cfg} is larger than the rows or columns of "
@@ -218,10 +224,8 @@ class LearningGroup(Device):
             reps = lay.repeat * lay.groups
             src = lay.source or lay.name
             shape = fwd_shape.get(src)
-            grouped = (lay.op.has_weights and shape is not None and g_cfg > 1
-                       and min(shape) >= g_cfg)
+            grouped = _is_grouped(shape, g_cfg)
             if lay.phase is Phase.UPDATE:
-                grouped = shape is not None and g_cfg > 1 and min(shape) >= g_cfg
                 k_s, n_s = shape if shape is not None else (lay.m, lay.n)
                 nnz = int(_row_nnz(k_s, n_s, g_cfg if grouped else 1).sum())
                 ops = nnz * cfg.update_flops_per_weight
@@ -237,7 +241,7 @@ class LearningGroup(Device):
                 executed[i] = ops
                 cycles[i] = math.ceil(ops / vus) + cfg.pipeline_cycles
                 continue
-            g = g_cfg if grouped else 1
+            g = g_cfg if grouped and lay.op.has_weights else 1
             if lay.phase is Phase.BACKWARD_WEIGHT:
                 rows, length, vectors = lay.m, lay.n, lay.k * lay.batch
             else:
@@ -298,7 +302,7 @@ def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:
         if lay.op.has_weights:
             w = lay.groups * lay.k * lay.n
             total += 3 * 2 * w
-            if cfg.groups > 1 and min(lay.k, lay.n) >= cfg.groups:
+            if _is_grouped((lay.k, lay.n), cfg.groups):
                 total += 3 * 2 * lay.groups * (lay.k + lay.n) * cfg.groups
         total += lay.input_bytes
     return total

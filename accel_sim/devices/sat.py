@@ -176,12 +176,12 @@ class SparseTrainingArray(Device):
         cfg = self.config
         c = trace.columns
         L = len(trace)
-        phase = trace.layers
+        layers = trace.layers
         mm = c["is_matmul"]
         weighted = c["has_weights"]
-        is_fwd = np.array([lay.phase is Phase.FORWARD for lay in phase])
-        is_bd = np.array([lay.phase is Phase.BACKWARD_DATA for lay in phase])
-        is_upd = np.array([lay.phase is Phase.UPDATE for lay in phase])
+        is_fwd = np.array([lay.phase is Phase.FORWARD for lay in layers])
+        is_bd = np.array([lay.phase is Phase.BACKWARD_DATA for lay in layers])
+        is_upd = np.array([lay.phase is Phase.UPDATE for lay in layers])
         sparse_gemm = mm & weighted & (is_fwd | is_bd) & cfg.sparse
         m_rows = c["batch"] * c["m"]
         k = c["k"]
@@ -244,8 +244,8 @@ class SparseTrainingArray(Device):
             extra["accuracy"] = acc
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in phase),
-            phases=tuple(lay.phase.value for lay in phase),
+            ops=tuple(lay.op.value for lay in layers),
+            phases=tuple(lay.phase.value for lay in layers),
             columns={"macs": c["macs"], "flops": c["flops"], "cycles": cycles,
                      "latency_s": latency, "energy_j": energy,
                      "energy_compute_j": e_compute, "energy_sram_j": e_sram,
