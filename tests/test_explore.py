@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -273,6 +274,22 @@ def test_two_local_workers_share_a_journal_study(tmp_path):
     assert {r["worker"] for r in done} == {"0", "1"}
 
 
+def _completed_read_only(path) -> int:
+    """Completed trials in an optuna SQLite file, read without touching its schema.
+
+    ``optuna.load_study`` would create missing tables and so race the explorer while it
+    creates the schema itself.
+    """
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
+                               ).fetchone()[0]
+    except sqlite3.Error:  # the schema may not exist yet
+        return 0
+
+
 def test_sigkill_loses_no_completed_trial_and_resume_finishes(tmp_path):
     out = tmp_path / "k"
     cmd = [sys.executable, "-m", "accel_sim", "explore", "-w", "resnet50", "-d", "systolic",
@@ -283,11 +300,7 @@ def test_sigkill_loses_no_completed_trial_and_resume_finishes(tmp_path):
     done = 0
     while time.monotonic() < deadline:
         time.sleep(0.3)
-        try:
-            study = optuna.load_study(study_name="explore", storage=db)
-            done = len(study.get_trials(states=(TrialState.COMPLETE,)))
-        except Exception:  # the study may not exist yet
-            continue
+        done = _completed_read_only(out / "study.db")
         if done >= 15:
             break
     proc.send_signal(signal.SIGKILL)
@@ -328,3 +341,29 @@ def test_explore_training_flag_evaluates_a_training_step(tmp_path):
     assert {"backward_data", "backward_weight", "update"} <= phases
     assert spec.describe()["training"] is True
     assert "training" not in spec.replace(training=False).describe()
+
+
+def test_storage_open_retries_while_another_process_creates_the_schema(monkeypatch, tmp_path):
+    from accel_sim.explore import _run
+
+    calls = []
+
+    class OperationalError(Exception):
+        pass
+
+    def flaky(url, **kwargs):
+        calls.append(url)
+        if len(calls) < 3:
+            raise OperationalError("(sqlite3.OperationalError) table trial_values already exists")
+        return "storage"
+
+    monkeypatch.setattr(_run, "RDBStorage", flaky)
+    monkeypatch.setattr(_run.time, "sleep", lambda s: None)
+    assert _run._rdb(f"sqlite:///{tmp_path}/s.db", 5.0) == "storage" and len(calls) == 3
+
+    def broken(url, **kwargs):
+        raise OperationalError("unable to open database file")
+
+    monkeypatch.setattr(_run, "RDBStorage", broken)
+    with pytest.raises(ConfigError, match="unable to open database file"):
+        _run._rdb(f"sqlite:///{tmp_path}/s.db", 5.0)

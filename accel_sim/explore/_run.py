@@ -86,8 +86,10 @@ def _rdb(url: str, heartbeat_s: float) -> RDBStorage:
             raise ConfigError(f"--storage {url}: the database driver is not installed "
                               "(PostgreSQL: pip install 'accel-sim[postgres]')") from None
         except Exception as exc:  # sqlalchemy raises many kinds; report the first line
-            if type(exc).__name__ == "IntegrityError" and attempt < 5:
-                time.sleep(0.5)  # another worker is creating the schema at the same time
+            racing = (type(exc).__name__ == "IntegrityError"
+                      or "already exists" in str(exc))
+            if racing and attempt < 5:
+                time.sleep(0.5)  # another process is creating the schema at the same time
                 continue
             text = str(exc).strip()
             msg = text.splitlines()[0] if text else type(exc).__name__
