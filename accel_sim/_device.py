@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
-from ._ir import Trace
+from ._ir import DNN_OPS, OpKind, Trace
 from ._params import Config
 from ._report import Report
-from .errors import AccelSimError, ConfigError, UnknownNameError
+from .errors import AccelSimError, ConfigError, UnknownNameError, WorkloadError
 
 __all__ = ["Device", "available_devices", "get_device", "make_device", "register_device"]
 
@@ -44,6 +44,11 @@ class Device(abc.ABC):
     6. No global side effects: no printing, logging configuration, process exit or changes to
        numpy's global random state.
 
+    7. ``supported_ops`` lists the op kinds the device models (default: neural-network ops,
+       :data:`~accel_sim._ir.DNN_OPS`); ``evaluate`` raises
+       :class:`~accel_sim.errors.WorkloadError` for a trace with other ops (call
+       :meth:`require_supported` first).
+
     Optional: override :meth:`evaluate_many` to evaluate many configurations at once
     (vectorised); the default loops over :meth:`evaluate`.
     """
@@ -51,6 +56,7 @@ class Device(abc.ABC):
     name: ClassVar[str]
     Config: ClassVar[type[Config]]
     description: ClassVar[str] = ""
+    supported_ops: ClassVar[frozenset[OpKind]] = DNN_OPS
 
     def __init__(self, config: Config | None = None) -> None:
         if config is None:
@@ -75,6 +81,21 @@ class Device(abc.ABC):
             for k, v in params.items()
         }
         return cls(cls.Config.from_mapping(values))
+
+    @classmethod
+    def accepts(cls, trace: Trace) -> bool:
+        """Whether every op of ``trace`` is one this device models."""
+        return all(lay.op in cls.supported_ops for lay in trace.layers)
+
+    def require_supported(self, trace: Trace) -> None:
+        """Raise :class:`WorkloadError` naming the first op kind this device does not model."""
+        for lay in trace.layers:
+            if lay.op not in self.supported_ops:
+                others = sorted(n for n, c in available_devices().items()
+                                if lay.op in c.supported_ops)
+                raise WorkloadError(
+                    f"device {self.name!r} does not model {lay.op.value} ops (layer "
+                    f"{lay.name!r} of {trace.name!r}); devices that do: {', '.join(others)}")
 
     @abc.abstractmethod
     def evaluate(self, trace: Trace) -> Report:

@@ -33,6 +33,8 @@ import numpy as np
 from .errors import WorkloadError
 
 __all__ = [
+    "DNN_OPS",
+    "REPLAY_OPS",
     "ConvShape",
     "Layer",
     "OpKind",
@@ -58,6 +60,10 @@ class OpKind(str, enum.Enum):
     NORM = "norm"  # layer/batch/RMS norm
     SOFTMAX = "softmax"
     POOL = "pool"
+    # replay-memory operations: m = transitions operated on, n = buffer capacity, k = 1
+    REPLAY_INSERT = "replay_insert"  # store m new transitions (with priorities)
+    REPLAY_SAMPLE = "replay_sample"  # draw a batch of m transitions by priority
+    REPLAY_UPDATE = "replay_update"  # set the priorities of m stored transitions
 
     @property
     def has_weights(self) -> bool:
@@ -67,12 +73,22 @@ class OpKind(str, enum.Enum):
     @property
     def is_matmul(self) -> bool:
         """Whether the op is a GEMM-like operator (MACs = m*n*k per instance)."""
-        return self not in _VECTOR
+        return self not in _VECTOR and self not in _REPLAY
+
+    @property
+    def is_replay(self) -> bool:
+        """Whether the op is a replay-memory operation (no arithmetic in the DNN sense)."""
+        return self in _REPLAY
 
 
 _WEIGHTED = {OpKind.CONV, OpKind.GROUPED_CONV, OpKind.GEMM, OpKind.MOE_EXPERT, OpKind.LSTM,
              OpKind.GRU}
 _VECTOR = {OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.POOL}
+_REPLAY = {OpKind.REPLAY_INSERT, OpKind.REPLAY_SAMPLE, OpKind.REPLAY_UPDATE}
+#: Op kinds of neural-network layers (what the DNN devices accept).
+DNN_OPS = frozenset(k for k in OpKind if k not in _REPLAY)
+#: Op kinds of replay-memory traces.
+REPLAY_OPS = frozenset(_REPLAY)
 
 #: FLOPs per output element of vector ops (documented approximations: an elementwise op is
 #: one operation; a norm computes mean, variance, subtract, scale, shift; softmax computes
@@ -262,6 +278,8 @@ class Layer:
         """Dense floating-point operations: 2 per MAC; vector ops per output element."""
         if self.op.is_matmul:
             return 2.0 * self.macs
+        if self.op.is_replay:
+            return 0.0
         per = VECTOR_FLOPS_PER_ELEMENT[self.op] * (self.k if self.op is OpKind.POOL else 1)
         return per * self.repeat * self.groups * self.batch * self.m * self.n
 
@@ -275,6 +293,8 @@ class Layer:
         if self.conv is not None:
             c = self.conv
             elems = c.ifmap_h * c.ifmap_w * c.channels * self.batch
+        elif self.op.is_replay:  # one priority (or index) per transition
+            elems = self.groups * self.batch * self.m
         elif self.op.is_matmul:
             elems = self.groups * self.batch * self.m * self.k
             if not self.op.has_weights:
@@ -295,6 +315,8 @@ class Layer:
     @property
     def output_bytes(self) -> float:
         """Bytes of the output written once."""
+        if self.op.is_replay:
+            return self.repeat * self.groups * self.batch * self.m * self.output_bits / 8.0
         return self.repeat * self.groups * self.batch * self.m * self.n * self.output_bits / 8.0
 
     @property

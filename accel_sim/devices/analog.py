@@ -164,6 +164,7 @@ class AnalogArray(Device):
     description = "Analog in-memory computing crossbars (mapping, non-idealities, accuracy)"
 
     def evaluate(self, trace: Trace) -> Report:
+        self.require_supported(trace)
         cfg = self.config
         cols = trace.columns
         plan = core.mapping_pass(cfg, trace)

@@ -119,6 +119,7 @@ class GpuRoofline(Device):
         return GPU_SPECS[self.config.preset]
 
     def evaluate(self, trace: Trace) -> Report:
+        self.require_supported(trace)
         cfg, spec = self.config, self.spec
         cols = trace.columns
         bits = np.maximum(cols["input_bits"], cols["weight_bits"])

@@ -200,6 +200,7 @@ class LearningGroup(Device):
         return need, (0.0 if trace is None else _onchip_bytes(cfg, trace))
 
     def evaluate(self, trace: Trace) -> Report:
+        self.require_supported(trace)
         cfg = self.config
         g_cfg = cfg.groups
         training = bool(trace.metadata.get("training")) or any(

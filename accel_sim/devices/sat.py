@@ -173,6 +173,7 @@ class SparseTrainingArray(Device):
                          bram_36kb=bram)
 
     def evaluate(self, trace: Trace) -> Report:
+        self.require_supported(trace)
         cfg = self.config
         c = trace.columns
         L = len(trace)

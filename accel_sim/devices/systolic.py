@@ -181,6 +181,7 @@ class SystolicArray(Device):
     def evaluate_many(self, trace: Trace, configs: Sequence[Config]) -> list[Report]:
         """Evaluate many configurations at once: configurations that share the categorical
         settings are broadcast together over (configurations x layers) numpy arrays."""
+        self.require_supported(trace)
         groups: dict[tuple, list[int]] = {}
         for i, c in enumerate(configs):
             if not isinstance(c, SystolicConfig):

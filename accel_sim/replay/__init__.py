@@ -1,7 +1,15 @@
-"""Replay memories for deep RL: uniform and prioritized (sum tree) buffers with one API."""
+"""Replay memories for deep RL and a numpy DQN to measure learning with them.
+
+Buffers share one API (``add``, ``sample(batch) -> (indices, weights)``,
+``update_priorities``): uniform, sum-tree prioritized (PER) and AMPER's nearest-neighbour
+sampling over quantised priorities (AMPER-k, AMPER-fr).
+"""
 
 from __future__ import annotations
 
+from ._amper import AmperFrReplay, AmperKReplay, AmperReplay
 from ._buffers import PrioritizedReplay, ReplayBuffer, UniformReplay
+from ._dqn import ENVS, DQNConfig, LearningCurve, final_return, train_dqn
 
-__all__ = ["PrioritizedReplay", "ReplayBuffer", "UniformReplay"]
+__all__ = ["ENVS", "AmperFrReplay", "AmperKReplay", "AmperReplay", "DQNConfig", "LearningCurve",
+           "PrioritizedReplay", "ReplayBuffer", "UniformReplay", "final_return", "train_dqn"]

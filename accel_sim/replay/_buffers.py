@@ -42,6 +42,9 @@ class ReplayBuffer(abc.ABC):
         seed: Seed of the sampling generator (same seed, same calls: same samples).
     """
 
+    #: Whether sampling follows the priorities (callers then update them and anneal beta).
+    prioritized: bool = False
+
     def __init__(self, capacity: int, seed: int = 0) -> None:
         self.capacity = _positive_int("capacity", capacity)
         self.rng = np.random.default_rng(seed)
@@ -154,6 +157,8 @@ class PrioritizedReplay(ReplayBuffer):
         beta: Importance-weight exponent (paper: 0.4 annealed to 1), in [0, 1]; settable.
         eps: Added to every priority so none is exactly 0 (> 0).
     """
+
+    prioritized = True
 
     def __init__(self, capacity: int, seed: int = 0, alpha: float = 0.6, beta: float = 0.4,
                  eps: float = 1e-6) -> None:

@@ -39,7 +39,19 @@ def contract_traces() -> list[Trace]:
     )
     fwd = Trace("contract", layers)
     gemm_only = Trace("contract_gemm", tuple(lay for lay in layers if lay.op.is_matmul))
-    return [fwd, gemm_only, training_trace(gemm_only), Trace("one", (layers[3],))]
+    return [fwd, gemm_only, training_trace(gemm_only), Trace("one", (layers[3],)),
+            *_replay_traces()]
+
+
+def _replay_traces() -> list[Trace]:
+    def step(name: str, capacity: int, batch: int, inserts: int) -> Trace:
+        return Trace(name, (
+            Layer("insert", OpKind.REPLAY_INSERT, m=inserts, n=capacity, k=1),
+            Layer("sample", OpKind.REPLAY_SAMPLE, m=batch, n=capacity, k=1),
+            Layer("update", OpKind.REPLAY_UPDATE, m=batch, n=capacity, k=1)))
+
+    small = step("replay_small", 1000, 32, 1)
+    return [small, step("replay_large", 1_000_003, 256, 4), small[1:2]]
 
 
 class DeviceContract:
@@ -54,8 +66,9 @@ class DeviceContract:
         return [self.device_class.Config()]
 
     def traces(self) -> list[Trace]:
-        """Traces to check (default: :func:`contract_traces`)."""
-        return contract_traces()
+        """Traces to check (default: the :func:`contract_traces` whose ops the device
+        models; the second one has several layers)."""
+        return [t for t in contract_traces() if self.device_class.accepts(t)]
 
     def _reports(self) -> list[tuple[Trace, Report]]:
         out = []
@@ -154,6 +167,14 @@ class DeviceContract:
         total = sum(parts[1:], parts[0])
         assert math.isclose(total.latency_s, whole.latency_s, rel_tol=1e-9)
         assert math.isclose(total.energy_j, whole.energy_j, rel_tol=1e-9)
+
+    def test_rejects_ops_it_does_not_model(self) -> None:
+        other = [k for k in OpKind if k not in self.device_class.supported_ops]
+        assert self.traces(), "the device accepts at least one contract trace"
+        if other:  # a device modelling every op kind has nothing to reject
+            tr = Trace("foreign", (Layer("x", other[0], m=4, n=8, k=1),))
+            with pytest.raises(AccelSimError, match=other[0].value):
+                self.device_class().evaluate(tr)
 
     def test_summary_keys(self) -> None:
         s = self.device_class().evaluate(self.traces()[0]).summary()

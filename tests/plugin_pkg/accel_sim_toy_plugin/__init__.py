@@ -25,6 +25,7 @@ class ToyMacArray(Device):
     Config = ToyConfig
 
     def evaluate(self, trace: Trace) -> Report:
+        self.require_supported(trace)  # neural-network ops only (Device.supported_ops)
         c = trace.columns
         work = np.where(c["is_matmul"], c["macs"], c["flops"])
         cycles = np.maximum(1.0, np.ceil(work / self.config.macs_per_cycle))
