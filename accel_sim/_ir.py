@@ -477,6 +477,10 @@ def training_trace(trace: Trace, *, include_update: bool = True) -> Trace:
     fwd = [lay for lay in trace.layers if lay.phase is Phase.FORWARD]
     if not fwd:
         raise WorkloadError(f"trace {trace.name!r} has no forward layers to differentiate")
+    replay = [lay.name for lay in fwd if lay.op.is_replay]
+    if replay:
+        raise WorkloadError(f"trace {trace.name!r}: replay-memory ops ({', '.join(replay)}) "
+                            "have no backward pass; drop --training")
     out: list[Layer] = list(fwd)
     updates: list[Layer] = []
     for lay in reversed(fwd):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from accel_sim import Config, Layer, OpKind, param
+from accel_sim.errors import ConfigError
 
 from ._builder import NetBuilder, ceil_div
 from ._registry import workload
@@ -345,3 +346,40 @@ def _all() -> Iterator[str]:  # pragma: no cover - helper for interactive use
     from ._registry import list_workloads
 
     yield from list_workloads()
+
+
+# ====================================================================== replay memory
+@dataclass(frozen=True)
+class ReplayParams(Config):
+    """The replay-memory operations of one DQN training step (run on the replay devices)."""
+
+    capacity: int = param(1_000_000, low=1, high=1 << 30, unit="transitions", log=True,
+                          doc="Replay buffer slots (AMPER paper range: 1e3..1e6).")
+    batch: int = param(32, low=1, high=1 << 16, unit="transitions", log=True,
+                       doc="Transitions sampled per training step; their priorities are "
+                           "updated after the step.")
+    inserts: int = param(1, low=1, high=1 << 16, unit="transitions",
+                         doc="New transitions stored per training step (1: one environment "
+                             "step per gradient step).")
+    env: str = param("none", choices=("none", "cartpole", "acrobot"),
+                     doc="Task of the learning metric: the replay devices report accuracy = "
+                         "mean return of the last 20 DQN training episodes, averaged over "
+                         "runs; 'none' skips the learning runs.")
+    dqn_steps: int = param(30_000, low=2_000, high=10_000_000, unit="environment steps",
+                           log=True, doc="Length of each DQN run of the learning metric.")
+    runs: int = param(3, low=1, high=64, doc="DQN runs (seeds) averaged by the learning metric.")
+
+    def _check(self) -> None:
+        if self.batch > self.capacity:
+            raise ConfigError(f"replay: batch={self.batch} must be in [1, capacity] = "
+                              f"[1, {self.capacity}]")
+
+
+@workload("replay", ReplayParams,
+          "Replay memory, one training step: insert, sample a batch, update its priorities")
+def replay(p: ReplayParams) -> list[Layer]:
+    # priorities and indices travel as 32-bit words
+    common = {"n": p.capacity, "k": 1, "input_bits": 32, "weight_bits": 32, "output_bits": 32}
+    return [Layer("insert", OpKind.REPLAY_INSERT, m=p.inserts, **common),
+            Layer("sample", OpKind.REPLAY_SAMPLE, m=p.batch, **common),
+            Layer("update", OpKind.REPLAY_UPDATE, m=p.batch, **common)]

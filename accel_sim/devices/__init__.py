@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from .._device import register_device
+from .amper import AmperTcam
 from .analog import AnalogArray
 from .gpu import GpuRoofline
 from .learning_group import LearningGroup
+from .per import PerCpu, PerGpu
 from .sat import SparseTrainingArray
 from .systolic import SystolicArray
 
@@ -14,6 +16,9 @@ register_device(GpuRoofline)
 register_device(AnalogArray)
 register_device(LearningGroup)
 register_device(SparseTrainingArray)
+register_device(AmperTcam)
+register_device(PerGpu)
+register_device(PerCpu)
 
 __all__ = ["AnalogArray", "GpuRoofline", "LearningGroup", "SparseTrainingArray",
            "SystolicArray"]

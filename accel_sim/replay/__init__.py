@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from ._amper import AmperFrReplay, AmperKReplay, AmperReplay
 from ._buffers import PrioritizedReplay, ReplayBuffer, UniformReplay
-from ._dqn import ENVS, DQNConfig, LearningCurve, final_return, train_dqn
+from ._dqn import (
+                   ENVS,
+                   DQNConfig,
+                   LearningCurve,
+                   final_return,
+                   learning_return,
+                   make_buffer,
+                   train_dqn,
+)
 
 __all__ = ["ENVS", "AmperFrReplay", "AmperKReplay", "AmperReplay", "DQNConfig", "LearningCurve",
-           "PrioritizedReplay", "ReplayBuffer", "UniformReplay", "final_return", "train_dqn"]
+           "PrioritizedReplay", "ReplayBuffer", "UniformReplay", "final_return", "learning_return",
+           "make_buffer", "train_dqn"]

@@ -17,7 +17,6 @@ Needs gymnasium (``pip install 'accel-sim[rl]'``).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ import numpy as np
 from ..errors import ConfigError
 from ._buffers import ReplayBuffer
 
-__all__ = ["ENVS", "DQNConfig", "LearningCurve", "final_return", "train_dqn"]
+__all__ = ["ENVS", "DQNConfig", "LearningCurve", "final_return", "learning_return",
+           "make_buffer", "train_dqn"]
 
 #: Short names of the supported environments -> gymnasium ids.
 ENVS = {"cartpole": "CartPole-v1", "acrobot": "Acrobot-v1"}
@@ -247,14 +247,29 @@ def final_return(curves: list[LearningCurve], episodes: int | None = None) -> fl
     return float(np.mean([c.final(n) for c in curves]))
 
 
-@functools.lru_cache(maxsize=64)
-def cached_final_return(env: str, buffer_key: tuple, seeds: tuple[int, ...],
-                        config: DQNConfig, factory: Callable[..., ReplayBuffer]) -> float:
-    """Memoised :func:`final_return` of DQN runs (devices call it per evaluation)."""
-    kind, opts = buffer_key[0], dict(buffer_key[1:])
-    curves = [train_dqn(env, factory(kind, capacity=config.capacity, seed=s, **opts),
-                        seed=s, config=config, label=kind) for s in seeds]
-    return final_return(curves, config.final_episodes)
+def make_buffer(kind: str, capacity: int, seed: int = 0, **options: float) -> ReplayBuffer:
+    """A buffer by name: ``uniform``, ``per``, ``amper-k`` or ``amper-fr`` (options: the
+    buffer's keyword arguments, e.g. ``k``, ``radius``, ``priority_bits``, ``alpha``)."""
+    from ._amper import AmperFrReplay, AmperKReplay
+    from ._buffers import PrioritizedReplay, UniformReplay
+
+    classes = {"uniform": UniformReplay, "per": PrioritizedReplay, "amper-k": AmperKReplay,
+               "amper-fr": AmperFrReplay}
+    if kind not in classes:
+        raise ConfigError(f"buffer kind {kind!r}: expected one of {sorted(classes)}")
+    try:
+        return classes[kind](capacity, seed, **options)
+    except TypeError as exc:
+        raise ConfigError(f"buffer {kind!r}: {exc}") from None
 
 
-_ = dataclasses  # dataclasses.replace is used by callers through this module's namespace
+@functools.lru_cache(maxsize=128)
+def learning_return(env: str, kind: str, options: tuple[tuple[str, float], ...], *,
+                    capacity: int, batch: int, steps: int, runs: int, seed: int = 0) -> float:
+    """:func:`final_return` of ``runs`` DQN runs (seeds ``seed .. seed + runs - 1``) with a
+    ``kind`` buffer (see :func:`make_buffer`); memoised, devices call it per evaluation."""
+    cfg = DQNConfig(steps=steps, batch=batch, capacity=capacity,
+                    warmup=max(batch, min(DQNConfig.warmup, steps // 4)))
+    curves = [train_dqn(env, make_buffer(kind, capacity, s, **dict(options)), seed=s,
+                        config=cfg, label=kind) for s in range(seed, seed + runs)]
+    return final_return(curves, cfg.final_episodes)

@@ -1,0 +1,38 @@
+"""Shared pieces of the replay-memory devices: trace columns and the learning metric."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._ir import REPLAY_OPS, OpKind, Trace
+
+__all__ = ["REPLAY_OPS", "learning_accuracy", "op_masks", "tree_depth"]
+
+
+def op_masks(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per layer: is-insert, is-sample, is-update."""
+    ops = [lay.op for lay in trace.layers]
+    return (np.array([o is OpKind.REPLAY_INSERT for o in ops], bool),
+            np.array([o is OpKind.REPLAY_SAMPLE for o in ops], bool),
+            np.array([o is OpKind.REPLAY_UPDATE for o in ops], bool))
+
+
+def tree_depth(capacity: np.ndarray) -> np.ndarray:
+    """Levels below the root of a sum tree over ``capacity`` leaves (``ceil(log2 N)``)."""
+    cap = np.maximum(np.asarray(capacity, np.float64), 1.0)
+    return np.ceil(np.log2(cap))
+
+
+def learning_accuracy(trace: Trace, kind: str, options: dict[str, float],
+                      seed: int) -> float | None:
+    """DQN learning metric of a ``replay`` workload trace with ``env`` set, else ``None``:
+    mean return of the final training episodes (see :mod:`accel_sim.replay`)."""
+    meta = trace.metadata
+    env = meta.get("env", "none")
+    if meta.get("workload") != "replay" or env in (None, "none"):
+        return None
+    from ..replay import learning_return
+
+    return learning_return(str(env), kind, tuple(sorted(options.items())),
+                           capacity=int(meta["capacity"]), batch=int(meta["batch"]),
+                           steps=int(meta["dqn_steps"]), runs=int(meta["runs"]), seed=seed)
