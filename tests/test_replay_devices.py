@@ -119,3 +119,26 @@ def test_amper_beats_gpu_per_at_large_buffers():
     tr = _step(1_000_000, 32)
     assert make_device("per_gpu").evaluate(tr).latency_s > 50 * make_device(
         "amper").evaluate(tr).latency_s
+
+
+def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
+    import csv
+
+    from accel_sim.cli import main
+
+    assert main(["reproduce", "amper", "--quick", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",
+                                 "tolerance", "ok"]
+    for name in ("speedup.png", "latency.png", "energy.png", "learning_curves.png",
+                 "latency.csv", "learning.csv", "cpu_check.csv", "comparison.md"):
+        assert (tmp_path / name).exists()
+    with open(tmp_path / "latency.csv") as fh:
+        lat = list(csv.DictReader(fh))
+    assert len(lat) == 4 * 4 * 4  # capacities x batches x designs
+    with open(tmp_path / "learning.csv") as fh:
+        learn = list(csv.DictReader(fh))
+    assert {(r["env"], r["buffer"]) for r in learn} == {
+        (e, b) for e in ("cartpole", "acrobot") for b in ("uniform", "per", "amper-k",
+                                                          "amper-fr")}

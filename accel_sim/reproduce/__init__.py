@@ -16,6 +16,7 @@ __all__ = ["REPRODUCTIONS", "Comparison", "get_reproduction", "write_comparison"
 
 #: name -> module (each has ``run(outdir: str, quick: bool) -> list[Comparison]``).
 REPRODUCTIONS = {
+    "amper": "accel_sim.reproduce.amper",
     "analog-xiao": "accel_sim.reproduce.analog_xiao",
     "learning-group": "accel_sim.reproduce.learning_group",
     "sat": "accel_sim.reproduce.sat",
