@@ -136,7 +136,7 @@ class AmperConfig(Config):
                         doc="AMPER-k (k nearest codes) or AMPER-fr (fixed radius).")
     k: int = param(32, low=1, high=4096, log=True, active_if=("search", ("k",)),
                    unit="transitions", doc="Neighbours per search (AMPER-k).")
-    radius: int = param(2, low=0, high=65535, active_if=("search", ("fr",)),
+    radius: int = param(2, low=0, high=64, active_if=("search", ("fr",)),
                         unit="code steps", doc="Search radius (AMPER-fr), <= 2^priority_bits "
                                                "- 1.")
     priority_bits: int = param(8, low=1, high=16, unit="bit",
