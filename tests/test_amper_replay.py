@@ -65,18 +65,22 @@ def test_codes_quantise_priorities_against_the_running_maximum():
     assert buf.codes[:4].tolist() == [7, 4, 1, 7]
 
 
-def test_buckets_stay_consistent_under_adds_updates_and_ring_overwrites():
-    buf = AmperFrReplay(40, seed=1, radius=1, priority_bits=6)
+@pytest.mark.parametrize("capacity", [40, 3000])
+def test_buckets_stay_consistent_under_adds_updates_and_ring_overwrites(capacity):
+    buf = AmperFrReplay(capacity, seed=1, radius=1, priority_bits=6)
     rng = np.random.default_rng(2)
-    for _ in range(60):
-        buf.add(obs=rng.random((rng.integers(1, 9), 2)))
-        idx, _ = buf.sample(min(8, len(buf)))
-        buf.update_priorities(idx, rng.exponential(1.0, idx.size))
-    members, start = buf._members, buf._start
-    for c in range(buf.levels + 1):
-        assert np.all(buf.codes[members[start[c]:start[c + 1]]] == c)
-    assert np.array_equal(buf._pos[members], np.arange(buf.capacity))
-    assert buf.histogram.sum() == len(buf) == 40
+    for _ in range(300):  # enough traffic to outgrow buckets and repack the pool
+        buf.add(obs=rng.random((rng.integers(1, 40), 2)))
+        idx, _ = buf.sample(min(32, len(buf)))
+        buf.update_priorities(idx, rng.exponential(1.0, idx.size) * rng.choice([0.01, 1, 9]))
+    seen = []
+    for c in range(buf.levels):
+        members = buf._pool[buf._base[c]:buf._base[c] + buf._cnt[c]]
+        assert np.all(buf.codes[members] == c)
+        assert np.array_equal(buf._pos[members], np.arange(members.size))
+        seen.extend(members.tolist())
+    assert sorted(seen) == list(range(len(buf)))
+    assert buf.histogram.sum() == len(buf) == capacity
 
 
 def test_importance_weights_follow_the_specification():
@@ -109,7 +113,7 @@ def test_bad_configuration(make, match):
 
 def test_rejected_calls_leave_the_buffer_unchanged():
     buf = _filled(AmperKReplay(16, seed=0, k=2), 10)
-    before = (buf.codes.copy(), buf._members.copy(), buf._start.copy(), buf.scale, len(buf))
+    before = (buf.codes.copy(), buf._cnt.copy(), buf._pool.copy(), buf.scale, len(buf))
     with pytest.raises(ConfigError, match=r"batch=11 .*\[1, 10\]"):
         buf.sample(11)
     with pytest.raises(ConfigError, match="finite and >= 0"):
@@ -118,6 +122,6 @@ def test_rejected_calls_leave_the_buffer_unchanged():
         buf.update_priorities(np.array([0, 1]), np.array([9.0, np.nan]))
     with pytest.raises(ConfigError, match=r"indices must be in \[0, 9\]"):
         buf.update_priorities(np.array([3, 12]), np.array([1.0, 1.0]))
-    after = (buf.codes, buf._members, buf._start, buf.scale, len(buf))
+    after = (buf.codes, buf._cnt, buf._pool, buf.scale, len(buf))
     for x, y in zip(before, after, strict=True):
         assert np.array_equal(x, y)

@@ -23,11 +23,11 @@ So ``P(i) = 1/|V| * sum over v in V with c_i in C(v) of 1/|C(v)|``, ``V`` the qu
 non-empty candidate set; :meth:`AmperReplay.probabilities` evaluates it exactly. Importance
 weights are PER's, ``w_i = (N P(i))^-beta`` normalised by the largest over stored transitions.
 
-Implementation: the transitions are kept grouped by code in one array (a counting-sort layout:
-code ``c`` occupies ``members[start[c]:start[c + 1]]``), so a candidate set is one contiguous
-range and a pick is O(1); moving a transition between codes ``a`` and ``b`` costs ``|a - b|``
-swaps (numba). The per-code candidate ranges are recomputed from the code histogram, O(2^b b),
-when the codes changed since the last sample.
+Implementation (numba): one bucket of transitions per code in a shared pool (swap-remove and
+append, a full bucket moves to the pool's end with twice the room, the pool is repacked when
+full), so a priority update is O(1); a pick finds the code of a uniform rank in the candidate
+window by binary search over the cumulative code counts, O(b). The per-query windows and the
+per-code probabilities are recomputed, O(2^b b), when the codes changed since the last sample.
 """
 
 from __future__ import annotations
@@ -47,30 +47,35 @@ MAX_PRIORITY_BITS = 16
 
 
 @njit(**_JIT)
-def _move(members, pos, start, codes, i, new):  # pragma: no cover - compiled
-    """Move entry ``i`` from its bucket to bucket ``new`` keeping buckets contiguous."""
-    old = codes[i]
-    while old > new:  # swap to the front of bucket `old`, then it joins bucket old - 1
-        p, f = pos[i], start[old]
-        j = members[f]
-        members[f], members[p] = i, j
-        pos[i], pos[j] = f, p
-        start[old] = f + 1
-        old -= 1
-    while old < new:  # swap to the back of bucket `old`, then it joins bucket old + 1
-        p, b = pos[i], start[old + 1] - 1
-        j = members[b]
-        members[b], members[p] = i, j
-        pos[i], pos[j] = b, p
-        start[old + 1] = b
-        old += 1
-    codes[i] = new
-
-
-@njit(**_JIT)
-def _write(members, pos, start, codes, idx, new_codes):  # pragma: no cover - compiled
+def _write(pool, base, cnt, cap, top, pos, codes, idx, new_codes):  # pragma: no cover
+    """Move entries ``idx`` to buckets ``new_codes``: swap-remove from the old bucket, append
+    to the new one (a full bucket is copied to the pool's end with twice the room). Returns
+    how many moves were done: fewer when the pool is full (the caller compacts, resumes)."""
     for t in range(idx.shape[0]):
-        _move(members, pos, start, codes, idx[t], new_codes[t])
+        i, b = idx[t], new_codes[t]
+        a = codes[i]
+        if a == b:
+            continue
+        grow = cnt[b] == cap[b]
+        if grow and top[0] + max(2 * cap[b], 16) > pool.shape[0]:
+            return t
+        if a >= 0:  # swap-remove from bucket a
+            j = pool[base[a] + cnt[a] - 1]
+            pool[base[a] + pos[i]] = j
+            pos[j] = pos[i]
+            cnt[a] -= 1
+        if grow:
+            new_cap = max(2 * cap[b], 16)
+            at = top[0]
+            for q in range(cnt[b]):
+                pool[at + q] = pool[base[b] + q]
+            base[b], cap[b] = at, new_cap
+            top[0] = at + new_cap
+        pool[base[b] + cnt[b]] = i
+        pos[i] = cnt[b]
+        cnt[b] += 1
+        codes[i] = b
+    return idx.shape[0]
 
 
 @njit(**_JIT)
@@ -114,7 +119,7 @@ def _ranges_k(cum, levels, k):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def _table(start, levels, lo, hi):  # pragma: no cover - compiled
+def _table(cum, levels, lo, hi):  # pragma: no cover - compiled
     """Candidate-set sizes per query, the valid queries, and P(one transition) per code by
     the specification (difference array over the code ranges); also the smallest P of an
     occupied code."""
@@ -122,7 +127,7 @@ def _table(start, levels, lo, hi):  # pragma: no cover - compiled
     valid = np.empty(levels, np.int64)
     nv = 0
     for v in range(levels):
-        n[v] = start[hi[v] + 1] - start[lo[v]] if hi[v] >= lo[v] else 0
+        n[v] = cum[hi[v] + 1] - cum[lo[v]] if hi[v] >= lo[v] else 0
         if n[v] > 0:
             valid[nv] = v
             nv += 1
@@ -136,20 +141,28 @@ def _table(start, levels, lo, hi):  # pragma: no cover - compiled
     for c in range(levels):
         acc += diff[c]
         per_code[c] = acc / max(nv, 1)
-        if start[c + 1] > start[c]:
+        if cum[c + 1] > cum[c]:
             p_min = min(p_min, per_code[c])
     return valid[:nv], per_code, p_min
 
 
 @njit(**_JIT)
-def _draw(members, start, codes, lo, hi, valid, per_code, p_min, beta, u, idx, w):
+def _draw(pool, base, cum, codes, lo, hi, valid, per_code, p_min, beta, u, idx, w):
     # pragma: no cover - compiled
     batch = idx.shape[0]
     for t in range(batch):
         v = valid[min(int(u[t] * valid.shape[0]), valid.shape[0] - 1)]
-        first = start[lo[v]]
-        n = start[hi[v] + 1] - first
-        i = members[first + min(int(u[batch + t] * n), n - 1)]
+        first = cum[lo[v]]
+        n = cum[hi[v] + 1] - first
+        target = first + min(int(u[batch + t] * n), n - 1)
+        a, b = lo[v], hi[v]  # the code c with cum[c] <= target < cum[c + 1]
+        while a < b:
+            mid = (a + b + 1) // 2
+            if cum[mid] <= target:
+                a = mid
+            else:
+                b = mid - 1
+        i = pool[base[a] + target - cum[a]]
         idx[t] = i
         w[t] = (per_code[codes[i]] / p_min) ** (-beta)
 
@@ -181,20 +194,43 @@ class AmperReplay(ReplayBuffer):
             raise ConfigError(f"eps must be > 0, got {eps!r}")
         self.alpha, self.beta, self.eps = float(alpha), float(beta), float(eps)
         self.levels = 1 << self.priority_bits
-        # bucket `levels` holds the unused slots
-        self._members = np.arange(self.capacity, dtype=np.int64)
-        self._pos = np.arange(self.capacity, dtype=np.int64)
-        self._start = np.zeros(self.levels + 2, np.int64)
-        self._start[-1] = self.capacity
-        self.codes = np.full(self.capacity, self.levels, np.int64)
+        # per-code buckets: bucket c is pool[base[c] : base[c] + cnt[c]] (room: cap[c])
+        self._pool = np.empty(2 * self.capacity + 16 * self.levels, np.int64)
+        self._base = np.zeros(self.levels, np.int64)
+        self._cnt = np.zeros(self.levels, np.int64)
+        self._cap = np.zeros(self.levels, np.int64)
+        self._top = np.zeros(1, np.int64)
+        self._pos = np.zeros(self.capacity, np.int64)
+        self.codes = np.full(self.capacity, -1, np.int64)  # -1: empty slot
         self.scale = 1.0  # largest (p + eps)^alpha written so far
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
+        self._cum = np.zeros(self.levels + 1, np.int64)
 
     # ------------------------------------------------------------------ writes
     def _on_add(self, idx: np.ndarray) -> None:
-        _write(self._members, self._pos, self._start, self.codes, idx,
-               np.full(len(idx), self.levels - 1, np.int64))
+        self._move(idx, np.full(len(idx), self.levels - 1, np.int64))
+
+    def _move(self, idx: np.ndarray, codes: np.ndarray) -> None:
+        done = 0
+        while True:
+            done += _write(self._pool, self._base, self._cnt, self._cap, self._top, self._pos,
+                           self.codes, idx[done:], codes[done:])
+            if done == idx.shape[0]:
+                break
+            self._compact()
         self._table = None
+
+    def _compact(self) -> None:
+        """Repack the buckets at the pool's start with room for growth (rarely needed)."""
+        cnt = self._cnt
+        cap = np.maximum(16, cnt + cnt // 2)
+        need = int(cap.sum())
+        pool = np.empty(max(self._pool.shape[0], 2 * need), np.int64)
+        base = np.concatenate(([0], np.cumsum(cap)[:-1]))
+        for c in np.flatnonzero(cnt):
+            pool[base[c]:base[c] + cnt[c]] = self._pool[self._base[c]:self._base[c] + cnt[c]]
+        self._pool, self._base, self._cap = pool, base, cap
+        self._top[0] = need
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         idx = np.asarray(indices)
@@ -205,8 +241,7 @@ class AmperReplay(ReplayBuffer):
                                                    self.scale, self.levels)
             if status == 0:
                 self.scale = scale
-                _write(self._members, self._pos, self._start, self.codes, idx, codes)
-                self._table = None
+                self._move(idx, codes)
                 return
         super().update_priorities(indices, priorities)  # validates, raises on bad input
 
@@ -217,7 +252,7 @@ class AmperReplay(ReplayBuffer):
     @property
     def histogram(self) -> np.ndarray:
         """Stored transitions per code (length ``2^priority_bits``)."""
-        return np.diff(self._start[:self.levels + 1])
+        return self._cnt.copy()
 
     def _ranges(self) -> tuple[np.ndarray, np.ndarray]:
         """Per query code: the candidate code range [lo, hi]."""
@@ -226,8 +261,11 @@ class AmperReplay(ReplayBuffer):
     def _spec_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
         """Query ranges [lo, hi], valid queries, P(one transition) per code, smallest P."""
         if self._table is None:
+            cum = np.zeros(self.levels + 1, np.int64)
+            np.cumsum(self._cnt, out=cum[1:])
+            self._cum = cum
             lo, hi = self._ranges()
-            valid, per_code, p_min = _table(self._start, self.levels, lo, hi)
+            valid, per_code, p_min = _table(cum, self.levels, lo, hi)
             self._table = (lo, hi, valid, per_code, p_min)
         return self._table
 
@@ -242,7 +280,7 @@ class AmperReplay(ReplayBuffer):
         lo, hi, valid, per_code, p_min = self._spec_table()
         idx = np.empty(batch, np.int64)
         w = np.empty(batch)
-        _draw(self._members, self._start, self.codes, lo, hi, valid, per_code, p_min,
+        _draw(self._pool, self._base, self._cum, self.codes, lo, hi, valid, per_code, p_min,
               self.beta, self.rng.random(2 * batch), idx, w)
         return idx, w
 
@@ -262,7 +300,7 @@ class AmperKReplay(AmperReplay):
         self.k = _positive_int("k", k)
 
     def _ranges(self) -> tuple[np.ndarray, np.ndarray]:
-        return _ranges_k(self._start, self.levels, min(self.k, self.size))
+        return _ranges_k(self._cum, self.levels, min(self.k, self.size))
 
 
 class AmperFrReplay(AmperReplay):
