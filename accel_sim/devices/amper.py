@@ -183,7 +183,7 @@ class AmperTcam(Device):
         active = np.ceil(cap / cfg.rows)
         levels_up = np.ceil(np.log2(np.maximum(active, 1.0)))
         adder_levels = math.log2(cfg.rows) + levels_up
-        is_ins, is_smp, is_upd = op_masks(trace)
+        _, is_smp, _ = op_masks(trace)  # inserts and updates share the write model
 
         def cycles(ns: np.ndarray | float) -> np.ndarray:
             return np.ceil(np.asarray(ns) * clk)
@@ -215,7 +215,6 @@ class AmperTcam(Device):
                                 self._buffer_options(), cfg.seed)
         if acc is not None:
             extra["accuracy"] = acc
-        del is_ins, is_upd  # inserts and updates share the write model
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
             ops=tuple(lay.op.value for lay in trace.layers),

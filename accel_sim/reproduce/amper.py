@@ -260,14 +260,16 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
                 rs = [r for r in sel if r["seed"] == seed]
                 steps = np.array([r["end_step"] for r in rs], float)
                 rets = np.array([r["return"] for r in rs], float)
-                smooth = np.convolve(rets, np.ones(10) / 10, mode="same")
+                csum = np.cumsum(np.concatenate(([0.0], rets)))
+                lo = np.maximum(np.arange(1, rets.size + 1) - 10, 0)
+                smooth = (csum[1:] - csum[lo]) / (np.arange(1, rets.size + 1) - lo)  # trailing
                 curves.append(np.interp(grid, steps, smooth))
             mean = np.mean(curves, axis=0)
             ax.plot(grid, mean, label=buf)
             ax.fill_between(grid, np.min(curves, axis=0), np.max(curves, axis=0), alpha=0.15)
         ax.set_title(f"DQN on {env} (band: seeds' range)")
         ax.set_xlabel("environment step")
-        ax.set_ylabel("episode return (10-episode mean)")
+        ax.set_ylabel("episode return (mean of the last 10)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "learning_curves.png"), dpi=100)
