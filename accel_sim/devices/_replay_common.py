@@ -6,15 +6,17 @@ import numpy as np
 
 from .._ir import REPLAY_OPS, OpKind, Trace
 
-__all__ = ["REPLAY_OPS", "learning_accuracy", "op_masks", "tree_depth"]
+__all__ = ["REPLAY_OPS", "learning_accuracy", "replay_columns", "tree_depth"]
 
 
-def op_masks(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per layer: is-insert, is-sample, is-update."""
+def replay_columns(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per layer: transitions operated on, buffer capacity, is-sample and is-insert masks
+    (the remaining layers are priority updates)."""
+    c = trace.columns
     ops = [lay.op for lay in trace.layers]
-    return (np.array([o is OpKind.REPLAY_INSERT for o in ops], bool),
+    return (c["m"] * c["batch"] * c["groups"] * c["repeat"], c["n"],
             np.array([o is OpKind.REPLAY_SAMPLE for o in ops], bool),
-            np.array([o is OpKind.REPLAY_UPDATE for o in ops], bool))
+            np.array([o is OpKind.REPLAY_INSERT for o in ops], bool))
 
 
 def tree_depth(capacity: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ from .._ir import REPLAY_OPS, Trace
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
-from ._replay_common import learning_accuracy, op_masks
+from ._replay_common import learning_accuracy, replay_columns
 
 __all__ = ["AmperConfig", "AmperTcam", "mean_prefixes", "search_plan"]
 
@@ -178,12 +178,10 @@ class AmperTcam(Device):
         scale = cfg.width / CONST_WIDTH
         clk = cfg.clock_mhz * 1e-3  # cycles per ns
         c = trace.columns
-        m = c["m"] * c["batch"] * c["groups"] * c["repeat"]  # transitions per layer
-        cap = c["n"]
+        m, cap, is_smp, _ = replay_columns(trace)  # inserts and updates share the write model
         active = np.ceil(cap / cfg.rows)
         levels_up = np.ceil(np.log2(np.maximum(active, 1.0)))
         adder_levels = math.log2(cfg.rows) + levels_up
-        _, is_smp, _ = op_masks(trace)  # inserts and updates share the write model
 
         def cycles(ns: np.ndarray | float) -> np.ndarray:
             return np.ceil(np.asarray(ns) * clk)

@@ -47,7 +47,7 @@ from .._device import Device
 from .._ir import REPLAY_OPS, Trace
 from .._params import Config, param
 from .._report import Report
-from ._replay_common import learning_accuracy, op_masks, tree_depth
+from ._replay_common import learning_accuracy, replay_columns, tree_depth
 
 __all__ = ["PerCpu", "PerCpuConfig", "PerGpu", "PerGpuConfig", "level_latency_ns"]
 
@@ -116,10 +116,8 @@ class PerGpu(Device):
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
         cfg = self.config
-        c = trace.columns
-        m = c["m"] * c["batch"] * c["groups"] * c["repeat"]
-        depth = tree_depth(c["n"])
-        _, is_smp, _ = op_masks(trace)
+        m, cap, is_smp, _ = replay_columns(trace)
+        depth = tree_depth(cap)
         walk_ns = level_latency_ns(depth, [(cfg.l2_mb * 1e6, cfg.l2_ns)], cfg.dram_ns)
         waves = np.ceil(m / cfg.threads)
         fixed = np.where(is_smp, cfg.sample_kernels, cfg.update_kernels)
@@ -188,10 +186,8 @@ class PerCpu(Device):
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
         cfg = self.config
-        c = trace.columns
-        m = c["m"] * c["batch"] * c["groups"] * c["repeat"]
-        depth = tree_depth(c["n"])
-        _, is_smp, _ = op_masks(trace)
+        m, cap, is_smp, is_ins = replay_columns(trace)
+        depth = tree_depth(cap)
         caches = [(cfg.l1_kib * 1024, cfg.l1_ns), (cfg.l2_kib * 1024, cfg.l2_ns),
                   (cfg.l3_mib * 1024**2, cfg.l3_ns)]
         walk_ns = (level_latency_ns(depth, caches, cfg.dram_ns)
@@ -200,7 +196,6 @@ class PerCpu(Device):
         nodes = depth + 1
         # an update walks both trees (two independent loads per level, overlapped)
         per_item = walk_ns + np.where(is_smp, 1.0, 2.0) * nodes * cfg.node_ns
-        is_ins, _, _ = op_masks(trace)
         call_us = np.where(is_smp, cfg.call_sample_us,
                            np.where(is_ins, cfg.call_insert_us, cfg.call_update_us))
         latency = call_us * 1e-6 + m * per_item * 1e-9
