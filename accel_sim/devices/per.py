@@ -126,10 +126,8 @@ class PerGpu(Device):
         mem_ns = np.where(is_smp, walk_ns, 2.0 * walk_ns) * waves
         latency = (kernels * cfg.launch_us * 1e-6 + mem_ns * 1e-9
                    + np.where(is_smp, cfg.sync_us * 1e-6, 0.0))
-        energy = latency * cfg.power_w
-        cycles = np.ceil(latency * cfg.clock_mhz * 1e6)
         util = np.clip(m / (waves * cfg.threads), 0.0, 1.0)
-        return _report(self.name, trace, cycles, latency, energy, util,
+        return _report(self.name, trace, latency, cfg.power_w, cfg.clock_mhz, util,
                        {"kernels": kernels}, learning_accuracy(trace, "per", {}, cfg.seed))
 
 
@@ -199,17 +197,17 @@ class PerCpu(Device):
         call_us = np.where(is_smp, cfg.call_sample_us,
                            np.where(is_ins, cfg.call_insert_us, cfg.call_update_us))
         latency = call_us * 1e-6 + m * per_item * 1e-9
-        energy = latency * cfg.power_w
-        cycles = np.ceil(latency * cfg.clock_mhz * 1e6)
         util = np.zeros_like(latency)  # one core of a latency-bound walk: no peak to compare
-        return _report(self.name, trace, cycles, latency, energy, util, {},
+        return _report(self.name, trace, latency, cfg.power_w, cfg.clock_mhz, util, {},
                        learning_accuracy(trace, "per", {}, cfg.seed))
 
 
-def _report(device: str, trace: Trace, cycles: np.ndarray, latency: np.ndarray,
-            energy: np.ndarray, util: np.ndarray, more: dict[str, np.ndarray],
-            accuracy: float | None) -> Report:
+def _report(device: str, trace: Trace, latency: np.ndarray, power_w: float, clock_mhz: float,
+            util: np.ndarray, more: dict[str, np.ndarray], accuracy: float | None) -> Report:
+    """Report of a platform drawing ``power_w`` while busy, cycles counted at ``clock_mhz``."""
     c = trace.columns
+    energy = latency * power_w
+    cycles = np.ceil(latency * clock_mhz * 1e6)
     extra = {} if accuracy is None else {"accuracy": accuracy}
     return Report(
         device=device, workload=trace.name, names=trace.names,

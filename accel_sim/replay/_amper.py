@@ -32,13 +32,11 @@ per-code probabilities are recomputed, O(2^b b), when the codes changed since th
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
-from ._buffers import ReplayBuffer, _positive_int
+from ._buffers import ReplayBuffer, _positive_int, priority_exponents
 
 __all__ = ["AmperFrReplay", "AmperKReplay", "AmperReplay"]
 
@@ -187,12 +185,7 @@ class AmperReplay(ReplayBuffer):
         if self.priority_bits > MAX_PRIORITY_BITS:
             raise ConfigError(f"priority_bits must be in [1, {MAX_PRIORITY_BITS}], got "
                               f"{priority_bits!r}")
-        for name, v in (("alpha", alpha), ("beta", beta)):
-            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
-                raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
-        if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-            raise ConfigError(f"eps must be > 0, got {eps!r}")
-        self.alpha, self.beta, self.eps = float(alpha), float(beta), float(eps)
+        self.alpha, self.beta, self.eps = priority_exponents(alpha, beta, eps)
         self.levels = 1 << self.priority_bits
         # per-code buckets: bucket c is pool[base[c] : base[c] + cnt[c]] (room: cap[c])
         self._pool = np.empty(2 * self.capacity + 16 * self.levels, np.int64)
@@ -236,17 +229,23 @@ class AmperReplay(ReplayBuffer):
         idx = np.asarray(indices)
         p = np.asarray(priorities)
         if (idx.ndim == 1 and p.shape == idx.shape and idx.dtype == np.int64
-                and p.dtype == np.float64):
-            status, _, scale, codes = _check_codes(idx, p, self.size, self.alpha, self.eps,
-                                                   self.scale, self.levels)
-            if status == 0:
-                self.scale = scale
-                self._move(idx, codes)
-                return
+                and p.dtype == np.float64 and self._write_priorities(idx, p)):
+            return
         super().update_priorities(indices, priorities)  # validates, raises on bad input
 
     def _update(self, idx: np.ndarray, priorities: np.ndarray) -> None:
-        self.update_priorities(idx, np.ascontiguousarray(priorities, np.float64))
+        if not self._write_priorities(idx, np.ascontiguousarray(priorities, np.float64)):
+            raise AssertionError("validated priorities were rejected")
+
+    def _write_priorities(self, idx: np.ndarray, p: np.ndarray) -> bool:
+        """Check and write in one compiled pass; False (nothing written) on bad input."""
+        status, _, scale, codes = _check_codes(idx, p, self.size, self.alpha, self.eps,
+                                               self.scale, self.levels)
+        if status != 0:
+            return False
+        self.scale = scale
+        self._move(idx, codes)
+        return True
 
     # ------------------------------------------------------------------ sampling
     @property

@@ -34,6 +34,16 @@ def _positive_int(name: str, value: object, low: int = 1) -> int:
     return int(value)
 
 
+def priority_exponents(alpha: float, beta: float, eps: float) -> tuple[float, float, float]:
+    """Validated PER settings: alpha and beta in [0, 1], eps > 0 and finite."""
+    for name, v in (("alpha", alpha), ("beta", beta)):
+        if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
+    if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
+        raise ConfigError(f"eps must be > 0, got {eps!r}")
+    return float(alpha), float(beta), float(eps)
+
+
 class ReplayBuffer(abc.ABC):
     """Base class: ring storage of transitions and the sampling API (see module docs).
 
@@ -163,12 +173,7 @@ class PrioritizedReplay(ReplayBuffer):
     def __init__(self, capacity: int, seed: int = 0, alpha: float = 0.6, beta: float = 0.4,
                  eps: float = 1e-6) -> None:
         super().__init__(capacity, seed)
-        for name, v in (("alpha", alpha), ("beta", beta)):
-            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
-                raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
-        if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-            raise ConfigError(f"eps must be > 0, got {eps!r}")
-        self.alpha, self.beta, self.eps = float(alpha), float(beta), float(eps)
+        self.alpha, self.beta, self.eps = priority_exponents(alpha, beta, eps)
         self.tree = SumMinTree(self.capacity)
         self.max_priority = 1.0
 
