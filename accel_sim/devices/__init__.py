@@ -7,6 +7,13 @@ from .amper import AmperTcam
 from .analog import AnalogArray
 from .gpu import GpuRoofline
 from .learning_group import LearningGroup
+from .llm_system import (
+    BankGroupPimSystem,
+    BankPimSystem,
+    DuplexSystem,
+    LogicPimSystem,
+    XpuSystem,
+)
 from .per import PerCpu, PerGpu
 from .sat import SparseTrainingArray
 from .systolic import SystolicArray
@@ -19,6 +26,9 @@ register_device(SparseTrainingArray)
 register_device(AmperTcam)
 register_device(PerGpu)
 register_device(PerCpu)
+for _cls in (XpuSystem, LogicPimSystem, BankGroupPimSystem, BankPimSystem, DuplexSystem):
+    register_device(_cls)
 
-__all__ = ["AnalogArray", "GpuRoofline", "LearningGroup", "SparseTrainingArray",
-           "SystolicArray"]
+__all__ = ["AnalogArray", "BankGroupPimSystem", "BankPimSystem", "DuplexSystem", "GpuRoofline",
+           "LearningGroup", "LogicPimSystem", "SparseTrainingArray", "SystolicArray",
+           "XpuSystem"]

@@ -40,6 +40,7 @@ class GpuSpec:
         hbm_pj_per_bit: DRAM-to-SM energy per bit (HBM or GDDR), pJ.
         die_mm2: Die area, mm^2.
         source: Where the numbers come from.
+        memory_gib: Device memory capacity, GiB (2^30 B).
     """
 
     fp32_tflops: float
@@ -52,6 +53,7 @@ class GpuSpec:
     hbm_pj_per_bit: float
     die_mm2: float
     source: str
+    memory_gib: float = 0.0
 
     @property
     def pj_per_flop(self) -> float:
@@ -66,18 +68,18 @@ GPU_SPECS = MappingProxyType({
         fp32_tflops=19.5, fp16_tflops=312.0, int8_tops=624.0, hbm_gbps=2039.0,
         clock_mhz=1410.0, board_w=400.0, static_w=55.0, hbm_pj_per_bit=3.48, die_mm2=826.0,
         source="NVIDIA A100 datasheet (80GB SXM4) and A100 whitepaper; HBM pJ/bit as the GPU "
-               "path of Duplex (MICRO 2024) Table; idle power: assumption"),
+               "path of Duplex (MICRO 2024) Table; idle power: assumption", memory_gib=80.0),
     "h100": GpuSpec(
         fp32_tflops=66.9, fp16_tflops=989.4, int8_tops=1978.9, hbm_gbps=3352.0,
         clock_mhz=1980.0, board_w=700.0, static_w=90.0, hbm_pj_per_bit=3.48, die_mm2=814.0,
         source="NVIDIA H100 SXM5 datasheet and Hopper whitepaper (989.4 TFLOPS FP16 dense, "
-               "3.352 TB/s per Duplex, MICRO 2024); idle power: assumption"),
+               "3.352 TB/s per Duplex, MICRO 2024); idle power: assumption", memory_gib=80.0),
     "titan_rtx": GpuSpec(
         fp32_tflops=16.3, fp16_tflops=130.5, int8_tops=261.0, hbm_gbps=672.0,
         clock_mhz=1770.0, board_w=280.0, static_w=20.0, hbm_pj_per_bit=7.5, die_mm2=754.0,
         source="NVIDIA Titan RTX specifications and Turing whitepaper (TU102: 16.3 TFLOPS "
                "FP32, 130.5 TFLOPS FP16 tensor, 24 GB GDDR6 at 672 GB/s, 280 W); GDDR6 "
-               "energy ~7.5 pJ/bit and idle power: assumptions"),
+               "energy ~7.5 pJ/bit and idle power: assumptions", memory_gib=24.0),
 })
 
 

@@ -1,0 +1,200 @@
+"""Roofline units, placement and the MoE kernel shared by the xPU/PIM serving devices.
+
+Every operator on a processing unit takes ``max(FLOPs / F, bytes / B) + overhead`` where ``F`` and
+``B`` are the unit's *effective* compute rate and bandwidth (peak x efficiency). Energy is
+``bytes x 8 x e_bit + bytes / row x e_act + FLOPs x e_flop`` (DRAM read path, row activations,
+arithmetic). Constants and their sources are in :mod:`accel_sim.devices.llm_system`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+__all__ = ["Unit"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Effective rates of one processing unit of one device.
+
+    Attributes:
+        name: ``xpu`` or the PIM kind.
+        flops: Effective compute rate, FLOP/s (peak x compute efficiency).
+        bandwidth: Effective memory bandwidth, B/s (peak x memory efficiency).
+        overhead_s: Fixed time per operator (kernel launch or PIM command issue), s.
+        pj_per_bit: DRAM-to-unit read energy, pJ/bit.
+        pj_per_flop: Arithmetic energy, pJ/FLOP.
+        row_bytes: DRAM row (page) size, B.
+        act_nj: Energy of one row activation, nJ.
+    """
+
+    name: str
+    flops: float
+    bandwidth: float
+    overhead_s: float
+    pj_per_bit: float
+    pj_per_flop: float
+    row_bytes: float
+    act_nj: float
+
+    def time(self, flops: np.ndarray | float, nbytes: np.ndarray | float) -> np.ndarray:
+        """Time of operators with these FLOPs and bytes, s (0 for empty operators)."""
+        f = np.asarray(flops, dtype=float)
+        b = np.asarray(nbytes, dtype=float)
+        t = np.maximum(f / self.flops, b / self.bandwidth) + self.overhead_s
+        return np.where((f > 0) | (b > 0), t, 0.0)
+
+    def energy(self, flops: np.ndarray | float, nbytes: np.ndarray | float) -> np.ndarray:
+        """Dynamic energy of operators, J: DRAM reads, row activations, arithmetic."""
+        f = np.asarray(flops, dtype=float)
+        b = np.asarray(nbytes, dtype=float)
+        return (b * 8.0 * self.pj_per_bit * 1e-12 + b / self.row_bytes * self.act_nj * 1e-9
+                + f * self.pj_per_flop * 1e-12)
+
+    @property
+    def ridge(self) -> float:
+        """Op/B (FLOP per byte) at which the unit turns compute-bound."""
+        return self.flops / self.bandwidth
+
+
+#: MoE modes of :func:`moe_layer_times`.
+MOE_XPU, MOE_PLACE, MOE_SPLIT = 0, 1, 2
+
+
+@numba.njit(cache=True)
+def _expert_time(c: float, fpt: np.ndarray, wb: np.ndarray, apt: np.ndarray, flops: float,
+                 bw: float, ovh: float) -> float:
+    """Time of one expert (its operators in sequence) with ``c`` tokens on one unit."""
+    if c <= 0.0:
+        return 0.0
+    t = 0.0
+    for j in range(fpt.shape[0]):
+        tc = c * fpt[j] / flops
+        tm = (wb[j] + c * apt[j]) / bw
+        t += (tc if tc > tm else tm) + ovh
+    return t
+
+
+@numba.njit(cache=True)
+def moe_layer_times(counts: np.ndarray, group_of: np.ndarray, n_groups: int,
+                    fpt: np.ndarray, wb: np.ndarray, apt: np.ndarray,
+                    x_rate: np.ndarray, p_rate: np.ndarray, mode: int, threshold: float,
+                    out_time: np.ndarray, out_work: np.ndarray) -> None:
+    """Time of MoE layers and the work each unit does.
+
+    Args:
+        counts: ``[rows, experts]`` tokens routed to each expert (one row per layer instance).
+        group_of: ``[experts]`` the device group holding each expert (expert parallelism).
+        n_groups: Device groups.
+        fpt, wb, apt: Per expert operator (up, down, ...): FLOPs per token, weight bytes, and
+            activation bytes per token, per device of the group (already divided by the expert's
+            tensor-parallel degree).
+        x_rate, p_rate: ``[flops, bandwidth, overhead_s]`` of the xPU and the PIM unit.
+        mode: ``MOE_XPU`` (all experts on the xPU), ``MOE_PLACE`` (each expert on the unit its
+            Op/B selects: PIM when below ``threshold``; units run one after the other) or
+            ``MOE_SPLIT`` (co-processing: per group, the experts with the most tokens run on
+            the xPU while the rest run on PIM at the same time; the split minimises the slower
+            side).
+        out_time: ``[rows]`` layer time = the slowest device group, s.
+        out_work: ``[rows, 4]`` FLOPs and bytes on the xPU and on PIM, summed over groups (per
+            device of a group).
+    """
+    rows, n_exp = counts.shape
+    w_total = 0.0
+    f_tok = 0.0
+    a_tok = 0.0
+    for j in range(fpt.shape[0]):
+        w_total += wb[j]
+        f_tok += fpt[j]
+        a_tok += apt[j]
+    tx = np.zeros(n_exp)
+    tp = np.zeros(n_exp)
+    order = np.empty(n_exp, dtype=np.int64)
+    for r in range(rows):
+        worst = 0.0
+        fx = 0.0
+        bx = 0.0
+        fp = 0.0
+        bp = 0.0
+        for g in range(n_groups):
+            m = 0
+            for e in range(n_exp):
+                if group_of[e] == g and counts[r, e] > 0:
+                    c = float(counts[r, e])
+                    tx[m] = _expert_time(c, fpt, wb, apt, x_rate[0], x_rate[1], x_rate[2])
+                    tp[m] = _expert_time(c, fpt, wb, apt, p_rate[0], p_rate[1], p_rate[2])
+                    order[m] = e
+                    m += 1
+            on_pim = np.zeros(m, dtype=np.bool_)
+            if mode == MOE_XPU:
+                t = 0.0
+                for i in range(m):
+                    t += tx[i]
+            elif mode == MOE_PLACE:
+                t = 0.0
+                for i in range(m):
+                    c = float(counts[r, order[i]])
+                    opb = c * f_tok / (w_total + c * a_tok)
+                    if opb < threshold:
+                        on_pim[i] = True
+                        t += tp[i]
+                    else:
+                        t += tx[i]
+            else:
+                # sort this group's experts by tokens, most first (insertion sort: m is small)
+                for i in range(1, m):
+                    kt = tx[i]
+                    kp = tp[i]
+                    ko = order[i]
+                    kc = counts[r, ko]
+                    j = i - 1
+                    while j >= 0 and counts[r, order[j]] < kc:
+                        tx[j + 1] = tx[j]
+                        tp[j + 1] = tp[j]
+                        order[j + 1] = order[j]
+                        j -= 1
+                    tx[j + 1] = kt
+                    tp[j + 1] = kp
+                    order[j + 1] = ko
+                sum_p = 0.0
+                for i in range(m):
+                    sum_p += tp[i]
+                best = sum_p  # all on PIM
+                best_k = 0
+                sx = 0.0
+                sp = sum_p
+                for k in range(1, m + 1):
+                    sx += tx[k - 1]
+                    sp -= tp[k - 1]
+                    cand = sx if sx > sp else sp
+                    if cand < best:
+                        best = cand
+                        best_k = k
+                t = best
+                for i in range(best_k, m):
+                    on_pim[i] = True
+            for i in range(m):
+                c = float(counts[r, order[i]])
+                f = c * f_tok
+                b = w_total + c * a_tok
+                if on_pim[i]:
+                    fp += f
+                    bp += b
+                else:
+                    fx += f
+                    bx += b
+            if t > worst:
+                worst = t
+        out_time[r] = worst
+        out_work[r, 0] = fx
+        out_work[r, 1] = bx
+        out_work[r, 2] = fp
+        out_work[r, 3] = bp
+
+
+def split_time(t_x: np.ndarray, t_p: np.ndarray) -> np.ndarray:
+    """Time of two independent operator sets run concurrently on the xPU and on PIM."""
+    return np.maximum(t_x, t_p)

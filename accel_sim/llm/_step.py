@@ -1,0 +1,179 @@
+"""Time and energy of serving iterations, vectorised over runs of decode steps.
+
+The cost of an iteration is the device's cost of :func:`iteration_trace` (the same rows, splits
+and placement), computed without building a trace per step:
+
+* rows that depend only on the token count (projections, dense FFN, router, norms, LM head,
+  all-reduces and all-to-all) are evaluated once per ``(tokens, logits)`` through
+  :meth:`LlmSystem.evaluate` and cached;
+* decode attention is linear in the summed KV length, so its FLOPs and bytes per step come
+  from two coefficients read off the IR's own attention layers; all decode requests of a step
+  form one batched kernel (FlashDecoding-style; the trace has one row per distinct length);
+* MoE layers take per-step expert counts from the router and go through the device's MoE
+  kernel (placement, co-processing split, expert parallelism).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._ir import Layer, OpKind
+from ..devices.llm_system import ATTN, LlmSystem
+from ._model import LlmModel
+from ._ops import iteration_trace
+from ._routing import Router
+
+__all__ = ["StepModel"]
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """FLOPs and bytes of one attention operator of one request: ``a * L + b``."""
+
+    f_a: float
+    f_b: float
+    b_a: float
+    b_b: float
+
+
+class StepModel:
+    """Iteration costs of ``model`` served on ``device``.
+
+    Args:
+        model: The served model.
+        device: An xPU/PIM serving system.
+        router: Expert router (``None`` for dense models).
+    """
+
+    def __init__(self, model: LlmModel, device: LlmSystem, router: Router | None) -> None:
+        self.model = model
+        self.device = device
+        self.router = router
+        self.lay = device.layout(model.experts)
+        self._dense: dict[tuple[int, int], tuple[float, float, float]] = {}
+        g, d = model.group, model.head_dim
+        self._decode_ops = []
+        for op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT):
+            vals = []
+            for kv_len in (1, 2):
+                mm, n, k = (g, kv_len, d) if op is OpKind.ATTN_SCORE else (g, d, kv_len)
+                lay = Layer("a", op, mm, n, k, groups=model.kv_heads, input_bits=model.bits,
+                            weight_bits=model.bits, output_bits=model.bits)
+                vals.append((lay.flops, lay.input_bytes + lay.output_bytes))
+            (f1, b1), (f2, b2) = vals
+            self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b2 - b1, 2 * b1 - b2))
+        if model.is_moe:
+            up_n = (model.ffn_matrices - 1) * model.ffn
+            bpe = model.bytes_per_element
+            self._expert_ops = np.array([
+                [2.0 * up_n * model.hidden, up_n * model.hidden * bpe,
+                 (model.hidden + up_n) * bpe],
+                [2.0 * model.hidden * model.ffn, model.hidden * model.ffn * bpe,
+                 (model.hidden + model.ffn) * bpe],
+            ])
+
+    @property
+    def scale(self) -> float:
+        """Pipeline factor ``(M + K - 1) / K`` on per-micro-batch layer times."""
+        return (self.lay.microbatches + self.lay.stages - 1) / self.lay.stages
+
+    # ------------------------------------------------------------------ parts
+    def dense(self, tokens: int, logits: int) -> tuple[float, float, float]:
+        """Latency (s), dynamic energy (J) and PIM time of the rows that depend only on the
+        token count, from :meth:`LlmSystem.evaluate` (cached)."""
+        key = (tokens, logits)
+        hit = self._dense.get(key)
+        if hit is None:
+            dec = [1] * (logits - 1)
+            trace = iteration_trace(self.model, decode_kv=dec, prefill=[tokens - len(dec)])
+            keep = tuple(lay for lay in trace.layers
+                         if lay.op not in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT,
+                                           OpKind.MOE_EXPERT))
+            rep = self.device.evaluate(type(trace)(trace.name, keep, trace.metadata))
+            hit = (float(rep.columns["latency_s"].sum()),
+                   float(rep.columns["energy_dynamic_j"].sum()),
+                   float(rep.columns["pim_s"].sum()))
+            self._dense[key] = hit
+        return hit
+
+    def attention(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per step: attention latency (s, per micro-batch slot, before the pipeline factor),
+        dynamic energy (J) and PIM time, for ``n_decode`` decode requests whose KV lengths sum
+        to ``sum_kv[step]`` plus the prompts in ``prefill``."""
+        dev, lay, m = self.device, self.lay, self.model
+        mb = lay.microbatches
+        sum_kv = np.asarray(sum_kv, dtype=float)
+        t_pim = np.zeros_like(sum_kv)
+        t_xpu = np.zeros_like(sum_kv)
+        energy = np.zeros_like(sum_kv)
+        rows_f, rows_b = [], []
+        if n_decode:
+            for op in self._decode_ops:
+                rows_f.append((op.f_a * sum_kv + op.f_b * n_decode) / mb)
+                rows_b.append((op.b_a * sum_kv + op.b_b * n_decode) / mb)
+        if prefill:
+            trace = iteration_trace(m, prefill=list(prefill))
+            for lay_ in trace.layers:
+                if lay_.op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT):
+                    rep = lay_.repeat
+                    rows_f.append(np.full_like(sum_kv, lay_.flops / rep / mb))
+                    rows_b.append(np.full_like(sum_kv, (lay_.input_bytes + lay_.output_bytes)
+                                               / rep / mb))
+        for f, b in zip(rows_f, rows_b, strict=True):
+            kind = np.full(f.shape, ATTN)
+            f_dev, b_dev = dev.split_rows(kind, f, np.zeros_like(f), b, lay, m.kv_heads)
+            on_pim, t, e = dev.run_rows(f_dev, b_dev, np.ones(f.shape, dtype=bool))
+            t_pim += np.where(on_pim, t, 0.0) * m.layers
+            t_xpu += np.where(on_pim, 0.0, t) * m.layers
+            energy += e * m.layers * lay.stage * mb
+        if dev.co_processing:  # decode attention (PIM) overlaps prefill attention (xPU)
+            latency = np.where((t_pim > 0) & (t_xpu > 0), np.maximum(t_pim, t_xpu),
+                               t_pim + t_xpu)
+        else:
+            latency = t_pim + t_xpu
+        pim = t_pim
+        return latency, energy, pim
+
+    def moe(self, tokens: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per step: MoE latency (s, per micro-batch slot), dynamic energy (J) and PIM time for
+        ``tokens`` tokens, with fresh routing each step."""
+        if not self.model.is_moe or tokens == 0:
+            z = np.zeros(steps)
+            return z, z.copy(), z.copy()
+        assert self.router is not None
+        lay, dev = self.lay, self.device
+        mb = lay.microbatches
+        per_mb = -(-tokens // mb)
+        counts = self.router.counts_many(per_mb, steps)
+        n_layers, n_exp = counts.shape[1], counts.shape[2]
+        t, work = dev.moe_times(counts.reshape(steps * n_layers, n_exp), self._expert_ops, lay)
+        x, p = dev.xpu_unit(), dev.pim_unit()
+        e = x.energy(work[:, 0], work[:, 1])
+        if p is not None:
+            e = e + p.energy(work[:, 2], work[:, 3])
+        share = work[:, 3] / np.maximum(work[:, 1] + work[:, 3], 1e-30)
+        t2 = t.reshape(steps, n_layers)
+        return (t2.sum(axis=1), e.reshape(steps, n_layers).sum(axis=1) * mb,
+                (t * share).reshape(steps, n_layers).sum(axis=1))
+
+    # ------------------------------------------------------------------ iterations
+    def steps(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Iterations with ``n_decode`` decode requests (KV lengths summing to ``sum_kv[i]`` in
+        step ``i``) and the prompts ``prefill``: latency (s), energy (J, dynamic + the
+        devices' idle power over the latency) and PIM-busy time (s) per step."""
+        sum_kv = np.atleast_1d(np.asarray(sum_kv, dtype=float))
+        steps = sum_kv.size
+        tokens = n_decode + sum(prefill)
+        logits = n_decode + len(prefill)
+        d_lat, d_e, d_pim = self.dense(tokens, logits)
+        a_lat, a_e, a_pim = self.attention(n_decode, sum_kv, prefill)
+        m_lat, m_e, m_pim = self.moe(tokens, steps)
+        s = self.scale
+        latency = d_lat + (a_lat + m_lat) * s
+        energy = d_e + a_e + m_e + self.device.static_w * self.lay.devices * latency
+        pim = d_pim + (a_pim + m_pim) * s
+        return latency, energy, pim
