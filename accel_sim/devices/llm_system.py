@@ -426,20 +426,37 @@ class LlmSystem(Device):
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
-        meta = trace.metadata
+        ops = [lay_.op for lay_ in trace.layers]
+        cols = trace.columns
+        out = self.costs(trace.names, ops, cols, trace.metadata)
+        violations = {}
+        need = self._memory_need(trace)
+        if need is not None:
+            violations["memory"] = need / self.memory_bytes() - 1.0
+        lay = out.pop("_layout")
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(o.value for o in ops),
+            phases=tuple(lay_.phase.value for lay_ in trace.layers),
+            columns={"macs": cols["macs"], "flops": cols["flops"], **out},
+            extra={"devices": float(lay.devices), "opb_threshold": self.threshold(),
+                   "pipeline_bubble": lay.bubble},
+            violations=violations,
+        )
+
+    def costs(self, names: tuple[str, ...], ops: list[OpKind], cols, meta) -> dict:
+        """Per-row cost columns of :meth:`evaluate` from a trace's columnar view (``cols``: the
+        keys of :attr:`Trace.columns`), its op kinds, names and metadata."""
         experts = int(meta.get("experts", 0) or 0)
         top_k = int(meta.get("top_k", 0) or 0)
         lay = self.layout(experts)
         x, p = self.xpu_unit(), self.pim_unit()
         mb = lay.microbatches
-        n = len(trace)
-        cols = trace.columns
+        n = len(names)
         rep = cols["repeat"].astype(float)
         flops = cols["flops"] / rep / mb  # one instance, one micro-batch
         wbytes = cols["weight_bytes"]
         abytes = (cols["input_bytes"] + cols["output_bytes"]) / rep / mb
-        ops = [lay_.op for lay_ in trace.layers]
-        names = trace.names
         attn = np.array([o in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT) for o in ops])
         expert = np.array([o is OpKind.MOE_EXPERT for o in ops])
         vector = ~cols["is_matmul"]
@@ -459,10 +476,10 @@ class LlmSystem(Device):
         for rows in groups.values():
             ups, downs = rows["up"], rows["down"]
             counts = np.concatenate([np.full(int(cols["groups"][i]), cols["m"][i]) for i in ups])
-            ops_arr = [self._expert_op(trace.layers[ups[0]])]
+            ops_arr = [self._expert_op(cols, ups[0])]
             if downs:
-                ops_arr.append(self._expert_op(trace.layers[downs[0]]))
-            c_mb = np.ceil(counts / mb).astype(np.int64)
+                ops_arr.append(self._expert_op(cols, downs[0]))
+            c_mb = _split_counts(counts.astype(np.int64), mb, top_k)
             t_l, work = self.moe_times(c_mb[None, :], np.array(ops_arr), lay)
             e_l = x.energy(work[0, 0], work[0, 1]) + (
                 p.energy(work[0, 2], work[0, 3]) if p else 0.0)
@@ -488,14 +505,14 @@ class LlmSystem(Device):
             elif _ROUTER_RE.match(nm) and top_k:
                 tok = cols["m"][i] * cols["batch"][i] / mb
                 comm[i] = self.alltoall_time(tok, int(cols["k"][i]), top_k,
-                                             trace.layers[i].output_bits / 8.0, lay)
+                                             cols["output_bits"][i] / 8.0, lay)
         scale = (mb + lay.stages - 1) / lay.stages
         latency = (t_row + comm) * scale
         if lay.stages > 1:
             hidden = int(meta.get("hidden", 0) or cols["n"][-1])
             tokens = float(meta.get("tokens", cols["m"][0] * cols["batch"][0]))
             xfer = (mb + lay.stages - 1) * float(
-                self.p2p_time(tokens / mb * hidden * trace.layers[-1].output_bits / 8.0, lay))
+                self.p2p_time(tokens / mb * hidden * cols["output_bits"][-1] / 8.0, lay))
             comm[-1] += xfer / scale
             latency[-1] += xfer
         e_dyn = e_row * mb
@@ -503,27 +520,14 @@ class LlmSystem(Device):
         peak = lay.devices * (x.flops + (p.flops if p else 0.0))
         util = np.where(latency > 0, cols["flops"] / peak / np.where(latency > 0, latency, 1.0),
                         0.0)
-        violations = {}
-        need = self._memory_need(trace, lay)
-        if need is not None:
-            violations["memory"] = need / self.memory_bytes() - 1.0
-        return Report(
-            device=self.name, workload=trace.name, names=names,
-            ops=tuple(o.value for o in ops),
-            phases=tuple(lay_.phase.value for lay_ in trace.layers),
-            columns={
-                "macs": cols["macs"], "flops": cols["flops"],
-                "cycles": np.ceil(latency * self.spec.clock_mhz * 1e6),
-                "latency_s": latency, "energy_j": e_dyn + e_static,
-                "utilization": np.clip(util, 0.0, 1.0),
-                "energy_dynamic_j": e_dyn, "energy_static_j": e_static,
-                "comm_s": comm * scale, "pim_s": pim_time * scale,
-                "on_pim": on_pim.astype(float),
-            },
-            extra={"devices": float(lay.devices), "opb_threshold": self.threshold(),
-                   "pipeline_bubble": lay.bubble},
-            violations=violations,
-        )
+        return {
+            "cycles": np.ceil(latency * self.spec.clock_mhz * 1e6),
+            "latency_s": latency, "energy_j": e_dyn + e_static,
+            "utilization": np.clip(util, 0.0, 1.0),
+            "energy_dynamic_j": e_dyn, "energy_static_j": e_static,
+            "comm_s": comm * scale, "pim_s": pim_time * scale,
+            "on_pim": on_pim.astype(float), "_layout": lay,
+        }
 
     def split_rows(self, kind: np.ndarray, flops: np.ndarray, wbytes: np.ndarray,
                    abytes: np.ndarray, lay: Layout, kv_heads: int
@@ -556,13 +560,13 @@ class LlmSystem(Device):
         return on_pim, t, e
 
     @staticmethod
-    def _expert_op(layer) -> tuple[float, float, float]:
+    def _expert_op(cols, i: int) -> tuple[float, float, float]:
         """FLOPs per token, weight bytes, activation bytes per token of one expert operator."""
-        b = layer.input_bits / 8.0
-        return (2.0 * layer.n * layer.k, float(layer.weight_bytes) / layer.groups,
-                (layer.k + layer.n) * b)
+        n, k = float(cols["n"][i]), float(cols["k"][i])
+        return (2.0 * n * k, float(cols["weight_bytes"][i]) / float(cols["groups"][i]),
+                (k + n) * float(cols["input_bits"][i]) / 8.0)
 
-    def _memory_need(self, trace: Trace, lay: Layout) -> float | None:
+    def _memory_need(self, trace: Trace) -> float | None:
         """Bytes one device needs for the trace's weights and KV cache (``None``: unknown)."""
         from ..llm._model import MODELS
 
@@ -570,8 +574,26 @@ class LlmSystem(Device):
         model = MODELS.get(str(meta.get("llm_model", "")))
         if model is None:
             return None
+        lay = self.layout(model.experts)
         kv = float(meta.get("kv_tokens", 0)) * self.kv_bytes_per_token_per_device(model)
         return self.weights_per_device(model) + kv / lay.dp
+
+
+def _split_counts(counts: np.ndarray, mb: int, top_k: int) -> np.ndarray:
+    """Expert counts of one of ``mb`` micro-batches: ``ceil(tokens / mb) x top_k`` picks given
+    to the experts in proportion to ``counts`` (largest remainders; ties to the first)."""
+    if mb == 1:
+        return counts
+    k = max(top_k, 1)
+    tokens = -(-int(counts.sum()) // k)
+    picks = -(-tokens // mb) * k
+    share = counts * (picks / max(int(counts.sum()), 1))
+    out = np.floor(share).astype(np.int64)
+    rest = picks - int(out.sum())
+    if rest > 0:
+        order = np.argsort(-(share - out), kind="stable")
+        out[order[:rest]] += 1
+    return out
 
 
 class XpuSystem(LlmSystem):

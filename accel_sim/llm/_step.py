@@ -15,6 +15,7 @@ and placement), computed without building a trace per step:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,7 @@ class StepModel:
         self.router = router
         self.lay = device.layout(model.experts)
         self._dense: dict[tuple[int, int], tuple[float, float, float]] = {}
+        self._prefill: dict[int, list[tuple[float, float]]] = {}
         g, d = model.group, model.head_dim
         self._decode_ops = []
         for op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT):
@@ -80,22 +82,44 @@ class StepModel:
         return (self.lay.microbatches + self.lay.stages - 1) / self.lay.stages
 
     # ------------------------------------------------------------------ parts
+    def _dense_template(self) -> None:
+        """Columns of the token-count-dependent rows at (tokens, logits) = (1, 1), (2, 1),
+        (2, 2): every such row scales linearly with its ``m`` (tokens or logits)."""
+        keep = (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT, OpKind.MOE_EXPERT)
+        views = []
+        for dec, pre in (([1], []), ([], [2]), ([1, 1], [])):
+            trace = iteration_trace(self.model, decode_kv=dec, prefill=pre)
+            idx = np.array([i for i, lay in enumerate(trace.layers) if lay.op not in keep])
+            views.append((trace, idx))
+        (ta, ia), (tb, ib), (tc, ic) = views
+        self._d_names = tuple(ta.names[i] for i in ia)
+        self._d_ops = [ta.layers[i].op for i in ia]
+        self._d_meta = dict(ta.metadata)
+        ca, cb, cc = (t.columns for t in (ta, tb, tc))
+        self._d_const = {k: np.asarray(ca[k])[ia] for k in ca}
+        self._d_lin = {}
+        for k in ("flops", "macs", "input_bytes", "output_bytes", "m"):
+            a_, b_, c_ = (np.asarray(col[k], dtype=float)[i]
+                          for col, i in ((ca, ia), (cb, ib), (cc, ic)))
+            self._d_lin[k] = (a_, b_ - a_, c_ - b_)
+
     def dense(self, tokens: int, logits: int) -> tuple[float, float, float]:
         """Latency (s), dynamic energy (J) and PIM time of the rows that depend only on the
-        token count, from :meth:`LlmSystem.evaluate` (cached)."""
+        token count (what :meth:`LlmSystem.evaluate` gives for those rows; cached)."""
         key = (tokens, logits)
         hit = self._dense.get(key)
         if hit is None:
-            dec = [1] * (logits - 1)
-            trace = iteration_trace(self.model, decode_kv=dec, prefill=[tokens - len(dec)])
-            keep = tuple(lay for lay in trace.layers
-                         if lay.op not in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT,
-                                           OpKind.MOE_EXPERT))
-            rep = self.device.evaluate(type(trace)(trace.name, keep, trace.metadata))
-            hit = (float(rep.columns["latency_s"].sum()),
-                   float(rep.columns["energy_dynamic_j"].sum()),
-                   float(rep.columns["pim_s"].sum()))
-            self._dense[key] = hit
+            if not hasattr(self, "_d_const"):
+                self._dense_template()
+            cols = dict(self._d_const)
+            for k, (a_, dt, dl) in self._d_lin.items():
+                cols[k] = a_ + dt * (tokens - 1) + dl * (logits - 1)
+            meta = {**self._d_meta, "tokens": tokens}
+            out = self.device.costs(self._d_names, self._d_ops, cols, meta)
+            hit = (float(out["latency_s"].sum()), float(out["energy_dynamic_j"].sum()),
+                   float(out["pim_s"].sum()))
+            if len(self._dense) < 65536:
+                self._dense[key] = hit
         return hit
 
     def attention(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
@@ -114,14 +138,10 @@ class StepModel:
             for op in self._decode_ops:
                 rows_f.append((op.f_a * sum_kv + op.f_b * n_decode) / mb)
                 rows_b.append((op.b_a * sum_kv + op.b_b * n_decode) / mb)
-        if prefill:
-            trace = iteration_trace(m, prefill=list(prefill))
-            for lay_ in trace.layers:
-                if lay_.op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT):
-                    rep = lay_.repeat
-                    rows_f.append(np.full_like(sum_kv, lay_.flops / rep / mb))
-                    rows_b.append(np.full_like(sum_kv, (lay_.input_bytes + lay_.output_bytes)
-                                               / rep / mb))
+        for p_len, n_req in sorted(Counter(prefill).items()):
+            for f1, b1 in self._prefill_rows(p_len):
+                rows_f.append(np.full_like(sum_kv, f1 * n_req / mb))
+                rows_b.append(np.full_like(sum_kv, b1 * n_req / mb))
         for f, b in zip(rows_f, rows_b, strict=True):
             kind = np.full(f.shape, ATTN)
             f_dev, b_dev = dev.split_rows(kind, f, np.zeros_like(f), b, lay, m.kv_heads)
@@ -136,6 +156,17 @@ class StepModel:
             latency = t_pim + t_xpu
         pim = t_pim
         return latency, energy, pim
+
+    def _prefill_rows(self, p_len: int) -> list[tuple[float, float]]:
+        """FLOPs and bytes of the attention rows of one prompt of ``p_len`` tokens (one block)."""
+        hit = self._prefill.get(p_len)
+        if hit is None:
+            trace = iteration_trace(self.model, prefill=[p_len])
+            hit = [(lay.flops / lay.repeat, (lay.input_bytes + lay.output_bytes) / lay.repeat)
+                   for lay in trace.layers
+                   if lay.op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)]
+            self._prefill[p_len] = hit
+        return hit
 
     def moe(self, tokens: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per step: MoE latency (s, per micro-batch slot), dynamic energy (J) and PIM time for
