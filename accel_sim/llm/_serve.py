@@ -1,0 +1,389 @@
+"""Continuous-batching LLM server as an event simulation (simpy).
+
+Requests arrive (Poisson at ``rate`` req/s, or closed-loop: ``batch`` requests from time 0 and
+every finished request replaced at once) and wait in a queue. The server runs iterations
+(iteration-level scheduling, Orca/vLLM style). At the start of an iteration it admits waiting
+requests while fewer than the batch cap are running; the cap is ``batch``, which must fit the
+KV memory with every request's full ``lin + lout`` tokens reserved (no preemption). An
+iteration prefills the admitted prompts (producing their first token) and, with
+``prefill="mixed"``, advances every running request by one token; with ``prefill="separate"``
+a prefill iteration runs alone and the running requests wait (LLMSimulator's scheduler).
+
+Runs of decode-only iterations between two events (a completion, or the next arrival when there
+is room) are costed in one vectorised call (:class:`StepModel`); simpy keeps the clock, the
+arrival process and the admission decisions.
+
+Metrics: throughput = output tokens / (last finish - first arrival); time to first token
+(TTFT) = first token - arrival; time between tokens (TBT) = gap between consecutive tokens of a
+request, over all tokens; end-to-end latency = finish - arrival; energy per output token =
+all energy (iterations plus the devices' idle power while the server waits) / output tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import simpy
+
+from .._device import get_device
+from .._params import Config, param
+from ..devices.llm_system import LlmSystem
+from ..errors import ConfigError
+from ._model import MODELS, LlmModel, get_model
+from ._routing import ROUTING_POLICIES, Router
+from ._step import StepModel
+
+__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "serve"]
+
+
+@dataclass(frozen=True)
+class ServeConfig(Config):
+    """A serving scenario (the flags of ``accel-sim serve``)."""
+
+    model: str = param("mixtral_8x7b", choices=tuple(MODELS), search=False,
+                       doc="Served model preset.")
+    batch: int = param(64, low=1, high=65536, log=True, unit="requests",
+                       doc="Most requests in flight (batch cap of continuous batching).")
+    lin: int = param(512, low=1, high=1 << 20, unit="tokens", search=False,
+                     doc="Prompt (input) length of every request.")
+    lout: int = param(512, low=1, high=1 << 20, unit="tokens", search=False,
+                      doc="Output length of every request (the prefill yields the first).")
+    rate: float | None = param(None, low=1e-6, high=1e7, optional=True, unit="req/s",
+                               search=False,
+                               doc="Poisson arrival rate (unset: closed loop).")
+    requests: int = param(1000, low=1, high=10_000_000, search=False,
+                          doc="Requests to serve.")
+    seed: int = param(0, low=0, high=2**63 - 1, search=False,
+                      doc="Seed of arrivals and routing.")
+    routing: str = param("uniform", choices=ROUTING_POLICIES, search=False,
+                         doc="MoE routing: uniform, zipf or trace.")
+    zipf_s: float = param(1.0, low=1e-3, high=10.0, search=False,
+                          doc="Zipf exponent of expert popularity (routing=zipf).")
+    routing_trace: str | None = param(None, optional=True, search=False,
+                                      doc="Expert-frequency file (routing=trace): CSV layer,"
+                                          "expert,weight or .npy [layers, experts].")
+    prefill: str = param("mixed", choices=("mixed", "separate"), search=False,
+                         doc="mixed: prompts join the decode iteration; separate: prefill "
+                             "iterations run alone.")
+
+    def _check(self) -> None:
+        if self.routing == "trace" and not self.routing_trace:
+            raise ConfigError("routing=trace needs routing_trace=PATH")
+
+
+#: Columns of the per-request CSV.
+REQUEST_COLUMNS = ("request", "arrival_s", "first_token_s", "finish_s", "lin", "lout",
+                   "ttft_s", "e2e_s", "tbt_mean_s", "tbt_max_s")
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    """Outcome of :func:`serve`.
+
+    Attributes:
+        summary: Scalar metrics (see :meth:`ServeResult.summary` keys in the module docstring).
+        requests: Per-request columns (:data:`REQUEST_COLUMNS`), read-only arrays.
+        iterations: Per-iteration columns ``start_s, latency_s, decode, prefill_tokens,
+            energy_j, pim_s``.
+    """
+
+    summary: MappingProxyType
+    requests: MappingProxyType
+    iterations: MappingProxyType = field(repr=False)
+
+    def write(self, out: str | os.PathLike[str]) -> dict[str, str]:
+        """Write ``summary.json``, ``requests.csv`` and ``iterations.csv`` into ``out``."""
+        os.makedirs(out, exist_ok=True)
+        paths = {"summary": os.path.join(out, "summary.json"),
+                 "requests": os.path.join(out, "requests.csv"),
+                 "iterations": os.path.join(out, "iterations.csv")}
+        with open(paths["summary"], "w", encoding="utf-8") as fh:
+            json.dump(dict(self.summary), fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        _write_columns(paths["requests"], self.requests)
+        _write_columns(paths["iterations"], self.iterations)
+        return paths
+
+
+def _write_columns(path: str, cols: MappingProxyType) -> None:
+    names = list(cols)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        arrays = [cols[n] for n in names]
+        for row in zip(*arrays, strict=True):
+            w.writerow([int(v) if isinstance(v, (np.integer,)) else f"{float(v):.9g}"
+                        for v in row])
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Quantile ``q`` of ``values`` repeated ``weights`` times (inverted CDF, like numpy's
+    ``method="inverted_cdf"``)."""
+    if values.size == 0 or weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    idx = int(np.searchsorted(cum, q * cum[-1], side="left"))
+    return float(v[min(idx, v.size - 1)])
+
+
+def serve(config: ServeConfig, device: LlmSystem | str = "duplex", *,
+          model: LlmModel | None = None, cap_to_memory: bool = False) -> ServeResult:
+    """Simulate serving ``config.requests`` requests on ``device``.
+
+    Args:
+        config: Serving scenario.
+        device: An xPU/PIM system instance or registered name.
+        model: Overrides ``config.model`` with a custom architecture.
+        cap_to_memory: When ``batch`` does not fit the KV memory, serve with the largest batch
+            that does (and report ``kv_memory_violation`` > 0) instead of raising.
+
+    Raises:
+        ConfigError: ``batch`` does not fit the memory (the message says the largest that
+            does), the weights alone do not fit, or the device is not an LLM serving system.
+    """
+    dev = get_device(device)() if isinstance(device, str) else device
+    if not isinstance(dev, LlmSystem):
+        raise ConfigError(f"serve: device {dev.name!r} is not an LLM serving system; use one "
+                          "of xpu, logic_pim, bankgroup_pim, bank_pim, duplex")
+    m = model if model is not None else get_model(config.model)
+    per_req = config.lin + config.lout
+    fit = dev.max_batch(m, per_req)
+    if fit < 1:
+        raise ConfigError(
+            f"model {m.name} ({m.weight_bytes / 2**30:.1f} GiB of weights) leaves no room for "
+            f"one request of lin+lout={per_req} tokens on {dev.config.devices} x {dev.name}; "
+            "use more devices")
+    violation = config.batch / fit - 1.0
+    if violation > 0 and not cap_to_memory:
+        raise ConfigError(
+            f"batch={config.batch} does not fit the KV memory of {dev.config.devices} x "
+            f"{dev.name} for {m.name} at lin+lout={per_req} tokens: at most {fit} requests fit")
+    cap = min(config.batch, fit)
+    router = None
+    if m.is_moe:
+        router = Router(m.experts, m.top_k, m.moe_layers, policy=config.routing,
+                        zipf_s=config.zipf_s, trace_path=config.routing_trace,
+                        seed=config.seed)
+    sim = _Server(config, m, StepModel(m, dev, router), cap)
+    sim.run()
+    return sim.result(dev, fit, violation)
+
+
+class _Server:
+    """The simulation state (see the module docstring)."""
+
+    def __init__(self, cfg: ServeConfig, model: LlmModel, steps: StepModel, cap: int) -> None:
+        self.cfg, self.model, self.steps, self.cap = cfg, model, steps, cap
+        n = cfg.requests
+        self.lin = np.full(n, cfg.lin, dtype=np.int64)
+        self.lout = np.full(n, cfg.lout, dtype=np.int64)
+        self.arrival = np.full(n, np.nan)
+        self.first = np.full(n, np.nan)
+        self.finish = np.full(n, np.nan)
+        self.last_token = np.full(n, np.nan)
+        self.tbt_max = np.zeros(n)
+        self.made = np.zeros(n, dtype=np.int64)  # tokens produced
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.rate is not None:
+            self.schedule = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
+        else:
+            self.schedule = None
+        self.env = simpy.Environment()
+        self.waiting: list[int] = []
+        self.running: list[int] = []
+        self.issued = 0
+        self.done = 0
+        self.wake: simpy.Event | None = None
+        # logs: gaps between tokens (value, weight), iterations
+        self.gap_vals: list[np.ndarray] = []
+        self.gap_wts: list[np.ndarray] = []
+        self.it_cols: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("start_s", "latency_s", "decode", "prefill_tokens", "energy_j",
+                            "pim_s")}
+        self.idle_s = 0.0
+
+    # ------------------------------------------------------------------ arrivals
+    def _arrive(self, rid: int) -> None:
+        self.arrival[rid] = self.env.now
+        self.waiting.append(rid)
+        if self.wake is not None and not self.wake.triggered:
+            self.wake.succeed()
+
+    def _source(self):
+        assert self.schedule is not None
+        for rid in range(self.cfg.requests):
+            yield self.env.timeout(max(self.schedule[rid] - self.env.now, 0.0))
+            self.issued += 1
+            self._arrive(rid)
+
+    # ------------------------------------------------------------------ engine
+    def run(self) -> None:
+        if self.schedule is None:  # closed loop: fill the batch at time 0
+            for _ in range(min(self.cap, self.cfg.requests)):
+                self._arrive(self.issued)
+                self.issued += 1
+        else:
+            self.env.process(self._source())
+        self.env.process(self._engine())
+        self.env.run()
+
+    def _log(self, start: float, lat: np.ndarray, decode: int, pre: int, energy: np.ndarray,
+             pim: np.ndarray) -> None:
+        n = lat.size
+        starts = start + np.concatenate([[0.0], np.cumsum(lat)[:-1]])
+        self.it_cols["start_s"].append(starts)
+        self.it_cols["latency_s"].append(lat)
+        self.it_cols["decode"].append(np.full(n, decode, dtype=np.int64))
+        self.it_cols["prefill_tokens"].append(np.full(n, pre, dtype=np.int64))
+        self.it_cols["energy_j"].append(energy)
+        self.it_cols["pim_s"].append(pim)
+
+    def _finish(self, rids: list[int]) -> None:
+        now = self.env.now
+        for rid in rids:
+            self.finish[rid] = now
+            self.running.remove(rid)
+            self.done += 1
+            if self.schedule is None and self.issued < self.cfg.requests:
+                self._arrive(self.issued)
+                self.issued += 1
+
+    def _engine(self):
+        cfg, env = self.cfg, self.env
+        while self.done < cfg.requests:
+            if not self.running and not self.waiting:
+                self.wake = env.event()
+                t0 = env.now
+                yield self.wake
+                self.wake = None
+                self.idle_s += env.now - t0
+                continue
+            room = self.cap - len(self.running)
+            admit = self.waiting[:room] if room > 0 else []
+            if admit:
+                del self.waiting[:len(admit)]
+                decode = [] if cfg.prefill == "separate" else list(self.running)
+                yield from self._iteration(admit, decode)
+            else:
+                yield from self._decode_block()
+
+    def _iteration(self, admit: list[int], decode: list[int]):
+        """One iteration: prefill ``admit`` and advance ``decode`` by one token."""
+        env = self.env
+        prompts = tuple(int(self.lin[r]) for r in admit)
+        dec = np.array(decode, dtype=np.int64)
+        sum_kv = float((self.lin[dec] + self.made[dec]).sum()) if dec.size else 0.0
+        lat, energy, pim = self.steps.steps(dec.size, np.array([sum_kv]), prompts)
+        start = env.now
+        yield env.timeout(float(lat[0]))
+        self._log(start, lat, dec.size, sum(prompts), energy, pim)
+        now = env.now
+        if dec.size:
+            gaps = now - self.last_token[dec]
+            self.gap_vals.append(gaps)
+            self.gap_wts.append(np.ones(dec.size))
+            self.tbt_max[dec] = np.maximum(self.tbt_max[dec], gaps)
+            self.made[dec] += 1
+            self.last_token[dec] = now
+        adm = np.array(admit, dtype=np.int64)
+        self.first[adm] = now
+        self.last_token[adm] = now
+        self.made[adm] = 1
+        self.running.extend(admit)
+        ended = [int(r) for r in self.running if self.made[r] >= self.lout[r]]
+        if ended:
+            self._finish(ended)
+
+    def _decode_block(self):
+        """Decode iterations until the next completion or the next admissible arrival."""
+        env = self.env
+        run = np.array(self.running, dtype=np.int64)
+        left = self.lout[run] - self.made[run]
+        n = int(left.min())
+        d = run.size
+        kv0 = float((self.lin[run] + self.made[run]).sum())
+        sum_kv = kv0 + d * np.arange(n, dtype=float)
+        lat, energy, pim = self.steps.steps(d, sum_kv)
+        ends = np.cumsum(lat)
+        if self.schedule is not None and len(self.running) < self.cap \
+                and self.issued < self.cfg.requests:
+            t_next = self.schedule[self.issued]
+            cut = int(np.searchsorted(env.now + ends, t_next, side="left"))
+            n = min(n, cut + 1)
+            lat, energy, pim, ends = lat[:n], energy[:n], pim[:n], ends[:n]
+        start = env.now
+        yield env.timeout(float(ends[-1]))
+        self._log(start, lat, d, 0, energy, pim)
+        first_gap = start + lat[0] - self.last_token[run]
+        self.gap_vals.append(first_gap)
+        self.gap_wts.append(np.ones(d))
+        if n > 1:
+            self.gap_vals.append(lat[1:])
+            self.gap_wts.append(np.full(n - 1, float(d)))
+        block_max = float(lat[1:].max()) if n > 1 else 0.0
+        self.tbt_max[run] = np.maximum(self.tbt_max[run], np.maximum(first_gap, block_max))
+        self.made[run] += n
+        self.last_token[run] = env.now
+        ended = [int(r) for r in run if self.made[r] >= self.lout[r]]
+        if ended:
+            self._finish(ended)
+
+    # ------------------------------------------------------------------ results
+    def result(self, dev: LlmSystem, fit: int, violation: float) -> ServeResult:
+        cfg = self.cfg
+        its = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self.it_cols.items()}
+        tokens = int(self.lout.sum())
+        t0 = float(np.nanmin(self.arrival))
+        makespan = float(np.nanmax(self.finish)) - t0
+        ttft = self.first - self.arrival
+        e2e = self.finish - self.arrival
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tbt_mean = np.where(self.lout > 1, (self.finish - self.first)
+                                / np.maximum(self.lout - 1, 1), np.nan)
+        gv = np.concatenate(self.gap_vals) if self.gap_vals else np.zeros(0)
+        gw = np.concatenate(self.gap_wts) if self.gap_wts else np.zeros(0)
+        lay = dev.layout(self.model.experts)
+        e_idle = dev.static_w * lay.devices * self.idle_s
+        energy = float(its["energy_j"].sum()) + e_idle
+        busy = float(its["latency_s"].sum())
+        dec_tokens = its["decode"].astype(float)
+        summary: dict[str, Any] = {
+            "model": self.model.name, "device": dev.name, "devices": lay.devices,
+            "batch": cfg.batch, "batch_cap": self.cap, "max_batch_kv": fit,
+            "lin": cfg.lin, "lout": cfg.lout,
+            "rate": cfg.rate, "mode": "poisson" if cfg.rate is not None else "closed_loop",
+            "requests": cfg.requests, "seed": cfg.seed, "routing": cfg.routing,
+            "prefill": cfg.prefill,
+            "output_tokens": tokens, "makespan_s": makespan,
+            "throughput_tok_s": tokens / makespan if makespan > 0 else float("nan"),
+            "throughput_req_s": cfg.requests / makespan if makespan > 0 else float("nan"),
+            "ttft_p50_s": float(np.median(ttft)), "ttft_p99_s": float(np.quantile(ttft, 0.99)),
+            "tbt_p50_s": _weighted_quantile(gv, gw, 0.5),
+            "tbt_p99_s": _weighted_quantile(gv, gw, 0.99),
+            "tbt_mean_s": float(np.average(gv, weights=gw)) if gw.sum() > 0 else float("nan"),
+            "e2e_p50_s": float(np.median(e2e)), "e2e_p99_s": float(np.quantile(e2e, 0.99)),
+            "energy_j": energy, "energy_per_token_j": energy / tokens,
+            "power_w": energy / makespan if makespan > 0 else float("nan"),
+            "iterations": int(its["latency_s"].size),
+            "mean_decode_batch": float(np.average(dec_tokens, weights=its["latency_s"]))
+            if busy > 0 else 0.0,
+            "pim_busy_fraction": float(its["pim_s"].sum() / busy) if busy > 0 else 0.0,
+            "idle_s": self.idle_s,
+            "kv_memory_violation": violation,
+        }
+        reqs = {"request": np.arange(cfg.requests), "arrival_s": self.arrival,
+                "first_token_s": self.first, "finish_s": self.finish, "lin": self.lin,
+                "lout": self.lout, "ttft_s": ttft, "e2e_s": e2e, "tbt_mean_s": tbt_mean,
+                "tbt_max_s": np.where(self.lout > 1, self.tbt_max, np.nan)}
+        for arr in list(reqs.values()) + list(its.values()):
+            arr.setflags(write=False)
+        return ServeResult(MappingProxyType(summary), MappingProxyType(reqs),
+                           MappingProxyType(its))
