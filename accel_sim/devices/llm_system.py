@@ -251,20 +251,30 @@ class LlmSystem(Device):
 
     def xpu_unit(self) -> Unit:
         """Effective rates of the xPU."""
+        hit = self.__dict__.get("_xpu_unit")
+        if hit is not None:
+            return hit
         c, s = self.config, self.spec
-        return Unit("xpu", s.fp16_tflops * 1e12 * c.compute_efficiency,
-                    s.hbm_gbps * 1e9 * c.memory_efficiency, c.op_overhead_us * 1e-6,
-                    XPU_PJ_PER_BIT, PJ_PER_FLOP, ROW_BYTES, ACT_NJ)
+        self.__dict__["_xpu_unit"] = unit = Unit(
+            "xpu", s.fp16_tflops * 1e12 * c.compute_efficiency,
+            s.hbm_gbps * 1e9 * c.memory_efficiency, c.op_overhead_us * 1e-6, XPU_PJ_PER_BIT,
+            PJ_PER_FLOP, ROW_BYTES, ACT_NJ)
+        return unit
 
     def pim_unit(self) -> Unit | None:
         """Effective rates of the device's PIM units together (``None``: no PIM)."""
         if self.pim_kind is None:
             return None
+        hit = self.__dict__.get("_pim_unit")
+        if hit is not None:
+            return hit
         c, p = self.config, PIM_SPECS[self.pim_kind]
         bw = self.spec.hbm_gbps * 1e9 * p.bandwidth_x
-        return Unit(self.pim_kind, bw * p.op_per_byte * c.pim_compute_efficiency,
-                    bw * c.pim_memory_efficiency, c.pim_overhead_us * 1e-6, p.pj_per_bit,
-                    PJ_PER_FLOP, ROW_BYTES, ACT_NJ)
+        self.__dict__["_pim_unit"] = unit = Unit(
+            self.pim_kind, bw * p.op_per_byte * c.pim_compute_efficiency,
+            bw * c.pim_memory_efficiency, c.pim_overhead_us * 1e-6, p.pj_per_bit, PJ_PER_FLOP,
+            ROW_BYTES, ACT_NJ)
+        return unit
 
     @property
     def offloads(self) -> bool:

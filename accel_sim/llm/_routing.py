@@ -198,15 +198,14 @@ class Router:
                           self.policy == "uniform")
             return out
         pi = self.inclusion()
-        for lay in range(self.layers):
-            c = self._rng.multinomial(tokens * self.top_k, pi[lay] / self.top_k)
-            over = c - tokens  # an expert cannot receive a token twice
-            while (over > 0).any():
+        out[:] = self._rng.multinomial(tokens * self.top_k, pi / self.top_k)
+        for lay in np.flatnonzero((out > tokens).any(axis=1)):
+            c = out[lay]
+            while (c > tokens).any():  # an expert cannot receive a token twice
                 c = np.minimum(c, tokens)
                 spare = tokens * self.top_k - c.sum()
                 free = np.where(c < tokens, pi[lay], 0.0)
                 c = c + self._rng.multinomial(spare, free / free.sum())
-                over = c - tokens
             out[lay] = c
         return out
 

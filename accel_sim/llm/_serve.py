@@ -209,6 +209,7 @@ class _Server:
             k: [] for k in ("start_s", "latency_s", "decode", "prefill_tokens", "energy_j",
                             "pim_s")}
         self.idle_s = 0.0
+        self.last_step_s = 1e-3  # latest decode-step time (s): sizes the next block's chunks
 
     # ------------------------------------------------------------------ arrivals
     def _arrive(self, rid: int) -> None:
@@ -310,15 +311,32 @@ class _Server:
         n = int(left.min())
         d = run.size
         kv0 = float((self.lin[run] + self.made[run]).sum())
-        sum_kv = kv0 + d * np.arange(n, dtype=float)
-        lat, energy, pim = self.steps.steps(d, sum_kv)
-        ends = np.cumsum(lat)
+        t_next = np.inf
         if self.schedule is not None and len(self.running) < self.cap \
                 and self.issued < self.cfg.requests:
-            t_next = self.schedule[self.issued]
-            cut = int(np.searchsorted(env.now + ends, t_next, side="left"))
-            n = min(n, cut + 1)
-            lat, energy, pim, ends = lat[:n], energy[:n], pim[:n], ends[:n]
+            t_next = float(self.schedule[self.issued]) - env.now
+        # cost steps in growing chunks until the block ends or passes the next arrival
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        done, elapsed = 0, 0.0
+        chunk = n if not np.isfinite(t_next) else max(
+            2, min(n, int(t_next / self.last_step_s) + 2))
+        while done < n and elapsed < t_next:
+            k = min(chunk, n - done)
+            sum_kv = kv0 + d * np.arange(done, done + k, dtype=float)
+            part = self.steps.steps(d, sum_kv)
+            parts.append(part)
+            done += k
+            elapsed += float(part[0].sum())
+            chunk *= 2
+        lat, energy, pim = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        self.last_step_s = float(lat[-1])
+        ends = np.cumsum(lat)
+        if np.isfinite(t_next):
+            cut = int(np.searchsorted(ends, t_next, side="left"))
+            n = min(done, cut + 1)
+        else:
+            n = done
+        lat, energy, pim, ends = lat[:n], energy[:n], pim[:n], ends[:n]
         start = env.now
         yield env.timeout(float(ends[-1]))
         self._log(start, lat, d, 0, energy, pim)

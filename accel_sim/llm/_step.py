@@ -142,13 +142,15 @@ class StepModel:
             for f1, b1 in self._prefill_rows(p_len):
                 rows_f.append(np.full_like(sum_kv, f1 * n_req / mb))
                 rows_b.append(np.full_like(sum_kv, b1 * n_req / mb))
-        for f, b in zip(rows_f, rows_b, strict=True):
+        if rows_f:
+            f = np.stack(rows_f)
+            b = np.stack(rows_b)
             kind = np.full(f.shape, ATTN)
             f_dev, b_dev = dev.split_rows(kind, f, np.zeros_like(f), b, lay, m.kv_heads)
             on_pim, t, e = dev.run_rows(f_dev, b_dev, np.ones(f.shape, dtype=bool))
-            t_pim += np.where(on_pim, t, 0.0) * m.layers
-            t_xpu += np.where(on_pim, 0.0, t) * m.layers
-            energy += e * m.layers * lay.stage * mb
+            t_pim = (np.where(on_pim, t, 0.0) * m.layers).sum(axis=0)
+            t_xpu = (np.where(on_pim, 0.0, t) * m.layers).sum(axis=0)
+            energy = (e * m.layers * lay.stage * mb).sum(axis=0)
         if dev.co_processing:  # decode attention (PIM) overlaps prefill attention (xPU)
             latency = np.where((t_pim > 0) & (t_xpu > 0), np.maximum(t_pim, t_xpu),
                                t_pim + t_xpu)
