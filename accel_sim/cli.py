@@ -261,6 +261,35 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .llm import ServeConfig, serve
+
+    values: dict[str, str] = {"model": args.model}
+    for key in ("batch", "lin", "lout", "rate", "requests", "seed", "routing", "zipf_s",
+                "routing_trace", "prefill"):
+        v = getattr(args, key)
+        if v is not None:
+            values[key] = str(v)
+    cfg = ServeConfig.from_strings(values)
+    params = _kv_list(args.set, "-s")
+    if args.devices is not None:
+        if "devices" in params:
+            raise ConfigError("give the device count once: --devices or -s devices=")
+        params["devices"] = str(args.devices)
+    device = get_device(args.device).from_params(params)
+    result = serve(cfg, device)
+    paths = result.write(args.output)
+    s = result.summary
+    print(f"{s['model']} on {s['devices']} x {s['device']}: {s['requests']} requests "
+          f"({s['mode']}), batch cap {s['batch_cap']} (KV fits {s['max_batch_kv']})")
+    print(f"  throughput  {s['throughput_tok_s']:,.1f} tok/s   energy {s['energy_per_token_j']:.4g}"
+          f" J/token")
+    print(f"  TTFT p50    {s['ttft_p50_s']:.4g} s   TBT p50 {s['tbt_p50_s']:.4g} s   TBT p99 "
+          f"{s['tbt_p99_s']:.4g} s   E2E p50 {s['e2e_p50_s']:.4g} s")
+    print(f"wrote {', '.join(os.path.basename(v) for v in paths.values())} in {args.output}")
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import get_reproduction
 
@@ -353,6 +382,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.add_argument("-o", "--output", help="output directory (default: results/explore)")
     s.set_defaults(func=_cmd_explore)
+
+    s = sub.add_parser("serve", help="simulate LLM serving with continuous batching "
+                                     "(xpu, logic_pim, bankgroup_pim, bank_pim, duplex)")
+    s.add_argument("-m", "--model", required=True,
+                   help="mixtral_8x7b, glam, grok1, opt_66b or llama3_70b")
+    s.add_argument("-d", "--device", required=True, help="an LLM serving system, e.g. duplex")
+    s.add_argument("--devices", type=int, help="devices in the system (default 4)")
+    s.add_argument("--batch", type=int, help="batch cap, requests (default 64)")
+    s.add_argument("--lin", type=int, help="prompt length, tokens (default 512)")
+    s.add_argument("--lout", type=int, help="output length, tokens (default 512)")
+    s.add_argument("--rate", type=float, help="Poisson arrivals, requests/s (default: closed "
+                                              "loop)")
+    s.add_argument("--requests", type=int, help="requests to serve (default 1000)")
+    s.add_argument("--seed", type=int, help="seed of arrivals and routing (default 0)")
+    s.add_argument("--routing", choices=("uniform", "zipf", "trace"),
+                   help="MoE routing (default uniform)")
+    s.add_argument("--zipf-s", dest="zipf_s", type=float, help="Zipf exponent (routing zipf)")
+    s.add_argument("--routing-trace", dest="routing_trace",
+                   help="expert frequencies: CSV layer,expert,weight or .npy")
+    s.add_argument("--prefill", choices=("mixed", "separate"),
+                   help="mixed (default): prompts join decode iterations; separate: alone")
+    s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
+                   help="device parameter (repeatable), e.g. -s tp=2")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.set_defaults(func=_cmd_serve)
 
     s = sub.add_parser("reproduce", help="reproduce a paper's results (comparison table, "
                                          "plots)")
