@@ -250,6 +250,45 @@ def mixtral_8x7b(p: MixtralParams) -> list[Layer]:
                     gated=True, moe=(8, p.top_k))
 
 
+@dataclass(frozen=True)
+class LlmIterationParams(Config):
+    """One LLM serving iteration (see :func:`accel_sim.llm.iteration_trace`)."""
+
+    model: str = param("mixtral_8x7b", choices=("mixtral_8x7b", "glam", "grok1", "opt_66b",
+                                                "llama3_70b"), doc="Model preset.")
+    batch: int = param(32, low=0, high=1 << 16, unit="requests",
+                       doc="Decode requests in the iteration.")
+    kv_len: int = param(1024, low=1, high=1 << 20, unit="tokens",
+                        doc="KV-cache length each decode request attends to.")
+    prefill_requests: int = param(0, low=0, high=1 << 12, unit="requests",
+                                  doc="Prompts prefilled in the same iteration.")
+    prompt: int = param(512, low=1, high=1 << 20, unit="tokens", doc="Prompt length.")
+    routing: str = param("balanced", choices=("balanced", "uniform", "zipf"),
+                         doc="Expert counts: as even as possible, or drawn (seeded).")
+    seed: int = param(0, low=0, high=2**31 - 1, doc="Routing seed.")
+
+    def _check(self) -> None:
+        if self.batch == 0 and self.prefill_requests == 0:
+            raise ConfigError("llm_iteration: batch and prefill_requests are both 0 (an empty "
+                              "iteration)")
+
+
+@workload("llm_iteration", LlmIterationParams,
+          "One LLM serving iteration (prefill + decode) of a model preset")
+def llm_iteration(p: LlmIterationParams):
+    from accel_sim.llm import Router, get_model, iteration_trace
+
+    m = get_model(p.model)
+    tokens = p.batch + p.prefill_requests * p.prompt
+    counts = None
+    if m.is_moe and p.routing != "balanced":
+        counts = Router(m.experts, m.top_k, m.moe_layers, policy=p.routing,
+                        seed=p.seed).counts(tokens)
+    return iteration_trace(m, decode_kv=[p.kv_len] * p.batch,
+                           prefill=[p.prompt] * p.prefill_requests, expert_counts=counts,
+                           name="llm_iteration")
+
+
 # ====================================================================== small networks
 @dataclass(frozen=True)
 class DqnParams(CommonParams):

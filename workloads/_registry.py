@@ -25,7 +25,10 @@ class WorkloadInfo:
         """Build the trace for the given parameters (defaults if ``None``)."""
         p = params if params is not None else self.params()
         meta = {"workload": self.name, **p.to_dict()}
-        return Trace(self.name, tuple(self.build(p)), meta)
+        built = self.build(p)
+        if isinstance(built, Trace):  # a builder may return a trace with its own metadata
+            meta = {**built.metadata, **meta}
+        return Trace(self.name, tuple(built), meta)
 
 
 _WORKLOADS: dict[str, WorkloadInfo] = {}

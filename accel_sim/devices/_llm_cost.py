@@ -13,7 +13,21 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["Unit"]
+__all__ = ["Unit", "activation_bytes"]
+
+
+def activation_bytes(score: np.ndarray, context: np.ndarray, input_bytes: np.ndarray,
+                     output_bytes: np.ndarray, m: np.ndarray, k: np.ndarray,
+                     groups: np.ndarray, batch: np.ndarray, repeat: np.ndarray,
+                     input_bits: np.ndarray) -> np.ndarray:
+    """DRAM traffic of operators' activations, B, with attention fused (FlashAttention /
+    FlashDecoding): the score matrix ``S = Q K^T`` never leaves the chip, so a score row moves
+    only Q and K, and a context row only V and its output (``input_bytes`` of a context row
+    counts the probabilities ``m x k`` and V)."""
+    probs = repeat * groups * batch * m * k * input_bits / 8.0
+    return np.where(score, input_bytes,
+                    np.where(context, input_bytes - probs + output_bytes,
+                             input_bytes + output_bytes))
 
 
 @dataclass(frozen=True)

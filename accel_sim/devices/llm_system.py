@@ -38,6 +38,9 @@ tokens routed off it. Groups within a node use NVLink, larger ones InfiniBand. P
 ``microbatches`` M; an iteration takes ``(M + K - 1) / K`` times the sum of the per-micro-batch
 layer times (GPipe bubble ``(K-1)/(M+K-1)``), plus one stage-to-stage transfer per slot.
 
+Attention is fused (FlashAttention/FlashDecoding): the score matrix stays on chip, so attention
+moves Q, K, V and its output only (:func:`accel_sim.devices._llm_cost.activation_bytes`).
+
 Trace conventions (row names) are those of :func:`accel_sim.llm.iteration_trace`; other traces
 get tensor-parallel splits without communication.
 """
@@ -57,7 +60,7 @@ from .._ir import OpKind, Trace
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
-from ._llm_cost import MOE_PLACE, MOE_SPLIT, MOE_XPU, Unit, moe_layer_times
+from ._llm_cost import MOE_PLACE, MOE_SPLIT, MOE_XPU, Unit, activation_bytes, moe_layer_times
 from .gpu import GPU_SPECS
 
 __all__ = ["PIM_SPECS", "BankGroupPimSystem", "BankPimSystem", "DuplexConfig", "DuplexSystem",
@@ -466,8 +469,12 @@ class LlmSystem(Device):
         rep = cols["repeat"].astype(float)
         flops = cols["flops"] / rep / mb  # one instance, one micro-batch
         wbytes = cols["weight_bytes"]
-        abytes = (cols["input_bytes"] + cols["output_bytes"]) / rep / mb
-        attn = np.array([o in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT) for o in ops])
+        score = np.array([o is OpKind.ATTN_SCORE for o in ops])
+        context = np.array([o is OpKind.ATTN_CONTEXT for o in ops])
+        attn = score | context
+        abytes = activation_bytes(score, context, cols["input_bytes"], cols["output_bytes"],
+                                  cols["m"], cols["k"], cols["groups"], cols["batch"],
+                                  cols["repeat"], cols["input_bits"]) / rep / mb
         expert = np.array([o is OpKind.MOE_EXPERT for o in ops])
         vector = ~cols["is_matmul"]
         kind = np.where(attn, ATTN, np.where(expert, EXPERT, np.where(vector, VECTOR, DENSE)))

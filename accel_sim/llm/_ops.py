@@ -20,7 +20,8 @@ Attention is grouped per KV head: the ``heads / kv_heads`` query heads sharing a
 rows of one GEMM (``m = group x tokens``), so the decode attention's Op/B is the GQA group size.
 Causal prefill attention: each query attends on average ``(p + 1) / 2`` keys (what
 FlashAttention computes when it skips masked tiles). Softmax is fused into the attention
-(FlashAttention / FlashDecoding) and not listed; the activation function inside an expert is
+(FlashAttention / FlashDecoding) and not listed, and the devices do not charge the score
+matrix's traffic (:func:`layer_traffic`); the activation function inside an expert is
 fused into its GEMMs.
 """
 
@@ -32,10 +33,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._ir import Layer, OpKind, Trace
+from ..devices._llm_cost import activation_bytes
 from ..errors import ConfigError
 from ._model import LlmModel, get_model
 
-__all__ = ["balanced_counts", "iteration_trace", "op_intensity"]
+__all__ = ["balanced_counts", "iteration_trace", "layer_traffic", "op_intensity"]
 
 
 def balanced_counts(model: LlmModel, tokens: int) -> np.ndarray:
@@ -138,7 +140,19 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
     return Trace(name or f"{m.name}.iteration", tuple(rows), meta)
 
 
+def layer_traffic(layer: Layer) -> float:
+    """DRAM bytes of a layer as the serving devices count them: weights plus activations, with
+    attention fused (the score matrix stays on chip; see
+    :func:`accel_sim.devices._llm_cost.activation_bytes`)."""
+    act = activation_bytes(
+        np.array(layer.op is OpKind.ATTN_SCORE), np.array(layer.op is OpKind.ATTN_CONTEXT),
+        np.array(layer.input_bytes), np.array(layer.output_bytes), np.array(layer.m),
+        np.array(layer.k), np.array(layer.groups), np.array(layer.batch),
+        np.array(layer.repeat), np.array(layer.input_bits))
+    return float(act) + layer.weight_bytes * layer.repeat
+
+
 def op_intensity(layer: Layer) -> float:
-    """Op/B of a layer: FLOPs per byte of compulsory traffic (inputs, weights, outputs)."""
-    b = layer.bytes
+    """Op/B of a layer: FLOPs per byte of DRAM traffic (:func:`layer_traffic`)."""
+    b = layer_traffic(layer)
     return layer.flops / b if b > 0 else float("inf")

@@ -389,6 +389,9 @@ class _Server:
             "tbt_mean_s": float(np.average(gv, weights=gw)) if gw.sum() > 0 else float("nan"),
             "e2e_p50_s": float(np.median(e2e)), "e2e_p99_s": float(np.quantile(e2e, 0.99)),
             "energy_j": energy, "energy_per_token_j": energy / tokens,
+            "energy_static_j": dev.static_w * lay.devices * (busy + self.idle_s),
+            "energy_dynamic_per_token_j": (energy - dev.static_w * lay.devices
+                                           * (busy + self.idle_s)) / tokens,
             "power_w": energy / makespan if makespan > 0 else float("nan"),
             "iterations": int(its["latency_s"].size),
             "mean_decode_batch": float(np.average(dec_tokens, weights=its["latency_s"]))

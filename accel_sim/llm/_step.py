@@ -23,7 +23,7 @@ import numpy as np
 from .._ir import Layer, OpKind
 from ..devices.llm_system import ATTN, LlmSystem
 from ._model import LlmModel
-from ._ops import iteration_trace
+from ._ops import iteration_trace, layer_traffic
 from ._routing import Router
 
 __all__ = ["StepModel"]
@@ -63,7 +63,7 @@ class StepModel:
                 mm, n, k = (g, kv_len, d) if op is OpKind.ATTN_SCORE else (g, d, kv_len)
                 lay = Layer("a", op, mm, n, k, groups=model.kv_heads, input_bits=model.bits,
                             weight_bits=model.bits, output_bits=model.bits)
-                vals.append((lay.flops, lay.input_bytes + lay.output_bytes))
+                vals.append((lay.flops, layer_traffic(lay)))
             (f1, b1), (f2, b2) = vals
             self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b2 - b1, 2 * b1 - b2))
         if model.is_moe:
@@ -164,7 +164,7 @@ class StepModel:
         hit = self._prefill.get(p_len)
         if hit is None:
             trace = iteration_trace(self.model, prefill=[p_len])
-            hit = [(lay.flops / lay.repeat, (lay.input_bytes + lay.output_bytes) / lay.repeat)
+            hit = [(lay.flops / lay.repeat, layer_traffic(lay) / lay.repeat)
                    for lay in trace.layers
                    if lay.op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)]
             self._prefill[p_len] = hit

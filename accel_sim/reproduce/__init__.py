@@ -18,6 +18,7 @@ __all__ = ["REPRODUCTIONS", "Comparison", "get_reproduction", "write_comparison"
 REPRODUCTIONS = {
     "amper": "accel_sim.reproduce.amper",
     "analog-xiao": "accel_sim.reproduce.analog_xiao",
+    "duplex": "accel_sim.reproduce.duplex",
     "learning-group": "accel_sim.reproduce.learning_group",
     "sat": "accel_sim.reproduce.sat",
 }

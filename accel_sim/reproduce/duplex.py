@@ -1,0 +1,306 @@
+"""Duplex (Yun et al., MICRO 2024) vs accel_sim's xPU/PIM serving systems.
+
+Figures are from ``../shared/REFERENCES.md`` and the paper's evaluation section as recorded
+from the authors' public sources (LLMSimulator). Systems, as in the paper: GPU = ``xpu`` (H100);
+Duplex = ``logic_pim`` (Op/B placement, no co-processing); Duplex+PE = ``duplex``
+(co-processing); Duplex+PE+ET = ``duplex`` with experts tensor-parallel over the node's devices;
+Bank-PIM = ``bank_pim``. Devices: Mixtral, OPT-66B and Llama3-70B on 4, GLaM on 8, Grok-1 on 2
+nodes x 8. Closed-loop continuous batching with uniform routing unless stated; a batch that
+does not fit the KV memory is capped to the largest that does (noted in ``throughput.csv``).
+
+Compared: Op/B of decode attention and MoE layers; throughput vs GPU over models, batches and
+lengths (average 2.07x; co-processing's share); time between tokens and end-to-end latency;
+energy per token; the Bank-PIM comparison; a Poisson load sweep; and the GPU baseline's absolute
+tokens/s against measured TensorRT-LLM H100/A100 numbers.
+
+Writes ``comparison.csv``/``.md``, ``opb.csv``, ``throughput.csv``, ``load.csv``,
+``gpu_absolute.csv`` and ``opb.png``, ``throughput_vs_gpu.png``, ``energy_per_token.png``,
+``load_sweep.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .._device import make_device
+from .._ir import OpKind
+from ..llm import MODELS, ServeConfig, iteration_trace, layer_traffic, op_intensity, serve
+from ._common import Comparison, save_axes, write_comparison
+
+#: Devices per model in the paper's evaluation.
+DEVICES = {"mixtral_8x7b": 4, "glam": 8, "grok1": 16, "opt_66b": 4, "llama3_70b": 4}
+MOE_MODELS = ("mixtral_8x7b", "glam", "grok1")
+BATCHES = (32, 64, 128)
+LENGTHS = ((256, 256), (512, 512), (1024, 1024), (2048, 2048), (4096, 4096))
+QUICK_LENGTHS = ((256, 256), (2048, 2048))
+
+#: Measured H100/A100-SXM4 serving throughput with unquantised 16-bit engines ("Mixed"):
+#: TensorRT-LLM v0.15.0 performance overview (docs/source/performance/perf-overview.md of
+#: NVIDIA/TensorRT-LLM, https://nvidia.github.io/TensorRT-LLM/performance/perf-overview.html),
+#: trtllm-bench, fixed lengths, all requests at once, in-flight batching; total output tokens/s
+#: of the tensor-parallel group. (model, xpu, GPUs, input, output, tokens/s)
+MEASURED = (
+    ("mixtral_8x7b", "h100", 2, 128, 128, 15904.17),
+    ("mixtral_8x7b", "a100", 2, 128, 128, 5758.21),
+    ("mixtral_8x7b", "h100", 2, 128, 2048, 7660.05),
+    ("mixtral_8x7b", "a100", 2, 128, 2048, 4365.92),
+    ("mixtral_8x7b", "h100", 4, 2048, 2048, 10381.54),
+    ("llama3_70b", "h100", 4, 128, 128, 6387.29),
+    ("llama3_70b", "a100", 4, 128, 128, 2713.51),
+    ("llama3_70b", "h100", 4, 128, 2048, 5767.81),
+    ("llama3_70b", "a100", 4, 128, 2048, 2684.63),
+)
+#: TensorRT-LLM's engine limit in those runs (--max_batch_size 2048).
+MEASURED_MAX_BATCH = 2048
+
+
+def _systems(model: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    n = DEVICES[model]
+    et = {"expert_tp": min(n, 8)} if model in MOE_MODELS else {}
+    return {"GPU": ("xpu", {"devices": n}), "Duplex": ("logic_pim", {"devices": n}),
+            "Duplex+PE": ("duplex", {"devices": n}),
+            "Duplex+PE+ET": ("duplex", {"devices": n, **et}),
+            "Bank-PIM": ("bank_pim", {"devices": n})}
+
+
+def _serve(model: str, system: tuple[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    dev = make_device(system[0], {k: v for k, v in system[1].items()})
+    cfg = ServeConfig(model=model, **kw)
+    return dict(serve(cfg, dev, cap_to_memory=True).summary)
+
+
+def _opb(models: Sequence[str]) -> list[dict[str, Any]]:
+    rows = []
+    for name in models:
+        m = MODELS[name]
+        for batch in BATCHES:
+            tr = iteration_trace(m, decode_kv=[4096] * batch)
+            att = [lay for lay in tr.layers if lay.op in (OpKind.ATTN_SCORE,
+                                                           OpKind.ATTN_CONTEXT)]
+            att_opb = sum(lay.flops for lay in att) / sum(layer_traffic(lay) for lay in att)
+            exp = [lay for lay in tr.layers if lay.op is OpKind.MOE_EXPERT]
+            moe_opb = (sum(lay.flops for lay in exp) / sum(layer_traffic(lay) for lay in exp)
+                       if exp else float("nan"))
+            dense = [lay for lay in tr.layers if lay.name == "blocks.qkv"][0]
+            rows.append({"model": name, "batch": batch, "kv_len": 4096,
+                         "attention_opb": att_opb, "moe_opb": moe_opb,
+                         "qkv_opb": op_intensity(dense), "gqa_group": m.group,
+                         "tokens_per_expert": batch * m.top_k / m.experts if m.is_moe
+                         else float("nan")})
+    return rows
+
+
+def _write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run(outdir: str, quick: bool = False) -> list[Comparison]:
+    """Run every comparison; write CSVs, plots and the table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(outdir, exist_ok=True)
+    lengths = QUICK_LENGTHS if quick else LENGTHS
+    comps: list[Comparison] = []
+
+    # ------------------------------------------------------------------ Op/B
+    opb = _opb(tuple(DEVICES))
+    _write_csv(os.path.join(outdir, "opb.csv"), opb)
+    for name, group in (("mixtral_8x7b", 4), ("grok1", 6), ("llama3_70b", 8), ("glam", 1),
+                        ("opt_66b", 1)):
+        r = next(x for x in opb if x["model"] == name and x["batch"] == 32)
+        comps.append(Comparison("decode attention Op/B", f"{name}, kv 4096", group,
+                                r["attention_opb"], 0.05,
+                                "fused attention: Q, K, V and output bytes"))
+    for batch, paper in ((32, 8.0), (128, 32.0)):
+        r = next(x for x in opb if x["model"] == "mixtral_8x7b" and x["batch"] == batch)
+        comps.append(Comparison("MoE expert Op/B", f"mixtral_8x7b, decode batch {batch}",
+                                paper, r["moe_opb"], 0.05,
+                                "tokens per expert; weights dominate the bytes"))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name in DEVICES:
+        rs = [x for x in opb if x["model"] == name]
+        ax.plot([x["batch"] for x in rs], [x["attention_opb"] for x in rs], "o--",
+                label=f"{name} attention")
+        if MODELS[name].is_moe:
+            ax.plot([x["batch"] for x in rs], [x["moe_opb"] for x in rs], "s-",
+                    label=f"{name} MoE")
+    for ridge, lab in ((295.0, "H100 ridge"), (8.0, "Logic-PIM ridge"), (1.0, "Bank-PIM ridge")):
+        ax.axhline(ridge, color="grey", lw=0.8, ls=":")
+        ax.text(33, ridge * 1.1, lab, fontsize=7, color="grey")
+    ax.set_yscale("log")
+    ax.set_xscale("log", base=2)
+    save_axes(fig, ax, "decode batch (requests)", "Op/B (FLOP per byte)",
+              os.path.join(outdir, "opb.png"), legend_size=6)
+
+    # ------------------------------------------------------------------ throughput grid
+    grid: list[dict[str, Any]] = []
+    runs = [(m, b, li, lo) for m in MOE_MODELS for b in BATCHES for li, lo in lengths]
+    for model, batch, lin, lout in tqdm(runs, desc="duplex throughput", unit="point",
+                                        leave=False):
+        systems = _systems(model)
+        row: dict[str, Any] = {"model": model, "batch": batch, "lin": lin, "lout": lout}
+        for label in ("GPU", "Duplex", "Duplex+PE", "Duplex+PE+ET"):
+            s = _serve(model, systems[label], batch=batch, lin=lin, lout=lout,
+                       requests=2 * batch)
+            row[f"{label}_tok_s"] = s["throughput_tok_s"]
+            row[f"{label}_j_per_tok"] = s["energy_per_token_j"]
+            row[f"{label}_dyn_j_per_tok"] = s["energy_dynamic_per_token_j"]
+            row[f"{label}_tbt_p50_s"] = s["tbt_p50_s"]
+            row[f"{label}_e2e_p50_s"] = s["e2e_p50_s"]
+            row["batch_cap"] = s["batch_cap"]
+        grid.append(row)
+    _write_csv(os.path.join(outdir, "throughput.csv"), grid)
+
+    def ratio(label: str, rows: Sequence[dict[str, Any]] = grid, base: str = "GPU"
+              ) -> np.ndarray:
+        return np.array([r[f"{label}_tok_s"] / r[f"{base}_tok_s"] for r in rows])
+
+    full = ratio("Duplex+PE+ET")
+    where = "Mixtral/GLaM/Grok-1, batch 32-128, lengths " + \
+        f"{lengths[0][0]}-{lengths[-1][0]}"
+    comps.append(Comparison("throughput Duplex vs GPU, average", where, 2.07,
+                            float(np.mean(full)), 0.25,
+                            "Duplex+PE+ET; geometric mean {:.3g}".format(
+                                float(np.exp(np.log(full).mean())))))
+    comps.append(Comparison("throughput Duplex+PE+ET vs GPU, max", where, 2.67,
+                            float(full.max()), 0.25, ""))
+    comps.append(Comparison("throughput Duplex (no co-processing) vs GPU, max", where, 2.51,
+                            float(ratio("Duplex").max()), 0.25, ""))
+    comps.append(Comparison("co-processing gain (Duplex+PE / Duplex), average", where, 1.04,
+                            float(ratio("Duplex+PE", base="Duplex").mean()), 0.05,
+                            "experts split and decode/prefill attention overlapped"))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    x = np.arange(len(grid))
+    for i, label in enumerate(("Duplex", "Duplex+PE", "Duplex+PE+ET")):
+        ax.bar(x + (i - 1) * 0.27, ratio(label), width=0.27, label=label)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(2.07, color="r", lw=0.8, ls="--", label="paper average 2.07x")
+    ax.set_xticks(x, [f"{r['model'][:5]} b{r['batch']} {r['lin']}" for r in grid],
+                  rotation=90, fontsize=5)
+    save_axes(fig, ax, "", "throughput / GPU", os.path.join(outdir, "throughput_vs_gpu.png"))
+
+    # ------------------------------------------------------------------ latency (GLaM b64)
+    lat = [r for r in grid if r["model"] == "glam" and r["batch"] == 64
+           and 512 <= r["lin"] <= 2048]
+    if lat:
+        tbt = np.mean([r["Duplex+PE+ET_tbt_p50_s"] / r["GPU_tbt_p50_s"] for r in lat])
+        e2e = np.mean([r["Duplex+PE+ET_e2e_p50_s"] / r["GPU_e2e_p50_s"] for r in lat])
+        cond = "GLaM, batch 64, lengths " + ", ".join(str(r["lin"]) for r in lat)
+        comps.append(Comparison("median TBT, Duplex / GPU", cond, 1 - 0.583, float(tbt),
+                                0.25, "paper: -58.3 %"))
+        comps.append(Comparison("median end-to-end latency, Duplex / GPU", cond,
+                                1 - 0.602, float(e2e), 0.25, "paper: -60.20 %"))
+
+    # ------------------------------------------------------------------ energy per token
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for model, paper in (("mixtral_8x7b", 0.3328), ("glam", 0.4203), ("grok1", 0.3459)):
+        rs = [r for r in grid if r["model"] == model]
+        dyn = np.array([1 - r["Duplex+PE+ET_dyn_j_per_tok"] / r["GPU_dyn_j_per_tok"]
+                        for r in rs])
+        red = np.array([1 - r["Duplex+PE+ET_j_per_tok"] / r["GPU_j_per_tok"] for r in rs])
+        comps.append(Comparison("energy per token, max reduction vs GPU", model, paper,
+                                float(dyn.max()), 0.3,
+                                "DRAM + activation + arithmetic energy, as the paper; with "
+                                f"the xPU's idle power the reduction is up to {red.max():.0%}"))
+        ax.plot(np.arange(len(rs)), dyn * 100, "o-", label=f"{model} (dynamic)")
+        ax.plot(np.arange(len(rs)), red * 100, "x:", label=f"{model} (+ idle power)")
+    save_axes(fig, ax, "grid point (batch, length)", "energy/token reduction vs GPU (%)",
+              os.path.join(outdir, "energy_per_token.png"))
+
+    # ------------------------------------------------------------------ Bank-PIM
+    bank_rows: list[dict[str, Any]] = []
+    bank_cases = [("mixtral_8x7b", b, li, lo) for b in BATCHES for li, lo in lengths]
+    bank_cases += [(m, 64, 256, 256) for m in ("opt_66b", "llama3_70b")]
+    bank_cases += [(m, 32, 4096, 4096) for m in ("opt_66b", "llama3_70b")]
+    if (64, 256, 256) not in {(b, li, lo) for _, b, li, lo in bank_cases}:
+        bank_cases.append(("mixtral_8x7b", 64, 256, 256))
+    for model, batch, lin, lout in tqdm(bank_cases, desc="bank-pim", leave=False):
+        systems = _systems(model)
+        row = {"model": model, "batch": batch, "lin": lin, "lout": lout}
+        for label in ("GPU", "Bank-PIM", "Duplex+PE+ET"):
+            s = _serve(model, systems[label], batch=batch, lin=lin, lout=lout,
+                       requests=2 * batch)
+            row[f"{label}_tok_s"] = s["throughput_tok_s"]
+        bank_rows.append(row)
+    _write_csv(os.path.join(outdir, "bank_pim.csv"), bank_rows)
+    mix = [r for r in bank_rows if r["model"] == "mixtral_8x7b"]
+    dvb = ratio("Duplex+PE+ET", mix, "Bank-PIM")
+    comps.append(Comparison("Duplex vs Bank-PIM, max", "Mixtral", 1.80, float(dvb.max()),
+                            0.25, ""))
+    comps.append(Comparison("Duplex vs Bank-PIM, average", "Mixtral", 1.49, float(dvb.mean()),
+                            0.25, ""))
+    comps.append(Comparison("Bank-PIM vs GPU, max", "Mixtral", 2.17,
+                            float(ratio("Bank-PIM", mix).max()), 0.25,
+                            "paper's maximum is at batch 32, length 4096"))
+    r256 = next(r for r in mix if (r["batch"], r["lin"]) == (64, 256))
+    comps.append(Comparison("Bank-PIM vs GPU", "Mixtral, batch 64, 256/256", 1.18,
+                            r256["Bank-PIM_tok_s"] / r256["GPU_tok_s"], 0.25, ""))
+    comps.append(Comparison("Duplex vs GPU", "Mixtral, batch 64, 256/256", 2.05,
+                            r256["Duplex+PE+ET_tok_s"] / r256["GPU_tok_s"], 0.25, ""))
+    for model, paper_bank_wins in (("opt_66b", 1.0), ("llama3_70b", 0.0)):
+        rs = [r for r in bank_rows if r["model"] == model]
+        wins = float(np.mean([r["Bank-PIM_tok_s"] > r["Duplex+PE+ET_tok_s"] for r in rs]))
+        comps.append(Comparison("Bank-PIM faster than Duplex (share of points)", model,
+                                paper_bank_wins, wins, 0.0,
+                                "MHA (OPT) favours Bank-PIM; GQA 8 (Llama3) favours Duplex"))
+
+    # ------------------------------------------------------------------ load sweep
+    rates = (4.0, 8.0, 12.0, 16.0) if quick else tuple(float(q) for q in range(4, 17))
+    n_req = 300 if quick else 1000
+    load: list[dict[str, Any]] = []
+    for label in ("GPU", "Duplex+PE+ET"):
+        system = _systems("mixtral_8x7b")[label]
+        for q in tqdm(rates, desc=f"load {label}", leave=False):
+            s = _serve("mixtral_8x7b", system, batch=128, lin=4096, lout=512, rate=q,
+                       requests=n_req)
+            load.append({"system": label, "rate": q, "achieved_req_s": s["throughput_req_s"],
+                         "throughput_tok_s": s["throughput_tok_s"],
+                         "ttft_p50_s": s["ttft_p50_s"], "tbt_p50_s": s["tbt_p50_s"],
+                         "tbt_p99_s": s["tbt_p99_s"], "e2e_p50_s": s["e2e_p50_s"]})
+    _write_csv(os.path.join(outdir, "load.csv"), load)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, paper in (("GPU", 9.0), ("Duplex+PE+ET", 14.0)):
+        rs = [r for r in load if r["system"] == label]
+        base = rs[0]["e2e_p50_s"]
+        ok = [r["rate"] for r in rs if r["e2e_p50_s"] <= 2.0 * base]
+        comps.append(Comparison("highest sustained load (req/s)",
+                                f"Mixtral 4096/512, batch cap 128, {label}", paper,
+                                max(ok) if ok else 0.0, 0.25,
+                                "sustained: median end-to-end latency at most twice that at "
+                                f"{rates[0]:g} req/s ({n_req} requests)"))
+        ax.plot([r["rate"] for r in rs], [r["e2e_p50_s"] for r in rs], "o-", label=label)
+    ax.set_yscale("log")
+    save_axes(fig, ax, "offered load (req/s)", "median end-to-end latency (s)",
+              os.path.join(outdir, "load_sweep.png"))
+
+    # ------------------------------------------------------------------ GPU absolute
+    absrows = []
+    for model, xpu, n, lin, lout, measured in MEASURED:
+        dev = make_device("xpu", {"devices": n, "xpu": xpu})
+        fit = dev.max_batch(MODELS[model], lin + lout)
+        batch = min(fit, MEASURED_MAX_BATCH)
+        s = serve(ServeConfig(model=model, batch=batch, lin=lin, lout=lout,
+                              requests=3 * batch if not quick else batch), dev).summary
+        absrows.append({"model": model, "xpu": xpu, "devices": n, "lin": lin, "lout": lout,
+                        "batch": batch, "measured_tok_s": measured,
+                        "accel_sim_tok_s": s["throughput_tok_s"]})
+        comps.append(Comparison("GPU serving throughput (tok/s)",
+                                f"{model}, {n} x {xpu.upper()}, {lin}/{lout}, batch {batch}",
+                                measured, s["throughput_tok_s"], 0.5,
+                                "TensorRT-LLM v0.15 measured (16-bit, in-flight batching); "
+                                "we do not model chunked prefill"))
+    _write_csv(os.path.join(outdir, "gpu_absolute.csv"), absrows)
+    write_comparison(comps, outdir, "Duplex (MICRO 2024): paper vs accel_sim")
+    return comps
