@@ -170,6 +170,8 @@ def _explore_spec(args: argparse.Namespace):
         kw["fixed"] = {**kw.get("fixed", {}), **_kv_list(args.set, "-s")}
     if args.training:
         kw["training"] = True
+    if args.serve:
+        kw["serve"] = True
     for flag, key in (("trials", "trials"), ("sampler", "sampler"), ("seed", "seed"),
                       ("storage", "storage"), ("study", "study"), ("workers", "workers"),
                       ("output", "output"), ("warm_start", "warm_start"),
@@ -177,7 +179,7 @@ def _explore_spec(args: argparse.Namespace):
         value = getattr(args, flag)
         if value is not None:
             kw[key] = value
-    for required in ("workloads", "device"):
+    for required in ("device",) if kw.get("serve") else ("workloads", "device"):
         if required not in kw:
             flag = "-w" if required == "workloads" else "-d"
             raise ConfigError(f"explore: {flag} is required (or give it in the spec file)")
@@ -361,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-d", "--device")
     s.add_argument("--training", action="store_true",
                    help="evaluate a training step of every workload")
+    s.add_argument("--serve", action="store_true",
+                   help="explore LLM serving (device: xpu/logic_pim/.../duplex; scenario "
+                        "parameters model, batch, lin, lout, rate, requests via -s/--space; "
+                        "objectives e.g. throughput_tok_s,energy_per_token_j,tbt_p99_s)")
     s.add_argument("--objectives", help="latency,energy[,area,accuracy,edp,...] or metrics")
     s.add_argument("--constraint", action="append", metavar="METRIC<=VALUE",
                    help="constraint on a summary metric (repeatable)")

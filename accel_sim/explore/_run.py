@@ -164,7 +164,15 @@ class _Evaluator:
         from workloads import load_workload
 
         self.device = get_device(spec.device)
-        self.traces: list[Trace] = [load_workload(w) for w in spec.workloads]
+        self.serving = None
+        if spec.serve:
+            from ..llm._serve import ServingEvaluator
+
+            self.serving = ServingEvaluator(self.device)
+            self.traces: list[Trace] = []
+            self.space = SearchSpace(self.serving.config_cls, spec.space, spec.fixed)
+            return
+        self.traces = [load_workload(w) for w in spec.workloads]
         if spec.training:
             from .._ir import training_trace
 
@@ -172,6 +180,8 @@ class _Evaluator:
         self.space = SearchSpace(self.device.Config, spec.space, spec.fixed)
 
     def __call__(self, config) -> tuple[dict[str, Any], float]:
+        if self.serving is not None:
+            return self.serving(config)
         dev = self.device(config)
         reports = [dev.evaluate(t) for t in self.traces]
         total = sum(reports[1:], reports[0])
@@ -305,7 +315,11 @@ class Explorer:
                 trial.set_user_attr("invalid", str(exc))
                 raise optuna.TrialPruned(str(exc)) from None
             t0 = time.perf_counter()
-            summary, violation = self.evaluator(config)
+            try:
+                summary, violation = self.evaluator(config)
+            except AccelSimError as exc:  # e.g. the weights alone do not fit the memory
+                trial.set_user_attr("invalid", str(exc))
+                raise optuna.TrialPruned(str(exc)) from None
             trial.set_user_attr("eval_time_s", time.perf_counter() - t0)
             trial.set_user_attr("metrics", metrics_json(summary))
             for c in spec.constraints:

@@ -113,10 +113,15 @@ class ExploreSpec:
         heartbeat_s: Heartbeat interval of RDB storages (dead workers' trials are retried
             after 2 intervals).
         training: Evaluate a training step of every workload (``training_trace``).
+        serve: Explore LLM serving: each trial runs :func:`accel_sim.llm.serve` on the device
+            (an xPU/PIM system) with the serving scenario's parameters (``model``, ``batch``,
+            ``lin``, ``lout``, ``rate``, ``requests``, ...) searchable or fixed like the
+            device's; objectives read the serving summary (``throughput_tok_s``,
+            ``tbt_p99_s``, ``energy_per_token_j``, ...). No workloads.
     """
 
-    workloads: tuple[str, ...]
-    device: str
+    workloads: tuple[str, ...] = ()
+    device: str = ""
     objectives: tuple[Objective, ...] = field(default_factory=lambda: (
         Objective.parse("latency"), Objective.parse("energy")))
     constraints: tuple[Constraint, ...] = ()
@@ -132,10 +137,16 @@ class ExploreSpec:
     warm_start: str | None = None
     heartbeat_s: float = 10.0
     training: bool = False
+    serve: bool = False
 
     def __post_init__(self) -> None:
-        if not self.workloads:
-            raise ConfigError("explore: give at least one workload (-w)")
+        if not self.device:
+            raise ConfigError("explore: give a device (-d)")
+        if not self.workloads and not self.serve:
+            raise ConfigError("explore: give at least one workload (-w), or --serve")
+        if self.serve and (self.workloads or self.training):
+            raise ConfigError("explore --serve takes no workloads (-w) or --training: the "
+                              "serving scenario is set with -s/--space (model=, lin=, ...)")
         if not self.objectives:
             raise ConfigError("explore: give at least one objective (--objectives)")
         names = [o.metric for o in self.objectives]
@@ -167,6 +178,8 @@ class ExploreSpec:
                 "constraints": [c.name for c in self.constraints]}
         if self.training:  # absent when false: studies made before the flag stay resumable
             out["training"] = True
+        if self.serve:
+            out["serve"] = True
         return out
 
 
@@ -197,7 +210,7 @@ def _as_mapping(value: Any, key: str) -> dict[str, str]:
 
 _SPEC_KEYS = {"workload", "workloads", "device", "objectives", "constraints", "constraint",
               "space", "set", "fixed", "trials", "sampler", "seed", "storage", "study",
-              "workers", "output", "warm_start", "heartbeat", "training"}
+              "workers", "output", "warm_start", "heartbeat", "training", "serve"}
 
 
 def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -232,10 +245,11 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             if not isinstance(data[key], int) or isinstance(data[key], bool):
                 raise ConfigError(f"{path}: {key} must be an integer")
             out[key] = data[key]
-    if data.get("training") is not None:
-        if not isinstance(data["training"], bool):
-            raise ConfigError(f"{path}: training must be true or false")
-        out["training"] = data["training"]
+    for key in ("training", "serve"):
+        if data.get(key) is not None:
+            if not isinstance(data[key], bool):
+                raise ConfigError(f"{path}: {key} must be true or false")
+            out[key] = data[key]
     if data.get("heartbeat") is not None:
         out["heartbeat_s"] = float(data["heartbeat"])
     if data.get("objectives") is not None:

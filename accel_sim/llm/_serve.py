@@ -22,8 +22,10 @@ all energy (iterations plus the devices' idle power while the server waits) / ou
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
+import typing
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -39,7 +41,7 @@ from ._model import MODELS, LlmModel, get_model
 from ._routing import ROUTING_POLICIES, Router
 from ._step import StepModel
 
-__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "serve"]
+__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "ServingEvaluator", "serve"]
 
 
 @dataclass(frozen=True)
@@ -408,3 +410,43 @@ class _Server:
             arr.setflags(write=False)
         return ServeResult(MappingProxyType(summary), MappingProxyType(reqs),
                            MappingProxyType(its))
+
+
+class ServingEvaluator:
+    """Explorer adapter: one configuration of ``device_cls`` plus a serving scenario ->
+    the serving summary and the KV-memory violation.
+
+    ``config_cls`` is a frozen config holding the device's parameters and those of
+    :class:`ServeConfig` (derived from both declarations, so the explorer's search space and
+    ``-s`` values cover both).
+    """
+
+    def __init__(self, device_cls: type) -> None:
+        if not (isinstance(device_cls, type) and issubclass(device_cls, LlmSystem)):
+            raise ConfigError(f"explore --serve: device {getattr(device_cls, 'name', '?')!r} "
+                              "is not an LLM serving system; use one of xpu, logic_pim, "
+                              "bankgroup_pim, bank_pim, duplex")
+        self.device_cls = device_cls
+        dev_fields = {f.name for f in dataclasses.fields(device_cls.Config)}
+        clash = dev_fields & {f.name for f in dataclasses.fields(ServeConfig)}
+        if clash:  # pragma: no cover - a device declaring a serving parameter's name
+            raise ConfigError(f"device {device_cls.name!r} parameters {sorted(clash)} clash "
+                              "with serving parameters")
+        hints = typing.get_type_hints(ServeConfig)
+        extra = [(f.name, hints[f.name], dataclasses.field(default=f.default,
+                                                           metadata=f.metadata))
+                 for f in dataclasses.fields(ServeConfig)]
+        self.config_cls = dataclasses.make_dataclass(
+            f"{device_cls.Config.__name__}Serving", extra, bases=(device_cls.Config,),
+            frozen=True)
+        self._dev_fields = dev_fields
+
+    def __call__(self, config: Config) -> tuple[dict[str, Any], float]:
+        values = config.to_dict()
+        dev = self.device_cls(self.device_cls.Config(
+            **{k: v for k, v in values.items() if k in self._dev_fields}))
+        scenario = ServeConfig(**{k: v for k, v in values.items() if k not in self._dev_fields})
+        result = serve(scenario, dev, cap_to_memory=True)
+        summary = {k: v for k, v in result.summary.items() if isinstance(v, (int, float))
+                   and not isinstance(v, bool) and v is not None}
+        return summary, max(float(result.summary["kv_memory_violation"]), 0.0)

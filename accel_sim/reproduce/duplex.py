@@ -273,13 +273,14 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for label, paper in (("GPU", 9.0), ("Duplex+PE+ET", 14.0)):
         rs = [r for r in load if r["system"] == label]
-        base = rs[0]["e2e_p50_s"]
-        ok = [r["rate"] for r in rs if r["e2e_p50_s"] <= 2.0 * base]
+        base = rs[0]["ttft_p50_s"]
+        ok = [r["rate"] for r in rs if r["ttft_p50_s"] <= 2.0 * base]
         comps.append(Comparison("highest sustained load (req/s)",
                                 f"Mixtral 4096/512, batch cap 128, {label}", paper,
                                 max(ok) if ok else 0.0, 0.25,
-                                "sustained: median end-to-end latency at most twice that at "
-                                f"{rates[0]:g} req/s ({n_req} requests)"))
+                                "sustained: requests do not queue (median time to first "
+                                f"token at most twice that at {rates[0]:g} req/s; {n_req} "
+                                "requests)"))
         ax.plot([r["rate"] for r in rs], [r["e2e_p50_s"] for r in rs], "o-", label=label)
     ax.set_yscale("log")
     save_axes(fig, ax, "offered load (req/s)", "median end-to-end latency (s)",
