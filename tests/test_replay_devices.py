@@ -48,7 +48,8 @@ def test_replay_workload_layers_and_validation():
         _step(10, 64)
     with pytest.raises(WorkloadError, match="devices that do: amper, per_cpu, per_gpu"):
         make_device("systolic").evaluate(tr)
-    with pytest.raises(WorkloadError, match=r"does not model conv ops .*: analog, bank_pim, bankgroup_pim, duplex, gpu"):
+    with pytest.raises(WorkloadError, match=r"does not model conv ops .*: "
+                       r"analog, bank_pim, bankgroup_pim, duplex, gpu"):
         make_device("amper").evaluate(load_workload("resnet18") + tr)
 
 

@@ -87,7 +87,7 @@ def _opb(models: Sequence[str]) -> list[dict[str, Any]]:
             exp = [lay for lay in tr.layers if lay.op is OpKind.MOE_EXPERT]
             moe_opb = (sum(lay.flops for lay in exp) / sum(layer_traffic(lay) for lay in exp)
                        if exp else float("nan"))
-            dense = [lay for lay in tr.layers if lay.name == "blocks.qkv"][0]
+            dense = next(lay for lay in tr.layers if lay.name == "blocks.qkv")
             rows.append({"model": name, "batch": batch, "kv_len": 4096,
                          "attention_opb": att_opb, "moe_opb": moe_opb,
                          "qkv_opb": op_intensity(dense), "gqa_group": m.group,
@@ -172,8 +172,8 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         f"{lengths[0][0]}-{lengths[-1][0]}"
     comps.append(Comparison("throughput Duplex vs GPU, average", where, 2.07,
                             float(np.mean(full)), 0.25,
-                            "Duplex+PE+ET; geometric mean {:.3g}".format(
-                                float(np.exp(np.log(full).mean())))))
+                            f"Duplex+PE+ET; geometric mean "
+                            f"{float(np.exp(np.log(full).mean())):.3g}"))
     comps.append(Comparison("throughput Duplex+PE+ET vs GPU, max", where, 2.67,
                             float(full.max()), 0.25, ""))
     comps.append(Comparison("throughput Duplex (no co-processing) vs GPU, max", where, 2.51,
