@@ -490,9 +490,15 @@ class LlmSystem(Device):
             mt = _EXPERT_RE.match(names[i])
             key, part = (mt["layer"], mt["part"]) if mt else (f"#{i}", "up")
             groups.setdefault(key, {"up": [], "down": []})[part].append(i)
-        for rows in groups.values():
+        known = meta.get("expert_counts")
+        for key, rows in groups.items():
             ups, downs = rows["up"], rows["down"]
             counts = np.concatenate([np.full(int(cols["groups"][i]), cols["m"][i]) for i in ups])
+            layer_no = key[3:] if key.startswith("moe") else ""
+            if known is not None and layer_no.isdigit() and int(layer_no) < len(known):
+                exact = np.asarray(known[int(layer_no)], dtype=np.int64)
+                if np.array_equal(np.sort(exact[exact > 0]), np.sort(counts)):
+                    counts = exact  # expert identities: each expert on its own device group
             ops_arr = [self._expert_op(cols, ups[0])]
             if downs:
                 ops_arr.append(self._expert_op(cols, downs[0]))

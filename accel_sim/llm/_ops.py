@@ -137,6 +137,8 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
         "kv_tokens": sum(dec) + sum(pre), "kv_bytes_per_token": m.kv_bytes_per_token,
         "weight_bytes": m.weight_bytes,
     }
+    if m.is_moe:  # which expert got which count (the rows keep only how many got each)
+        meta["expert_counts"] = tuple(tuple(int(x) for x in row) for row in counts)
     return Trace(name or f"{m.name}.iteration", tuple(rows), meta)
 
 

@@ -267,7 +267,8 @@ class _Server:
                 t0 = env.now
                 yield self.wake
                 self.wake = None
-                self.idle_s += env.now - t0
+                if self.issued >= 1:  # idle between requests, not before the first arrival
+                    self.idle_s += env.now - t0
                 continue
             room = self.cap - len(self.running)
             admit = self.waiting[:room] if room > 0 else []
