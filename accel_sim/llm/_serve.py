@@ -265,9 +265,10 @@ class _Server:
             if not self.running and not self.waiting:
                 self.wake = env.event()
                 t0 = env.now
+                started = self.issued >= 1  # idle between requests, not before the first one
                 yield self.wake
                 self.wake = None
-                if self.issued >= 1:  # idle between requests, not before the first arrival
+                if started:
                     self.idle_s += env.now - t0
                 continue
             room = self.cap - len(self.running)
