@@ -125,15 +125,10 @@ def _write_columns(path: str, cols: MappingProxyType) -> None:
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """Quantile ``q`` of ``values`` repeated ``weights`` times (inverted CDF, like numpy's
-    ``method="inverted_cdf"``)."""
+    """Quantile ``q`` of ``values`` repeated ``weights`` times (NaN when empty)."""
     if values.size == 0 or weights.sum() <= 0:
         return float("nan")
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
-    cum = np.cumsum(w)
-    idx = int(np.searchsorted(cum, q * cum[-1], side="left"))
-    return float(v[min(idx, v.size - 1)])
+    return float(np.quantile(values, q, weights=weights, method="inverted_cdf"))
 
 
 def serve(config: ServeConfig, device: LlmSystem | str = "duplex", *,

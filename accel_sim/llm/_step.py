@@ -55,6 +55,7 @@ class StepModel:
         self.lay = device.layout(model.experts)
         self._dense: dict[tuple[int, int], tuple[float, float, float]] = {}
         self._prefill: dict[int, list[tuple[float, float]]] = {}
+        self._dense_template()
         g, d = model.group, model.head_dim
         self._decode_ops = []
         for op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT):
@@ -109,8 +110,6 @@ class StepModel:
         key = (tokens, logits)
         hit = self._dense.get(key)
         if hit is None:
-            if not hasattr(self, "_d_const"):
-                self._dense_template()
             cols = dict(self._d_const)
             for k, (a_, dt, dl) in self._d_lin.items():
                 cols[k] = a_ + dt * (tokens - 1) + dl * (logits - 1)

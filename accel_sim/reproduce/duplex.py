@@ -70,7 +70,7 @@ def _systems(model: str) -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def _serve(model: str, system: tuple[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    dev = make_device(system[0], {k: v for k, v in system[1].items()})
+    dev = make_device(system[0], system[1])
     cfg = ServeConfig(model=model, **kw)
     return dict(serve(cfg, dev, cap_to_memory=True).summary)
 
@@ -224,8 +224,6 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     bank_cases = [("mixtral_8x7b", b, li, lo) for b in BATCHES for li, lo in lengths]
     bank_cases += [(m, 64, 256, 256) for m in ("opt_66b", "llama3_70b")]
     bank_cases += [(m, 32, 4096, 4096) for m in ("opt_66b", "llama3_70b")]
-    if (64, 256, 256) not in {(b, li, lo) for _, b, li, lo in bank_cases}:
-        bank_cases.append(("mixtral_8x7b", 64, 256, 256))
     for model, batch, lin, lout in tqdm(bank_cases, desc="bank-pim", leave=False):
         systems = _systems(model)
         row = {"model": model, "batch": batch, "lin": lin, "lout": lout}
