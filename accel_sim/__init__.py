@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._device import Device, available_devices, get_device, make_device, register_device
 from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
 from ._params import Config, ParamSpec, param
+from ._progress import progress_enabled, set_progress
 from ._report import Report
 from ._simulate import simulate
 from ._sweep import grid_configs, run_sweep
@@ -32,8 +33,10 @@ __all__ = [
     "grid_configs",
     "make_device",
     "param",
+    "progress_enabled",
     "register_device",
     "run_sweep",
+    "set_progress",
     "simulate",
     "training_trace",
 ]
