@@ -30,6 +30,17 @@ def _pg_bin() -> str:
     return os.path.dirname(found[-1])
 
 
+def _runuser() -> str:
+    """util-linux's runuser by its absolute path: /usr/sbin is not on every PATH (CI runs
+    the tests with PATH=/usr/bin:/bin)."""
+    for path in ("/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
+        if os.access(path, os.X_OK):
+            return path
+    found = shutil.which("runuser")
+    assert found, "runuser (util-linux) is missing"
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,7 +66,7 @@ def postgres_server():
         user = pwd.getpwnam("postgres")
         for path in (root, sock):
             os.chown(path, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
+        prefix = [_runuser(), "-u", "postgres", "--"]
     port = _free_port()
     subprocess.run([*prefix, f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
                              "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
