@@ -380,6 +380,9 @@ class Trace(Sequence[Layer]):
     def __hash__(self) -> int:
         return hash((self.name, self.layers))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # for worker processes: no read-only views
+        return (Trace, (self.name, self.layers, dict(self.metadata)))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Trace) and (self.name, self.layers) == (other.name, other.layers)
 

@@ -19,12 +19,17 @@ __all__ = ["main"]
 
 
 def _kv_list(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    """``key=value`` items as a dict; a key given twice is an error (no silent last-wins)."""
     out: dict[str, str] = {}
     for item in items or []:
         key, eq, value = item.partition("=")
-        if not eq or not key.strip():
+        key = key.strip()
+        if not eq or not key:
             raise ConfigError(f"{flag} {item!r}: expected key=value")
-        out[key.strip()] = value.strip()
+        if key in out:
+            raise ConfigError(f"{flag} {key}: given twice ({key}={out[key]} and "
+                              f"{key}={value.strip()}); give it once")
+        out[key] = value.strip()
     return out
 
 
@@ -119,24 +124,57 @@ def _note_skipped(trace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from ._progress import progress_bar
+    from ._sweep import Grid, RowWriter, _check_jobs, estimate_seconds, iter_sweep
 
-    from ._sweep import grid_configs, run_sweep, write_rows_csv
-
+    jobs = _check_jobs(args.jobs)
+    if args.max_points < 1:
+        raise ConfigError(f"--max-points {args.max_points}: must be >= 1")
     trace = _load(args.workload)
     if args.training:
         from ._ir import training_trace
 
         trace = training_trace(trace)
     cls = get_device(args.device)
-    grid = {k: [x for x in v.split(",") if x.strip()] for k, v in
-            _kv_list(args.grid, "--grid").items()}
-    configs = grid_configs(cls, grid, _kv_list(args.set, "-s"))
-    with tqdm(total=len(configs), unit="cfg", disable=args.quiet, file=sys.stderr) as bar:
-        rows = run_sweep(trace, cls, configs, jobs=args.jobs, progress=bar.update)
-    write_rows_csv(args.output, rows)
-    print(f"wrote {len(rows)} configurations to {args.output}")
+    grid_text = _kv_list(args.grid, "--grid")
+    grid = Grid.build(cls, {k: [x for x in v.split(",") if x.strip()] for k, v in
+                            grid_text.items()}, _kv_list(args.set, "-s"))
+    n = grid.size
+    if n > args.max_points:
+        est = estimate_seconds(trace, grid, jobs)
+        raise ConfigError(f"--grid has {grid.shape()}, more than --max-points "
+                          f"{args.max_points:,} (estimated {_duration(est)} on {jobs} "
+                          "worker(s)); narrow the grid or raise --max-points")
+    with progress_bar(n, desc="checking grid", unit="cfg") as bar:
+        for i, point in enumerate(grid.points()):  # cross-field rules before anything runs
+            grid.config(point)
+            if i % 4096 == 4095:
+                bar.update(4096)
+    done = 0
+    try:
+        with RowWriter(args.output) as out, progress_bar(n, desc="sweep", unit="cfg") as bar:
+            for rows in iter_sweep(trace, cls, grid, jobs=jobs):
+                out.write(rows)
+                done += len(rows)
+                bar.update(len(rows))
+    except KeyboardInterrupt as exc:
+        from .errors import Interrupted
+
+        sig = exc if isinstance(exc, Interrupted) else Interrupted(2)
+        raise sig.with_detail(f"wrote {done:,} of {n:,} configurations to {args.output}"
+                              ) from None
+    print(f"wrote {done:,} configurations to {args.output}")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``, ``12 days``."""
+    if seconds != seconds:  # NaN: the sample could not be evaluated
+        return "unknown time"
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def _cmd_scalesim(args: argparse.Namespace) -> int:
@@ -156,15 +194,24 @@ def _explore_spec(args: argparse.Namespace):
         kw["workloads"] = tuple(w for w in _split_workloads(args.workload))
     if args.device:
         kw["device"] = args.device
-    if args.objectives:
-        kw["objectives"] = tuple(Objective.parse(o) for o in args.objectives.split(","))
+    if args.objectives is not None:
+        names = [o for o in args.objectives.split(",") if o.strip()]
+        if not names:
+            raise ConfigError(f"--objectives {args.objectives!r}: give at least one objective "
+                              "(latency, energy, area, edp, accuracy, throughput or a metric)")
+        kw["objectives"] = tuple(Objective.parse(o) for o in names)
     if args.constraint:
         kw["constraints"] = tuple(Constraint.parse(c) for c in args.constraint)
     if args.space:
-        space = {}
+        space: dict[str, str] = {}
         for item in args.space:
             key, _, value = item.partition("=")
-            space[key.strip()] = value.strip()
+            key = key.strip()
+            if not key:
+                raise ConfigError(f"--space {item!r}: expected KEY, KEY=LO:HI or KEY=V1,V2")
+            if key in space:
+                raise ConfigError(f"--space {key}: given twice; give it once")
+            space[key] = value.strip()
         kw["space"] = space
     if args.set:
         kw["fixed"] = {**kw.get("fixed", {}), **_kv_list(args.set, "-s")}
@@ -206,10 +253,13 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     spec = _explore_spec(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = Explorer(spec).run(progress=not args.quiet)
+    for note in result.notes:
+        print(note)
     data = result.data
     n_done = len(data.values)
-    print(f"study {spec.study!r}: {n_done} complete trials ({result.ran} run now, "
-          f"{result.wall_s:.1f} s), {int(data.feasible.sum())} feasible, "
+    invalid = f", {result.invalid} invalid design(s) pruned" if result.invalid else ""
+    print(f"study {spec.study!r}: {n_done} complete trials ({result.ran} completed now"
+          f"{invalid}, {result.wall_s:.1f} s), {int(data.feasible.sum())} feasible, "
           f"{int(data.front.sum())} on the Pareto front")
     if result.ran:
         print(f"sampler time: {result.sampler_time_s / result.ran * 1e3:.1f} ms per trial "
@@ -223,31 +273,41 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import optuna
 
     from .explore import collect, write_outputs
+    from .explore._storage import journal_storage, rdb_storage
 
     target = args.target
     if os.path.isdir(target) and args.storage is None:
-        if os.path.exists(os.path.join(target, "study.journal")):
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-            storage = JournalStorage(JournalFileBackend(os.path.join(target, "study.journal")))
-        elif os.path.exists(os.path.join(target, "study.db")):
-            storage = f"sqlite:///{os.path.abspath(os.path.join(target, 'study.db'))}"
+        journal = os.path.join(target, "study.journal")
+        db = os.path.join(target, "study.db")
+        if os.path.exists(journal):
+            storage, where = journal_storage(journal), journal
+        elif os.path.exists(db):
+            where = db
+            if not _is_sqlite(db):
+                raise ConfigError(f"{db}: not a SQLite database (an explore study.db was "
+                                  "expected)")
+            storage = rdb_storage(f"sqlite:///{os.path.abspath(db)}", 10.0)
         else:
             raise ConfigError(f"{target}: no study.db or study.journal in this folder")
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        try:
+            names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        except Exception as exc:  # a damaged file: sqlalchemy/json raise many kinds
+            raise ConfigError(f"{where}: cannot read the study ({_first_line(exc)})"
+                              ) from None
         if args.study:
             name = args.study
         elif len(names) == 1:
             name = names[0]
+        elif not names:
+            raise ConfigError(f"{where} holds no study")
         else:
             raise ConfigError(f"{target} holds studies {', '.join(names)}: choose with --study")
         outdir = args.output or target
     else:
         if args.storage is None:
             raise ConfigError(f"{target}: not a folder; give --storage URL with a study name")
-        from .explore._run import _rdb
-
-        storage = _rdb(args.storage, 10.0) if "://" in args.storage else args.storage
+        storage = (rdb_storage(args.storage, 10.0) if "://" in args.storage
+                   else journal_storage(args.storage))
         name = target
         outdir = args.output or os.path.join("results", name)
     try:
@@ -261,6 +321,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     paths = write_outputs(collect(study, objectives, directions), outdir)
     print(f"wrote {', '.join(sorted(paths))} in {outdir}")
     return 0
+
+
+def _is_sqlite(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -338,7 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
                    help="fixed device parameter (repeatable)")
     s.add_argument("-j", "--jobs", type=int, default=None,
-                   help="worker processes (default: all cores)")
+                   help="worker processes, >= 1 (default: all cores)")
+    s.add_argument("--max-points", type=int, default=1_000_000, metavar="N",
+                   help="refuse grids of more than N configurations, printing their count "
+                        "and estimated time (default 1000000)")
     s.add_argument("--training", action="store_true",
                    help="evaluate a training step of the workload")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -378,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler", choices=("tpe", "gp", "nsga2", "random", "grid"),
                    help="default: tpe (multivariate Bayesian)")
     s.add_argument("--seed", type=int)
-    s.add_argument("--storage", help="Optuna storage URL or .journal file (default: "
-                                     "OUTDIR/study.db)")
+    s.add_argument("--storage", help="journal (default: OUTDIR/study.journal), sqlite "
+                                     "(OUTDIR/study.db), a .journal file or a database URL "
+                                     "(postgresql://...)")
     s.add_argument("--study", help="study name (default: explore)")
     s.add_argument("--workers", type=int, help="worker processes on this machine")
     s.add_argument("--warm-start", dest="warm_start", metavar="STUDY_OR_CSV",
@@ -431,19 +508,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (2 for user errors)."""
+    """Run the CLI; returns the exit status (2 for user errors, 128 + signal number when
+    stopped by SIGINT or SIGTERM)."""
+    from ._procs import interruptible
+    from .errors import Interrupted
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with interruptible():
+            return int(args.func(args) or 0)
     except AccelSimError as exc:
-        print(f"accel-sim: error: {exc}", file=sys.stderr)
+        print(f"accel-sim: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        sig = exc if isinstance(exc, Interrupted) else Interrupted(2)
+        detail = f": {sig.detail}" if sig.detail else ""
+        print(f"accel-sim: interrupted ({sig.signal_name}){detail}", file=sys.stderr)
+        return sig.exit_status
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return 0
+    except MemoryError:
+        print("accel-sim: error: out of memory (the model needs more than this machine has; "
+              "try a smaller workload or a faster model setting)", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"accel-sim: error:{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
+
+def _one_line(text: str) -> str:
+    """The message on one line (errors are one line by contract; this is the last guard)."""
+    return " ".join(text.split())

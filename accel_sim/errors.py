@@ -7,7 +7,7 @@ what is allowed; the CLI prints it and exits with status 2.
 
 from __future__ import annotations
 
-__all__ = ["AccelSimError", "ConfigError", "UnknownNameError", "WorkloadError"]
+__all__ = ["AccelSimError", "ConfigError", "Interrupted", "UnknownNameError", "WorkloadError"]
 
 
 class AccelSimError(ValueError):
@@ -27,3 +27,36 @@ class UnknownNameError(AccelSimError, KeyError):
 
 class WorkloadError(AccelSimError):
     """A workload file or workload specification cannot be turned into a trace."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT: Ctrl-C, or SIGTERM).
+
+    A :class:`KeyboardInterrupt`, so no ``except Exception`` swallows it. ``exit_status`` is
+    the shell's convention, 128 + signal number (130 for SIGINT, 143 for SIGTERM); ``detail``
+    says what was kept (e.g. how many trials were written) and is added by whoever cleans up.
+    """
+
+    def __init__(self, signum: int, detail: str = "") -> None:
+        super().__init__(signum, detail)
+        self.signum = int(signum)
+        self.detail = detail
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal number."""
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        """``SIGINT``, ``SIGTERM``, ..."""
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    def with_detail(self, detail: str) -> Interrupted:
+        """The same interruption with a note on what was kept."""
+        return Interrupted(self.signum, detail)

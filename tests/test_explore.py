@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +30,16 @@ from accel_sim.explore import (
     hypervolume,
     pareto_mask,
 )
+
+
+def _study(folder, name="explore"):
+    """The study in an explore output folder, read through its journal (no lock taken)."""
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    path = folder / "study.journal"
+    assert path.exists(), f"no study.journal in {folder}"
+    return optuna.load_study(study_name=name,
+                             storage=JournalStorage(JournalFileBackend(str(path))))
 
 
 # ---------------------------------------------------------------------- space
@@ -147,7 +156,7 @@ def test_explore_writes_outputs_and_resumes(tmp_path, capsys):
     assert _explore(tmp_path) == 0
     out = tmp_path / "ex"
     for name in ("trials.csv", "pareto.csv", "hypervolume.csv", "pareto.png",
-                 "hypervolume.png", "study.db"):
+                 "hypervolume.png", "study.journal"):
         assert (out / name).exists(), name
     trials = _rows(out / "trials.csv")
     assert len(trials) == 12 and all(r["state"] == "COMPLETE" for r in trials)
@@ -189,14 +198,14 @@ def test_same_seed_same_trials(tmp_path):
 
 def test_other_objectives_refused_and_study_untouched(tmp_path):
     assert _explore(tmp_path) == 0
-    db = f"sqlite:///{tmp_path / 'ex' / 'study.db'}"
-    before = len(optuna.load_study(study_name="explore", storage=db).trials)
+    before = len(_study(tmp_path / "ex").trials)
     res = subprocess.run([sys.executable, "-m", "accel_sim", "explore", "-w", "resnet18", "-d",
                           "systolic", "--objectives", "latency,area", "--trials", "20", "-q",
                           "-o", str(tmp_path / "ex")], capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "exists with other settings" in res.stderr and len(res.stderr.splitlines()) == 1
-    assert len(optuna.load_study(study_name="explore", storage=db).trials) == before
+    assert "was made with other settings" in res.stderr and len(res.stderr.splitlines()) == 1
+    assert "objectives: study has latency,energy,area, asked latency,area" in res.stderr
+    assert len(_study(tmp_path / "ex").trials) == before
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -214,6 +223,14 @@ def test_other_objectives_refused_and_study_untouched(tmp_path):
     (["--warm-start", "/nonexistent/trials.csv"], "cannot read"),
     (["--warm-start", "no_such_study"], "no such study, folder or .csv file"),
     (["--workers", "2", "--storage", "sqlite:///x.db"], "SQLite does not take concurrent"),
+    (["--workers", "2", "--storage", "sqlite"], "SQLite does not take concurrent"),
+    (["--seed", "-1"], "--seed -1: must be an integer in [0, 4294967295]"),
+    (["--seed", "4294967296"], "must be an integer in [0, 4294967295]"),
+    (["--objectives", ""], "--objectives '': give at least one objective"),
+    (["--objectives", ","], "give at least one objective"),
+    (["-s", "rows=8", "-s", "rows=64"], "-s rows: given twice"),
+    (["--space", "rows=8:16", "rows=32:64"], "--space rows: given twice"),
+    (["--warm-start", "MISSING"], "--warm-start MISSING: no such study, folder or .csv file"),
 ])
 def test_explore_bad_input(tmp_path, args, needle):
     res = subprocess.run([sys.executable, "-m", "accel_sim", "explore", "-w", "resnet18", "-d",
@@ -223,9 +240,8 @@ def test_explore_bad_input(tmp_path, args, needle):
     assert "Traceback" not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0], res.stderr
-    db = tmp_path / "o" / "study.db"
-    if db.exists():  # a refused run leaves no study behind
-        assert not optuna.get_all_study_summaries(f"sqlite:///{db}")
+    # a refused run creates nothing: no output folder, no study file
+    assert not (tmp_path / "o").exists(), sorted(os.listdir(tmp_path / "o"))
 
 
 def test_plot_bad_input(tmp_path):
@@ -253,8 +269,7 @@ def test_warm_start_from_previous_output(tmp_path):
                  "latency,energy,area", "--constraint", "area_mm2<=10", "--trials",
                  str(len(front) + 2), "--seed", "9", "-q", "-o", str(tmp_path / "dst"),
                  "--warm-start", str(tmp_path / "src")]) == 0
-    db = f"sqlite:///{tmp_path / 'dst' / 'study.db'}"
-    trials = optuna.load_study(study_name="explore", storage=db).trials
+    trials = _study(tmp_path / "dst").trials
     seeded = [t for t in trials if "warm_start" in t.user_attrs]
     assert len(seeded) == len(front)
     assert [t.number for t in seeded] == list(range(len(front)))  # evaluated first
@@ -270,24 +285,19 @@ def test_two_local_workers_share_a_journal_study(tmp_path):
     assert (out / "study.journal").exists() and not (out / "study.db").exists()
     rows = _rows(out / "trials.csv")
     done = [r for r in rows if r["state"] == "COMPLETE"]
-    assert 20 <= len(done) <= 21 and not [r for r in rows if r["state"] == "RUNNING"]
+    # exactly the budget: the workers reserve a slot before they ask for a trial
+    assert len(done) == 20 and not [r for r in rows if r["state"] in ("RUNNING", "WAITING")]
     assert {r["worker"] for r in done} == {"0", "1"}
 
 
-def _completed_read_only(path) -> int:
-    """Completed trials in an optuna SQLite file, read without touching its schema.
-
-    ``optuna.load_study`` would create missing tables and so race the explorer while it
-    creates the schema itself.
-    """
-    if not path.exists():
-        return 0
+def _completed(folder) -> int:
+    """Complete trials in an explore folder's journal, read without a lock (0 before the
+    study exists)."""
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as con:
-            return con.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
-                               ).fetchone()[0]
-    except sqlite3.Error:  # the schema may not exist yet
+        study = _study(folder)
+    except (AssertionError, KeyError):
         return 0
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def test_sigkill_loses_no_completed_trial_and_resume_finishes(tmp_path):
@@ -295,35 +305,32 @@ def test_sigkill_loses_no_completed_trial_and_resume_finishes(tmp_path):
     cmd = [sys.executable, "-m", "accel_sim", "explore", "-w", "resnet50", "-d", "systolic",
            "--objectives", "latency,energy", "--trials", "400", "-q", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    db = f"sqlite:///{out / 'study.db'}"
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline:
         time.sleep(0.3)
-        done = _completed_read_only(out / "study.db")
+        done = _completed(out)
         if done >= 15:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert done >= 15, proc.stderr.read().decode()
-    study = optuna.load_study(study_name="explore", storage=db)
-    kept = {t.number: t.params for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    kept = {t.number: t.params for t in _study(out).get_trials(states=(TrialState.COMPLETE,))}
     assert len(kept) >= done
     assert main(["explore", "-w", "resnet50", "-d", "systolic", "--objectives",
                  "latency,energy", "--trials", str(len(kept) + 5), "-q", "-o", str(out)]) == 0
-    study = optuna.load_study(study_name="explore", storage=db)
+    study = _study(out)
     after = {t.number: t.params for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert len(after) == len(kept) + 5
     assert all(after[n] == p for n, p in kept.items())
-    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     for t in study.get_trials(states=(TrialState.FAIL,)):  # a killed trial is run again
         assert any(u.user_attrs.get("retry_of") == t.number for u in study.trials)
 
 
 def test_trials_csv_metrics_are_json_numbers(tmp_path):
     assert _explore(tmp_path, trials=3) == 0
-    study = optuna.load_study(study_name="explore",
-                              storage=f"sqlite:///{tmp_path / 'ex' / 'study.db'}")
+    study = _study(tmp_path / "ex")
     metrics = study.trials[0].user_attrs["metrics"]
     json.dumps(metrics)
     assert metrics["macs"] > 0 and "energy_dram_j" in metrics
@@ -344,7 +351,7 @@ def test_explore_training_flag_evaluates_a_training_step(tmp_path):
 
 
 def test_storage_open_retries_while_another_process_creates_the_schema(monkeypatch, tmp_path):
-    from accel_sim.explore import _run
+    from accel_sim.explore import _storage as _run
 
     calls = []
 
@@ -359,11 +366,11 @@ def test_storage_open_retries_while_another_process_creates_the_schema(monkeypat
 
     monkeypatch.setattr(_run, "RDBStorage", flaky)
     monkeypatch.setattr(_run.time, "sleep", lambda s: None)
-    assert _run._rdb(f"sqlite:///{tmp_path}/s.db", 5.0) == "storage" and len(calls) == 3
+    assert _run.rdb_storage(f"sqlite:///{tmp_path}/s.db", 5.0) == "storage" and len(calls) == 3
 
     def broken(url, **kwargs):
         raise OperationalError("unable to open database file")
 
     monkeypatch.setattr(_run, "RDBStorage", broken)
     with pytest.raises(ConfigError, match="unable to open database file"):
-        _run._rdb(f"sqlite:///{tmp_path}/s.db", 5.0)
+        _run.rdb_storage(f"sqlite:///{tmp_path}/s.db", 5.0)

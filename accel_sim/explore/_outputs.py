@@ -59,7 +59,13 @@ def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
     for k, v in t.constraints.items():
         row[f"constraint_{k}"] = v
     row["feasible"] = _feasible(t) if t.state is TrialState.COMPLETE else ""
+    run = t.user_attrs.get("run")  # per-trial figures (older studies: one attribute each)
     for key in ("sampler_time_s", "eval_time_s", "worker"):
+        if isinstance(run, dict) and key in run:
+            row[key] = run[key]
+        elif key in t.user_attrs:
+            row[key] = t.user_attrs[key]
+    for key in ("invalid", "failed"):
         if key in t.user_attrs:
             row[key] = t.user_attrs[key]
     if "retry_of" in t.user_attrs or "failed_trial" in t.system_attrs:

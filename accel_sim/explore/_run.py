@@ -1,13 +1,22 @@
-"""Running an exploration: storage, study, samplers, workers, resume, warm start."""
+"""Running an exploration: study, samplers, workers, resume, warm start, interruptions.
+
+The trial loop is Optuna's ask-and-tell: before asking for a trial a process counts the
+study's complete and running trials (under a lock shared by the workers of an embedded
+study), so a study ends with exactly ``trials`` complete ones; a trial cut short by a signal
+is told FAIL before the process ends, so no trial is left RUNNING by a stopped run, and one
+left by a killed run is failed and its configuration queued again when the study resumes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,86 +24,29 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
-from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.study import MaxTrialsCallback
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from .._device import get_device
 from .._ir import Trace
-from ..errors import AccelSimError, ConfigError
+from .._procs import deferred_interrupts, die_with_parent, interruptible
+from ..errors import AccelSimError, ConfigError, Interrupted
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask
 from ._space import SearchSpace
 from ._spec import ExploreSpec
+from ._storage import (
+    FolderLock,
+    hold_worker_lock,
+    open_storage,
+    rdb_storage,
+    storage_choice,
+)
 
 __all__ = ["ExploreResult", "Explorer", "open_storage"]
 
 _ATTR = "accel_sim"
-
-
-# ---------------------------------------------------------------------- storage
-def open_storage(spec: ExploreSpec) -> tuple[BaseStorage, bool]:
-    """The study storage and whether it is the embedded one in the output folder.
-
-    Embedded default: ``OUTDIR/study.db`` (SQLite) for one worker, ``OUTDIR/study.journal``
-    (an Optuna journal file, safe for concurrent processes) for several. RDB storages get
-    heartbeats: the trial of a dead worker is failed after two intervals and retried.
-    """
-    embedded = spec.storage is None
-    if embedded:
-        os.makedirs(spec.output, exist_ok=True)
-        db = os.path.join(spec.output, "study.db")
-        journal = os.path.join(spec.output, "study.journal")
-        if os.path.exists(journal) or (spec.workers > 1 and not os.path.exists(db)):
-            return _journal(journal), True
-        if spec.workers > 1:
-            raise ConfigError(f"{db} is a SQLite study, which does not take concurrent "
-                              "workers: rerun with --workers 1, or give --storage "
-                              "postgresql://... or a .journal file")
-        url = f"sqlite:///{os.path.abspath(db)}"
-    else:
-        url = str(spec.storage)
-        if "://" not in url:
-            return _journal(url), False
-        if url.startswith("sqlite") and spec.workers > 1:
-            raise ConfigError(f"--storage {url}: SQLite does not take concurrent workers; use "
-                              "postgresql://... or a .journal file with --workers > 1")
-    return _rdb(url, spec.heartbeat_s), embedded
-
-
-def _journal(path: str) -> BaseStorage:
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise ConfigError(f"--storage {path}: folder {parent} does not exist")
-    return JournalStorage(JournalFileBackend(path))
-
-
-def _rdb(url: str, heartbeat_s: float) -> RDBStorage:
-    hb = max(1, round(heartbeat_s))
-    for attempt in range(6):
-        try:
-            with warnings.catch_warnings():  # heartbeats are marked experimental
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(
-                    url, heartbeat_interval=hb, grace_period=2 * hb,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                        max_retry=3),
-                    engine_kwargs={"pool_pre_ping": True})
-        except ImportError:
-            raise ConfigError(f"--storage {url}: the database driver is not installed "
-                              "(PostgreSQL: pip install 'accel-sim[postgres]')") from None
-        except Exception as exc:  # sqlalchemy raises many kinds; report the first line
-            racing = (type(exc).__name__ == "IntegrityError"
-                      or "already exists" in str(exc))
-            if racing and attempt < 5:
-                time.sleep(0.5)  # another process is creating the schema at the same time
-                continue
-            text = str(exc).strip()
-            msg = text.splitlines()[0] if text else type(exc).__name__
-            raise ConfigError(f"--storage {url}: cannot open the storage ({msg})") from None
-    raise AssertionError("unreachable")
+_rdb = rdb_storage  # the name plot used
 
 
 # ---------------------------------------------------------------------- samplers
@@ -128,7 +80,15 @@ class _TimedSampler(BaseSampler):
         self._timed(trial, lambda: self.inner.before_trial(study, trial))
 
     def after_trial(self, study, trial, state, values):  # type: ignore[override]
+        if isinstance(self.inner, optuna.samplers.GridSampler):
+            # its after_trial only calls study.stop(), which works inside optimize() only
+            return
         self.inner.after_trial(study, trial, state, values)
+
+    def exhausted(self, study: optuna.Study) -> bool:
+        """Whether a grid sampler has visited every point."""
+        return (isinstance(self.inner, optuna.samplers.GridSampler)
+                and self.inner.is_exhausted(study))
 
     def reseed_rng(self) -> None:
         self.inner.reseed_rng()
@@ -191,7 +151,18 @@ class _Evaluator:
 
 @dataclass(frozen=True)
 class ExploreResult:
-    """Outcome of :meth:`Explorer.run`."""
+    """Outcome of :meth:`Explorer.run`.
+
+    Attributes:
+        study: The Optuna study.
+        data: Its tables (what the output files show).
+        paths: Output file name -> path.
+        ran: Trials completed by this run.
+        sampler_time_s: Time the sampler spent on this run's trials, s.
+        wall_s: Wall time of the run, s.
+        invalid: Trials of this run pruned as invalid designs (not counted in ``ran``).
+        queued: Designs queued by a warm start or for a retry in this run.
+    """
 
     study: optuna.Study
     data: ExplorationData
@@ -199,6 +170,9 @@ class ExploreResult:
     ran: int
     sampler_time_s: float
     wall_s: float
+    invalid: int = 0
+    queued: int = 0
+    notes: tuple[str, ...] = ()
 
 
 class Explorer:
@@ -207,20 +181,36 @@ class Explorer:
     The study is a plain Optuna study: one trial per evaluated configuration, objective values
     in the spec's order, summary metrics in the user attribute ``metrics``, constraints through
     ``trial.set_constraint`` (each ``--constraint`` by its text, plus ``device`` for designs the
-    device reports as infeasible), the sampler's time in ``sampler_time_s``.
+    device reports as infeasible), the sampler's time in ``sampler_time_s``. The settings that
+    define the study (workloads, device, objectives, constraints, space, fixed values, sampler,
+    seed) are stored in the study's user attribute ``accel_sim``; resuming with other settings
+    is an error that names what differs.
+
+    Nothing is created on disk until :meth:`run` has validated every input.
     """
 
     def __init__(self, spec: ExploreSpec) -> None:
+        if not isinstance(spec, ExploreSpec):
+            raise ConfigError(f"Explorer takes an ExploreSpec, got {type(spec).__name__}")
         self.spec = spec
         self.evaluator = _Evaluator(spec)  # validates workloads, device and space
         self._check_metrics()
         make_sampler(spec, self.space)  # validates the sampler against the space
-        self.storage, self.embedded = open_storage(spec)
+        self.choice = storage_choice(spec)  # decides, creates nothing
+        self.embedded = self.choice.embedded
+        self._storage: BaseStorage | None = None
 
     @property
     def space(self) -> SearchSpace:
         """The search space."""
         return self.evaluator.space
+
+    @property
+    def storage(self) -> BaseStorage:
+        """The study storage (opened, and created, on first use)."""
+        if self._storage is None:
+            self._storage = self.choice.open(self.spec)
+        return self._storage
 
     def _check_metrics(self) -> None:
         """Every objective and constraint names a metric the device produces."""
@@ -233,11 +223,16 @@ class Explorer:
                 raise ConfigError(f"{what} metric {metric!r} is not produced by device "
                                   f"{self.spec.device!r}; available: {', '.join(known)}")
 
+    def describe(self) -> dict[str, Any]:
+        """The settings that identify the study (stored with it, compared on resume)."""
+        return {**self.spec.describe(), "space": self.space.describe(),
+                "fixed": {k: _jsonable(v) for k, v in sorted(self.space.fixed.items())}}
+
     # ------------------------------------------------------------------ study
     def open_study(self) -> tuple[optuna.Study, bool]:
-        """Load or create the study; refuse one that was made for another problem."""
+        """Load or create the study; refuse one that was made with other settings."""
         spec = self.spec
-        want = spec.describe()
+        want = self.describe()
         try:
             study = optuna.load_study(study_name=spec.study, storage=self.storage)
             created = False
@@ -259,32 +254,46 @@ class Explorer:
                                                               spec.objectives]:
                 raise ConfigError(f"study {spec.study!r} exists with other objectives")
             study.set_user_attr(_ATTR, want)
-        elif have != want:
-            diff = [k for k in want if have.get(k) != want[k]]
-            detail = "; ".join(f"{k}: study has {have.get(k)}, asked {want[k]}" for k in diff)
-            raise ConfigError(f"study {spec.study!r} exists with other settings ({detail}); "
-                              "use another --study or -o")
+            return study, created
+        # keys a study made by an older version lacks are taken as they are asked now
+        diff = [k for k in want if k in have and have[k] != want[k]]
+        diff += [k for k in ("training", "serve") if k in have and k not in want]
+        if diff:
+            detail = "; ".join(f"{k}: study has {_show(have.get(k))}, asked "
+                               f"{_show(want.get(k))}" for k in diff)
+            raise ConfigError(f"study {spec.study!r} in {self._where()} was made with other "
+                              f"settings ({detail}); use another -o or --study, or give the "
+                              "study's settings to continue it")
+        if any(k not in have for k in want):
+            study.set_user_attr(_ATTR, {**have, **want})
         return study, created
 
+    def _where(self) -> str:
+        return self.spec.output if self.embedded else str(self.spec.storage)
+
     def _recover_dead_trials(self, study: optuna.Study) -> int:
-        """Fail RUNNING trials left by a killed single-worker run on the embedded storage, and
-        queue them again (their configurations are evaluated first)."""
-        if not self.embedded or self.spec.workers != 1:
+        """Fail RUNNING trials left by a killed run (the caller holds the output folder, so
+        no live process owns them) and queue their configurations again while the budget
+        allows; returns how many were queued."""
+        if not self.embedded:
             return 0
         dead = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        queued = 0
         for t in dead:
             self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number},
-                                skip_if_exists=False)
-        return len(dead)
+            if _count(study, TrialState.COMPLETE, TrialState.WAITING) < self.spec.trials:
+                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number},
+                                    skip_if_exists=False)
+                queued += 1
+        return queued
 
     def warm_start(self, study: optuna.Study, source: str,
-                   designs: list[dict] | None = None) -> int:
+                   designs: list[dict] | None = None) -> tuple[int, int]:
         """Enqueue the feasible Pareto designs of ``source`` (study name, output folder or
-        CSV); returns how many were queued."""
+        CSV) that fit the trial budget, spread along the front; returns (queued, found)."""
         if designs is None:
             designs = _warm_designs(source, self.spec, self.storage)
-        queued = 0
+        usable = []
         for raw in designs:
             params = {}
             for k, v in raw.items():
@@ -297,14 +306,20 @@ class Explorer:
                         continue
                 params[k] = v
             ok = {k: v for k, v in params.items() if _in_space(self.space, k, v)}
-            if ok:
-                study.enqueue_trial(ok, user_attrs={"warm_start": source},
-                                    skip_if_exists=True)
-                queued += 1
-        return queued
+            if ok and ok not in usable:
+                usable.append(ok)
+        room = self.spec.trials - _count(study, TrialState.COMPLETE, TrialState.WAITING)
+        if len(usable) > room:  # keep designs spread over the front (it is sorted)
+            keep = np.unique(np.linspace(0, len(usable) - 1, max(room, 0)).round().astype(int))
+            usable = [usable[i] for i in keep]
+        for params in usable:
+            study.enqueue_trial(params, user_attrs={"warm_start": source},
+                                skip_if_exists=True)
+        return len(usable), len(designs)
 
     # ------------------------------------------------------------------ objective
     def objective(self, sampler: _TimedSampler, worker: int) -> Callable[[Any], Any]:
+        """The trial function: suggest, evaluate, record metrics and constraints."""
         spec, space = self.spec, self.space
 
         def run(trial: optuna.Trial) -> Sequence[float]:
@@ -320,34 +335,67 @@ class Explorer:
             except AccelSimError as exc:  # e.g. the weights alone do not fit the memory
                 trial.set_user_attr("invalid", str(exc))
                 raise optuna.TrialPruned(str(exc)) from None
-            trial.set_user_attr("eval_time_s", time.perf_counter() - t0)
-            trial.set_user_attr("metrics", metrics_json(summary))
-            for c in spec.constraints:
-                trial.set_constraint(c.name, c.violation(summary))
-            trial.set_constraint("device", float(violation))
-            trial.set_user_attr("sampler_time_s", sampler.spent.pop(trial.number, 0.0))
-            trial.set_user_attr("worker", worker)
-            return [o.value(summary) for o in spec.objectives]
+            eval_s = time.perf_counter() - t0
+            values = [o.value(summary) for o in spec.objectives]
+            with deferred_interrupts():
+                trial.set_user_attr("metrics", metrics_json(summary))
+                for c in spec.constraints:
+                    trial.set_constraint(c.name, c.violation(summary))
+                trial.set_constraint("device", float(violation))
+                trial.set_user_attr("run", {
+                    "eval_time_s": eval_s, "worker": worker,
+                    "sampler_time_s": sampler.spent.pop(trial.number, 0.0)})
+            return values
 
         return run
 
     def optimize(self, study: optuna.Study, worker: int = 0,
-                 progress: Callable[[int], None] | None = None) -> None:
-        """Run trials in this process until the study has ``spec.trials`` complete ones."""
+                 progress: Callable[[int], None] | None = None,
+                 slot_lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+                 ) -> tuple[int, int]:
+        """Run trials in this process until the study has ``spec.trials`` complete ones
+        (counting those other processes are running); returns (completed, invalid).
+
+        ``slot_lock`` serialises the count-and-ask step between processes (``None``: this
+        process is the only one asking, or the storage is shared with other machines and
+        the budget may be overshot by the trials running elsewhere). A signal during a
+        trial tells it FAIL and re-raises.
+        """
         spec = self.spec
         sampler = _TimedSampler(make_sampler(spec, self.space, worker))
         study.sampler = sampler
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        remaining = spec.trials - done
-        if remaining <= 0:
-            return
-        callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
-            MaxTrialsCallback(spec.trials, states=(TrialState.COMPLETE,))]
-        if progress is not None:
-            callbacks.append(lambda s, t: progress(1) if t.state is TrialState.COMPLETE
-                             else None)
-        study.optimize(self.objective(sampler, worker), n_trials=2 * remaining + 10,
-                       callbacks=callbacks, gc_after_trial=False)
+        fn = self.objective(sampler, worker)
+        lock = slot_lock or contextlib.nullcontext
+        remaining = spec.trials - _count(study, TrialState.COMPLETE)
+        budget = 2 * max(remaining, 0) + 10  # trials asked, invalid ones included
+        completed = invalid = 0
+        while budget > 0:
+            with lock(), deferred_interrupts():
+                if (_count(study, TrialState.COMPLETE, TrialState.RUNNING) >= spec.trials
+                        or sampler.exhausted(study)):
+                    break
+                trial = study.ask()
+            budget -= 1
+            try:
+                values = fn(trial)
+            except optuna.TrialPruned:
+                with deferred_interrupts():
+                    study.tell(trial, state=TrialState.PRUNED)
+                invalid += 1
+                continue
+            except BaseException as exc:
+                with deferred_interrupts():
+                    note = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                            else f"{type(exc).__name__}: {exc}")
+                    trial.set_user_attr("failed", note[:500])
+                    study.tell(trial, state=TrialState.FAIL)
+                raise
+            with deferred_interrupts():
+                study.tell(trial, values)
+            completed += 1
+            if progress is not None:
+                progress(1)
+        return completed, invalid
 
     def settle(self, study: optuna.Study) -> None:
         """Wait until no trial is RUNNING: trials of live workers finish, those of dead
@@ -367,54 +415,115 @@ class Explorer:
     # ------------------------------------------------------------------ run
     def run(self, *, progress: bool = True, write: bool = True) -> ExploreResult:
         """Create or resume the study, run the trials (with ``spec.workers`` processes) and
-        write the outputs."""
+        write the outputs.
+
+        Ctrl-C or SIGTERM stops the trials within moments: the trial in flight is told FAIL,
+        worker processes end, the outputs are written for the trials that completed, and
+        :class:`~accel_sim.errors.Interrupted` is raised saying so. Rerunning the same
+        command continues the study.
+        """
         spec = self.spec
         t0 = time.perf_counter()
         # read the warm-start source first: a bad one must not leave an empty study behind
-        designs = _warm_designs(spec.warm_start, spec, self.storage) if spec.warm_start else []
-        study, created = self.open_study()
-        before = {t.number for t in study.get_trials(deepcopy=False)}
-        recovered = self._recover_dead_trials(study)
-        if recovered:
-            print(f"resuming: {recovered} trial(s) of a killed run queued again")
-        if spec.warm_start and created:
-            n = self.warm_start(study, spec.warm_start, designs)
-            print(f"warm start: {n} Pareto design(s) of {spec.warm_start} queued")
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        designs = _warm_designs(spec.warm_start, spec, None) if spec.warm_start else []
+        folder = FolderLock(os.path.abspath(spec.output)) if self.embedded else None
+        with interruptible():
+            if folder is not None:
+                with deferred_interrupts():
+                    folder.acquire()
+            try:
+                return self._run_locked(designs, progress, write, t0)
+            finally:
+                if folder is not None:
+                    folder.release()
+
+    def _run_locked(self, designs: list[dict], progress: bool, write: bool,
+                    t0: float) -> ExploreResult:
+        spec = self.spec
+        with deferred_interrupts():
+            if self._storage is None:
+                self._storage = self.choice.open(spec, repair=self.embedded)
+            study, created = self.open_study()
+            before = {t.number for t in study.get_trials(deepcopy=False)}
+            notes: list[str] = []
+            queued = self._recover_dead_trials(study)
+            if queued:
+                notes.append(f"resuming: {queued} trial(s) of a killed run queued again")
+            if spec.warm_start and created:
+                n, found = self.warm_start(study, spec.warm_start, designs)
+                queued += n
+                more = (f" (the trial budget holds {n}; the others were not queued)"
+                        if n < found else "")
+                notes.append(f"warm start: {n} of {found} Pareto design(s) of "
+                             f"{spec.warm_start} queued{more}")
+        done = _count(study, TrialState.COMPLETE)
         bar = None
         if progress and done < spec.trials:
-            from tqdm import tqdm
+            from .._progress import progress_bar
 
-            bar = tqdm(total=spec.trials, initial=min(done, spec.trials), unit="trial",
-                       desc=f"explore {spec.study}")
+            bar = progress_bar(spec.trials, initial=min(done, spec.trials), unit="trial",
+                               desc=f"explore {spec.study}")
+        stopped: KeyboardInterrupt | None = None
         try:
             if spec.workers == 1:
                 self.optimize(study, 0, progress=bar.update if bar else None)
             else:
                 self._run_workers(study, bar)
             self.settle(study)
+        except KeyboardInterrupt as exc:
+            stopped = exc
         finally:
             if bar is not None:
                 bar.close()
-        ran = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
-        sampler_s = sum(t.user_attrs.get("sampler_time_s", 0.0) for t in ran)
-        data = collect(study, [o.name for o in spec.objectives],
-                       [o.direction for o in spec.objectives])
-        paths = write_outputs(data, spec.output) if write else {}
-        return ExploreResult(study, data, paths, len(ran), sampler_s, time.perf_counter() - t0)
+        with deferred_interrupts():
+            if self.embedded:  # no other process: nothing may stay RUNNING or WAITING
+                self._close_leftovers(study, notes)
+            ran = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
+            complete = [t for t in ran if t.state is TrialState.COMPLETE]
+            sampler_s = sum(_run_attr(t, "sampler_time_s") for t in ran)
+            invalid = sum(t.state is TrialState.PRUNED for t in ran)
+            data = collect(study, [o.name for o in spec.objectives],
+                           [o.direction for o in spec.objectives])
+            paths = write_outputs(data, spec.output) if write else {}
+        if stopped is not None:
+            sig = stopped if isinstance(stopped, Interrupted) else Interrupted(2)
+            wrote = (f"; wrote {', '.join(sorted(os.path.basename(p) for p in paths))} in "
+                     f"{spec.output}" if paths else "")
+            raise sig.with_detail(
+                f"explore stopped with {len(data.values)} complete trial(s) in study "
+                f"{spec.study!r}{wrote}; run the same command again to continue") from None
+        return ExploreResult(study, data, paths, len(complete), sampler_s,
+                             time.perf_counter() - t0, invalid, queued, tuple(notes))
 
-    def _run_workers(self, study: optuna.Study, bar) -> None:
+    def _close_leftovers(self, study: optuna.Study, notes: list[str]) -> None:
+        """Fail trials still RUNNING (a worker that died) or WAITING (the budget was reached
+        before their turn) so that the study says exactly what happened."""
+        left = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        for t in left:
+            why = ("worker stopped" if t.state is TrialState.RUNNING
+                   else "not run: trial budget reached")
+            self.storage.set_trial_user_attr(t._trial_id, "failed", why)
+            self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        if left:
+            notes.append(f"{len(left)} trial(s) left unfinished were marked FAIL")
+
+    def _run_workers(self, study: optuna.Study, bar: Any) -> None:
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_worker_main, args=(self.spec, i), daemon=False)
-                 for i in range(self.spec.workers)]
-        for p in procs:
-            p.start()
-        while any(p.is_alive() for p in procs):
-            time.sleep(0.5)
-            if bar is not None:
-                n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-                bar.n = min(n, self.spec.trials)
-                bar.refresh()
+        procs = [ctx.Process(target=_worker_main, args=(self.spec, i, os.getpid()),
+                             daemon=False) for i in range(self.spec.workers)]
+        with deferred_interrupts():
+            for p in procs:
+                p.start()
+        try:
+            while any(p.is_alive() for p in procs):
+                time.sleep(0.2)
+                if bar is not None:
+                    n = _count(study, TrialState.COMPLETE)
+                    bar.n = min(n, self.spec.trials)
+                    bar.refresh()
+        except KeyboardInterrupt:
+            _stop(procs)
+            raise
         for p in procs:
             p.join()
         bad = [p.exitcode for p in procs if p.exitcode != 0]
@@ -422,11 +531,75 @@ class Explorer:
             raise AccelSimError(f"{len(bad)} worker process(es) failed (exit codes {bad})")
 
 
-def _worker_main(spec: ExploreSpec, worker: int) -> None:
+def _stop(procs: list[Any], grace_s: float = 5.0) -> None:
+    """SIGTERM the workers (they fail their trial and exit), SIGKILL any after ``grace_s``."""
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _worker_main(spec: ExploreSpec, worker: int, parent_pid: int) -> None:
+    import sys
+
+    die_with_parent(parent_pid)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ex = Explorer(spec)
-    study = optuna.load_study(study_name=spec.study, storage=ex.storage)
-    ex.optimize(study, worker)
+    try:
+        with interruptible():
+            ex = Explorer(spec)
+            slot = None
+            if ex.embedded:
+                out = os.path.abspath(spec.output)
+                hold_worker_lock(out)  # released by the kernel when this process ends
+                slot = lambda: _file_lock(os.path.join(out, ".ask.lock"))  # noqa: E731
+            study = optuna.load_study(study_name=spec.study, storage=ex.storage)
+            ex.optimize(study, worker, slot_lock=slot)
+    except KeyboardInterrupt as exc:  # the parent reports it
+        sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 130)
+    except AccelSimError as exc:
+        print(f"accel-sim: error: worker {worker}: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _count(study: optuna.Study, *states: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _run_attr(t: FrozenTrial, key: str) -> float:
+    """A per-trial figure recorded by :meth:`Explorer.objective` (older studies kept each
+    as its own user attribute)."""
+    run = t.user_attrs.get("run")
+    if isinstance(run, dict) and key in run:
+        return float(run[key])
+    return float(t.user_attrs.get(key, 0.0))
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (bool, int, float, str)) or v is None else str(v)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={x}" for k, x in v.items()) + "}" if v else "{}"
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v) or "[]"
+    return str(v)
 
 
 # ---------------------------------------------------------------------- warm start
@@ -447,7 +620,8 @@ def _parse_csv_value(space: SearchSpace, name: str, text: str) -> Any:
     return spec.parse(text, "warm-start")
 
 
-def _warm_designs(source: str, spec: ExploreSpec, storage: BaseStorage) -> list[dict]:
+def _warm_designs(source: str, spec: ExploreSpec, storage: BaseStorage | None
+                  ) -> list[dict]:
     """Parameters of the feasible Pareto designs of a study, output folder or CSV (values
     from a CSV are strings)."""
     metrics = [o.metric for o in spec.objectives]
@@ -474,6 +648,13 @@ def _warm_designs(source: str, spec: ExploreSpec, storage: BaseStorage) -> list[
             rows = [r for r, keep in zip(rows, mask, strict=True) if keep]
         return [{k.removeprefix("param_"): v for k, v in r.items() if k.startswith("param_")
                  and v != ""} for r in rows]
+    if storage is None:  # a study in this exploration's storage, if that exists already
+        choice = storage_choice(spec)
+        exists = (not choice.embedded or os.path.exists(choice.location.removeprefix(
+            "sqlite:///")))
+        if not exists:
+            raise ConfigError(f"--warm-start {source}: no such study, folder or .csv file")
+        storage = choice.open(spec)
     try:
         other = optuna.load_study(study_name=source, storage=storage)
     except KeyError:
@@ -486,4 +667,6 @@ def _warm_designs(source: str, spec: ExploreSpec, storage: BaseStorage) -> list[
     dirs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0
             for d in other.directions]
     pts = np.array([[v * s for v, s in zip(t.values, dirs, strict=True)] for t in done])
-    return [dict(t.params) for t, keep in zip(done, pareto_mask(pts), strict=True) if keep]
+    front = [i for i, keep in enumerate(pareto_mask(pts)) if keep]
+    front.sort(key=lambda i: pts[i, 0])  # along the front, as pareto.csv lists it
+    return [dict(done[i].params) for i in front]

@@ -139,6 +139,24 @@ class SearchSpace:
             raise ConfigError(f"{owner}: nothing to search (every parameter is fixed)")
         self.dimensions: tuple[Dimension, ...] = tuple(dims)
 
+    def describe(self) -> dict[str, str]:
+        """Each searched parameter's distribution as text (``rows=int 8..256 log``), the way
+        a study stores its search space."""
+        out = {}
+        for dim in self.dimensions:
+            d = dim.distribution
+            if isinstance(d, CategoricalDistribution):
+                text = ",".join(str(c) for c in d.choices)
+            else:
+                kind = "int" if isinstance(d, IntDistribution) else "float"
+                text = f"{kind} {d.low:g}..{d.high:g}"
+                if d.log:
+                    text += " log"
+                if d.step not in (None, 1):
+                    text += f" step {d.step:g}"
+            out[dim.name] = text
+        return out
+
     @property
     def names(self) -> tuple[str, ...]:
         """Names of the searched parameters."""

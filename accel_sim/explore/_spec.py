@@ -140,6 +140,7 @@ class ExploreSpec:
     serve: bool = False
 
     def __post_init__(self) -> None:
+        self._coerce()
         if not self.device:
             raise ConfigError("explore: give a device (-d)")
         if not self.workloads and not self.serve:
@@ -156,6 +157,9 @@ class ExploreSpec:
             raise ConfigError(f"--sampler {self.sampler!r}: one of {', '.join(SAMPLERS)}")
         if not 1 <= self.trials <= 10_000_000:
             raise ConfigError(f"--trials {self.trials}: must be in [1, 10000000]")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(
+                self.seed, int) or not 0 <= self.seed <= 2**32 - 1):
+            raise ConfigError(f"--seed {self.seed!r}: must be an integer in [0, 4294967295]")
         if not 1 <= self.workers <= 1024:
             raise ConfigError(f"--workers {self.workers}: must be in [1, 1024]")
         if not 0.1 <= self.heartbeat_s <= 3600:
@@ -165,22 +169,82 @@ class ExploreSpec:
         object.__setattr__(self, "space", dict(self.space))
         object.__setattr__(self, "fixed", dict(self.fixed))
 
+    def _coerce(self) -> None:
+        """Python-API convenience and type checks (one-line errors, never a TypeError)."""
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        wl = self.workloads
+        if isinstance(wl, (str, os.PathLike)):
+            wl = (wl,)
+        if not isinstance(wl, Sequence) or not all(isinstance(w, (str, os.PathLike))
+                                                   for w in wl):
+            raise ConfigError(f"ExploreSpec.workloads={self.workloads!r}: expected workload "
+                              "arguments (strings)")
+        put("workloads", tuple(os.fspath(w) for w in wl))
+        for name in ("device", "sampler", "study", "output"):
+            v = getattr(self, name)
+            if isinstance(v, os.PathLike):
+                v = os.fspath(v)
+            if not isinstance(v, str):
+                raise ConfigError(f"ExploreSpec.{name}={v!r}: expected text")
+            put(name, v)
+        for name in ("storage", "warm_start"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, (str, os.PathLike)):
+                raise ConfigError(f"ExploreSpec.{name}={v!r}: expected text or None")
+            put(name, None if v is None else os.fspath(v))
+        objs = self.objectives
+        if isinstance(objs, (str, Objective)):
+            objs = (objs,)
+        put("objectives", tuple(o if isinstance(o, Objective) else Objective.parse(_text(
+            o, "objectives")) for o in objs))
+        cons = self.constraints
+        if isinstance(cons, (str, Constraint)):
+            cons = (cons,)
+        put("constraints", tuple(c if isinstance(c, Constraint) else Constraint.parse(_text(
+            c, "constraints")) for c in cons))
+        for name in ("trials", "workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"--{name} {v!r}: expected an integer")
+        hb = self.heartbeat_s
+        if isinstance(hb, bool) or not isinstance(hb, (int, float)) or hb != hb:
+            raise ConfigError(f"--heartbeat {hb!r}: expected a number of seconds")
+        for name in ("space", "fixed"):
+            v = getattr(self, name)
+            if not isinstance(v, Mapping):
+                raise ConfigError(f"ExploreSpec.{name}={v!r}: expected a mapping")
+        for name in ("training", "serve"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"ExploreSpec.{name}={getattr(self, name)!r}: expected "
+                                  "True or False")
+
     def replace(self, **changes: Any) -> ExploreSpec:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> dict[str, Any]:
-        """What identifies the study (stored in its user attributes)."""
+        """What identifies the study (stored in its user attributes; the explorer adds the
+        parsed search space and fixed values)."""
         out = {"device": self.device, "workloads": list(self.workloads),
                 "objectives": [o.name for o in self.objectives],
                 "metrics": [o.metric for o in self.objectives],
                 "directions": [o.direction for o in self.objectives],
                 "constraints": [c.name for c in self.constraints]}
+        out["sampler"] = self.sampler
+        out["seed"] = self.seed
         if self.training:  # absent when false: studies made before the flag stay resumable
             out["training"] = True
         if self.serve:
             out["serve"] = True
         return out
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"ExploreSpec.{what}: {value!r} is not text")
+    return value
 
 
 def _as_list(value: Any, key: str) -> list[str]:
@@ -213,6 +277,29 @@ _SPEC_KEYS = {"workload", "workloads", "device", "objectives", "constraints", "c
               "workers", "output", "warm_start", "heartbeat", "training", "serve"}
 
 
+def _strict_loader(yaml: Any) -> type:
+    """PyYAML's SafeLoader, refusing a key given twice in one mapping (YAML itself forbids
+    it; PyYAML would keep the last value silently)."""
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} is given twice (line "
+                            f"{seen[key].start_mark.line + 1} and line "
+                            f"{key_node.start_mark.line + 1})", key_node.start_mark)
+                    seen[key] = key_node
+                except TypeError:  # unhashable key: let PyYAML report it
+                    pass
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML spec file into keyword arguments of :class:`ExploreSpec` (unvalidated)."""
     path = os.fspath(path)
@@ -222,17 +309,23 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError("YAML spec files need PyYAML: pip install 'accel-sim[yaml]'") from None
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_strict_loader(yaml))  # a SafeLoader
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) YAML file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        text = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid YAML ({text})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping of explore options")
     unknown = set(data) - _SPEC_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: "
                           f"{', '.join(sorted(_SPEC_KEYS))}")
+    for a, b in (("workload", "workloads"), ("constraint", "constraints"), ("set", "fixed")):
+        if a in data and b in data:
+            raise ConfigError(f"{path}: give {a} or {b}, not both")
     out: dict[str, Any] = {}
     wl = data.get("workloads", data.get("workload"))
     if wl is not None:
@@ -251,7 +344,10 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
                 raise ConfigError(f"{path}: {key} must be true or false")
             out[key] = data[key]
     if data.get("heartbeat") is not None:
-        out["heartbeat_s"] = float(data["heartbeat"])
+        hb = data["heartbeat"]
+        if isinstance(hb, bool) or not isinstance(hb, (int, float)):
+            raise ConfigError(f"{path}: heartbeat must be a number of seconds")
+        out["heartbeat_s"] = float(hb)
     if data.get("objectives") is not None:
         out["objectives"] = tuple(Objective.parse(o)
                                   for o in _as_list(data["objectives"], "objectives"))
