@@ -74,6 +74,9 @@ class Device(abc.ABC):
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None = None) -> Device:
         """Build from a mapping of values; strings are parsed by each parameter's declaration."""
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigError(f"parameters of device {cls.name!r} must be a mapping of name "
+                              f"-> value, got {type(params).__name__}")
         params = dict(params or {})
         values = {
             k: (cls.Config.spec(k).parse(v, cls.name) if isinstance(v, str)
@@ -88,7 +91,12 @@ class Device(abc.ABC):
         return all(lay.op in cls.supported_ops for lay in trace.layers)
 
     def require_supported(self, trace: Trace) -> None:
-        """Raise :class:`WorkloadError` naming the first op kind this device does not model."""
+        """Raise :class:`WorkloadError` for anything but a :class:`Trace`, and naming the first
+        op kind this device does not model."""
+        if not isinstance(trace, Trace):
+            raise WorkloadError(f"device {self.name!r} evaluates an accel_sim.Trace, got "
+                                f"{type(trace).__name__} (build one with "
+                                "workloads.load_workload)")
         for lay in trace.layers:
             if lay.op not in self.supported_ops:
                 others = sorted(n for n, c in available_devices().items()
@@ -161,6 +169,9 @@ def available_devices() -> dict[str, type[Device]]:
 
 def get_device(name: str) -> type[Device]:
     """The device class registered under ``name``."""
+    if not isinstance(name, str):
+        raise UnknownNameError(f"a device name must be text (e.g. 'systolic'), got "
+                               f"{type(name).__name__}")
     devices = available_devices()
     if name in devices:
         return devices[name]
@@ -176,5 +187,11 @@ def make_device(device: str | Device | type[Device],
         if params:
             raise AccelSimError("pass parameters in the device's Config, not beside an instance")
         return device
-    cls = get_device(device) if isinstance(device, str) else device
+    if isinstance(device, str):
+        cls = get_device(device)
+    elif isinstance(device, type) and issubclass(device, Device):
+        cls = device
+    else:
+        raise ConfigError(f"device must be a device name (e.g. 'systolic'), a Device class or "
+                          f"instance, got {type(device).__name__}")
     return cls.from_params(params)

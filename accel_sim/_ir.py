@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -353,6 +353,13 @@ class Trace(Sequence[Layer]):
                                      compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise WorkloadError(f"trace name must be text, got {type(self.name).__name__}")
+        if isinstance(self.layers, (str, bytes)) or not isinstance(self.layers, Iterable):
+            raise WorkloadError(f"trace {self.name!r}: layers must be a sequence of Layer, got "
+                                f"{type(self.layers).__name__}")
+        if not isinstance(self.metadata, Mapping):
+            raise WorkloadError(f"trace {self.name!r}: metadata must be a mapping")
         layers = tuple(self.layers)
         if not layers:
             raise WorkloadError(f"trace {self.name!r} has no layers")
@@ -477,6 +484,9 @@ def training_trace(trace: Trace, *, include_update: bool = True) -> Trace:
     ``dA = dY @ B^T`` and ``dB = A^T @ dY``. Vector ops get one backward-data vector op of the
     same size. Backward layers are emitted in reverse layer order after the forward layers.
     """
+    if not isinstance(trace, Trace):
+        raise WorkloadError(f"training_trace takes an accel_sim.Trace, got "
+                            f"{type(trace).__name__}")
     fwd = [lay for lay in trace.layers if lay.phase is Phase.FORWARD]
     if not fwd:
         raise WorkloadError(f"trace {trace.name!r} has no forward layers to differentiate")

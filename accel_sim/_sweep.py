@@ -30,6 +30,15 @@ __all__ = ["DEFAULT_MAX_POINTS", "Grid", "grid_configs", "iter_sweep", "run_swee
 DEFAULT_MAX_POINTS = 1_000_000
 
 
+def _device_class(device: Any) -> Any:
+    """A device name resolved to its class (anything else is returned as it is)."""
+    if isinstance(device, str):
+        from ._device import get_device
+
+        return get_device(device)
+    return device
+
+
 def _values(device: type[Device], key: str, raw: Any) -> Any:
     spec = device.Config.spec(key)
     if isinstance(raw, str):
@@ -57,6 +66,7 @@ class Grid:
     def build(cls, device: type[Device], grid: Mapping[str, Sequence[Any]],
               fixed: Mapping[str, Any] | None = None) -> Grid:
         """Validate every value (strings are parsed by each parameter's declaration)."""
+        device = _device_class(device)
         if not (isinstance(device, type) and issubclass(device, Device)):
             raise ConfigError(f"sweep: device must be a Device class, got {device!r}")
         if not isinstance(grid, Mapping):
@@ -181,6 +191,7 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
     """
     if not isinstance(trace, Trace):
         raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
+    device = _device_class(device)
     if not (isinstance(device, type) and issubclass(device, Device)):
         raise ConfigError(f"sweep: device must be a Device class, got {device!r}")
     jobs = _check_jobs(jobs)

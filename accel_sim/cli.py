@@ -33,10 +33,11 @@ def _kv_list(items: Sequence[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def _load(spec: str):
+def _load(spec: str, args: argparse.Namespace | None = None):
     from workloads import load_workload
 
-    return load_workload(spec)
+    dims = _kv_list(getattr(args, "dim", None), "--dim") if args is not None else {}
+    return load_workload(spec, dims=dims or None)
 
 
 # ---------------------------------------------------------------------- commands
@@ -96,7 +97,7 @@ def _print_table(report, limit: int = 60) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ._sweep import write_rows_csv
 
-    trace = _load(args.workload)
+    trace = _load(args.workload, args)
     if args.training:
         from ._ir import training_trace
 
@@ -124,13 +125,14 @@ def _note_skipped(trace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ._procs import deferred_interrupts
     from ._progress import progress_bar
     from ._sweep import Grid, RowWriter, _check_jobs, estimate_seconds, iter_sweep
 
     jobs = _check_jobs(args.jobs)
     if args.max_points < 1:
         raise ConfigError(f"--max-points {args.max_points}: must be >= 1")
-    trace = _load(args.workload)
+    trace = _load(args.workload, args)
     if args.training:
         from ._ir import training_trace
 
@@ -154,8 +156,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         with RowWriter(args.output) as out, progress_bar(n, desc="sweep", unit="cfg") as bar:
             for rows in iter_sweep(trace, cls, grid, jobs=jobs):
-                out.write(rows)
-                done += len(rows)
+                with deferred_interrupts():  # a chunk's rows are written whole
+                    out.write(rows)
+                    done += len(rows)
                 bar.update(len(rows))
     except KeyboardInterrupt as exc:
         from .errors import Interrupted
@@ -215,6 +218,8 @@ def _explore_spec(args: argparse.Namespace):
         kw["space"] = space
     if args.set:
         kw["fixed"] = {**kw.get("fixed", {}), **_kv_list(args.set, "-s")}
+    if args.dim:
+        kw["dims"] = {**kw.get("dims", {}), **_kv_list(args.dim, "--dim")}
     if args.training:
         kw["training"] = True
     if args.serve:
@@ -395,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-w", "--workload", required=True,
                    help="NAME[:key=value,...] or a .csv/.onnx path")
     s.add_argument("-d", "--device", required=True)
+    s.add_argument("--dim", action="append", metavar="NAME=SIZE",
+                   help="size of a symbolic dimension of an .onnx model's inputs, e.g. "
+                        "--dim batch=1 --dim seq=128 (repeatable)")
     s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
                    help="device parameter (repeatable)")
     s.add_argument("--training", action="store_true",
@@ -404,8 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("sweep", help="cartesian sweep of device parameters")
-    s.add_argument("-w", "--workload", required=True)
+    s.add_argument("-w", "--workload", required=True,
+                   help="NAME[:key=value,...] or a .csv/.onnx path")
     s.add_argument("-d", "--device", required=True)
+    s.add_argument("--dim", action="append", metavar="NAME=SIZE",
+                   help="size of a symbolic dimension of an .onnx model's inputs, e.g. "
+                        "--dim batch=1 --dim seq=128 (repeatable)")
     s.add_argument("--grid", action="extend", nargs="+", required=True,
                    metavar="KEY=V1,V2,...", help="swept parameter values")
     s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
@@ -437,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("spec", nargs="?", help="YAML spec file (flags override it)")
     s.add_argument("-w", "--workload", help="workload(s), comma-separated")
     s.add_argument("-d", "--device")
+    s.add_argument("--dim", action="append", metavar="NAME=SIZE",
+                   help="size of a symbolic dimension of an .onnx model's inputs, e.g. "
+                        "--dim batch=1 --dim seq=128 (repeatable)")
     s.add_argument("--training", action="store_true",
                    help="evaluate a training step of every workload")
     s.add_argument("--serve", action="store_true",

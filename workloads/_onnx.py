@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from accel_sim import ConvShape, Layer, OpKind, Trace
 from accel_sim.errors import WorkloadError
@@ -25,8 +27,17 @@ _UNSUPPORTED_MAC_OPS = {
 }
 
 
-def read_onnx(path: str | os.PathLike[str]) -> Trace:
-    """Read an ONNX model file into a trace (batch dimensions that are symbolic count as 1)."""
+def read_onnx(path: str | os.PathLike[str], dims: Mapping[str, int] | None = None) -> Trace:
+    """Read an ONNX model file into a trace.
+
+    Args:
+        path: The ``.onnx`` file.
+        dims: Values of the graph inputs' symbolic dimensions (``{"batch": 1, "seq": 128}``;
+            CLI ``--dim batch=1 --dim seq=128``). Every symbolic dimension must be bound: an
+            unbound one is an error naming it, never taken as 1. A name the model does not
+            have is an error too.
+    """
+    dims = _check_dims(path, dims)
     try:
         import onnx
         from onnx import shape_inference
@@ -39,10 +50,12 @@ def read_onnx(path: str | os.PathLike[str]) -> Trace:
         model = onnx.load(path, load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others for corrupt files
         raise WorkloadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    _bind_dims(path, model, dims)
     try:
-        inferred = shape_inference.infer_shapes(model)
+        inferred = shape_inference.infer_shapes(model, strict_mode=False)
     except Exception as exc:
-        raise WorkloadError(f"{path}: ONNX shape inference failed: {exc}") from None
+        raise WorkloadError(f"{path}: ONNX shape inference failed: "
+                            f"{' '.join(str(exc).split())}") from None
     g = inferred.graph
     shapes: dict[str, list[int | None]] = {}
     for vi in list(g.input) + list(g.value_info) + list(g.output):
@@ -108,8 +121,73 @@ def _shape(where: str, shapes: dict, name: str, what: str) -> list[int | None]:
     return shapes[name]
 
 
-def _dim(d: int | None) -> int:
-    return 1 if d is None or d == 0 else int(d)
+def _dim(d: int | None, where: str = "", what: str = "") -> int:
+    """A concrete dimension; an unknown one (symbolic after binding, or computed at run time)
+    is an error."""
+    if d is None or d <= 0:
+        raise WorkloadError(f"{where}: a dimension of {what or 'an operand'} is unknown after "
+                            "binding the symbolic dimensions (it is computed at run time); "
+                            "export the model with static shapes")
+    return int(d)
+
+
+def _check_dims(path: Any, dims: Mapping[str, int] | None) -> dict[str, int]:
+    if dims is None:
+        return {}
+    if not isinstance(dims, Mapping):
+        raise WorkloadError(f"{os.fspath(path)}: dims must map dimension names to sizes, got "
+                            f"{type(dims).__name__}")
+    out = {}
+    for k, v in dims.items():
+        if isinstance(v, str):
+            try:
+                v = int(v.strip())
+            except ValueError:
+                raise WorkloadError(f"--dim {k}={v!r}: expected an integer >= 1") from None
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 2**31 - 1:
+            raise WorkloadError(f"--dim {k}={v!r}: expected an integer in [1, 2147483647]")
+        out[str(k)] = v
+    return out
+
+
+def symbolic_dims(model: Any) -> dict[str, list[str]]:
+    """Symbolic dimension name -> the graph inputs that use it."""
+    weights = {t.name for t in model.graph.initializer}
+    found: dict[str, list[str]] = {}
+    for vi in model.graph.input:
+        if vi.name in weights or not vi.type.tensor_type.HasField("shape"):
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param:
+                found.setdefault(d.dim_param, []).append(vi.name)
+    return found
+
+
+def _bind_dims(path: str, model: Any, dims: Mapping[str, int]) -> None:
+    """Replace the graph inputs' symbolic dimensions by their values (in place)."""
+    found = symbolic_dims(model)
+    unknown = sorted(set(dims) - set(found))
+    if unknown:
+        have = ", ".join(sorted(found)) or "none"
+        raise WorkloadError(f"{path}: --dim {', '.join(unknown)}: no such symbolic dimension "
+                            f"(the model's: {have})")
+    missing = sorted(set(found) - set(dims))
+    if missing:
+        example = " ".join(f"--dim {m}=N" for m in missing)
+        raise WorkloadError(
+            f"{path}: symbolic dimension(s) {', '.join(missing)} (of input(s) "
+            f"{', '.join(sorted({i for m in missing for i in found[m]}))}) are not bound; "
+            f"give them, e.g. {example} (YAML: dims:, Python: dims={{...}})")
+    weights = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in weights or not vi.type.tensor_type.HasField("shape"):
+            continue
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_param") and d.dim_param:
+                d.dim_value = dims[d.dim_param]
+            elif not d.HasField("dim_value") or d.dim_value <= 0:
+                raise WorkloadError(f"{path}: input {vi.name!r} dimension {i} has neither a "
+                                    "size nor a name; export the model with static shapes")
 
 
 def _conv(where: str, name: str, node, shapes: dict) -> Layer:
@@ -117,8 +195,8 @@ def _conv(where: str, name: str, node, shapes: dict) -> Layer:
     w = _shape(where, shapes, node.input[1], "weight")
     if len(x) != 4 or len(w) != 4:
         raise WorkloadError(f"{where}: only 2-D Conv is supported (input rank {len(x)})")
-    batch, cin, h, wd = (_dim(d) for d in x)
-    cout, cin_g, kh, kw = (int(d) for d in w)
+    batch, cin, h, wd = (_dim(d, where, "the input") for d in x)
+    cout, cin_g, kh, kw = (_dim(d, where, "the weight") for d in w)
     group = int(_attr(node, "group", 1))
     strides = _attr(node, "strides", [1, 1])
     dil = _attr(node, "dilations", [1, 1])
@@ -152,13 +230,13 @@ def _gemm(where: str, name: str, node, shapes: dict) -> Layer:
     b = _shape(where, shapes, node.input[1], "B")
     if len(b) != 2:
         raise WorkloadError(f"{where}: Gemm B must be 2-D, got rank {len(b)}")
-    k, n = (int(d) for d in (reversed(b) if _attr(node, "transB", 0) else b))
+    k, n = (_dim(d, where, "B") for d in (reversed(b) if _attr(node, "transB", 0) else b))
     a = shapes.get(node.input[0])
     if a is not None and len(a) == 2:
-        m = _dim(a[1] if _attr(node, "transA", 0) else a[0])
+        m = _dim(a[1] if _attr(node, "transA", 0) else a[0], where, "A")
     else:
-        out = shapes.get(node.output[0])
-        m = _dim(out[0]) if out else 1
+        out = _shape(where, shapes, node.output[0], "output")
+        m = _dim(out[0], where, "the output")
     return Layer(name=name, op=OpKind.GEMM, m=m, n=n, k=k)
 
 
@@ -169,12 +247,12 @@ def _matmul(where: str, name: str, node, shapes: dict, weights: dict) -> Layer:
         raise WorkloadError(f"{where}: MatMul operands need rank >= 1")
     a2 = [1, *a] if len(a) == 1 else a
     b2 = [*b, 1] if len(b) == 1 else b
-    m, k = _dim(a2[-2]), _dim(a2[-1])
-    k2, n = _dim(b2[-2]), _dim(b2[-1])
+    m, k = _dim(a2[-2], where, "A"), _dim(a2[-1], where, "A")
+    k2, n = _dim(b2[-2], where, "B"), _dim(b2[-1], where, "B")
     if k != k2:
         raise WorkloadError(f"{where}: MatMul inner dimensions differ ({k} vs {k2})")
-    a_batch = math.prod(_dim(d) for d in a2[:-2])
-    b_batch = math.prod(_dim(d) for d in b2[:-2])
+    a_batch = math.prod(_dim(d, where, "A") for d in a2[:-2])
+    b_batch = math.prod(_dim(d, where, "B") for d in b2[:-2])
     if node.input[1] in weights and b_batch == 1:
         # activation x weight: the batch dimensions of A become rows
         return Layer(name=name, op=OpKind.GEMM, m=m * a_batch, n=n, k=k)

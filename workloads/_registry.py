@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from accel_sim import Config, Layer, Trace
@@ -60,19 +60,31 @@ def parse_workload_spec(spec: str) -> tuple[str, dict[str, str]]:
                 raise WorkloadError(
                     f"workload {spec!r}: expected name:key=value[,key=value...], got {item!r}"
                 )
-            params[key.strip()] = value.strip()
+            key = key.strip()
+            if key in params:
+                raise WorkloadError(f"workload {spec!r}: {key} is given twice")
+            params[key] = value.strip()
     return name.strip(), params
 
 
-def load_workload(spec: str | os.PathLike[str], **params: object) -> Trace:
+def load_workload(spec: str | os.PathLike[str], *, dims: Mapping[str, int] | None = None,
+                  **params: object) -> Trace:
     """Build a trace from a workload argument.
 
     ``spec`` is a built-in name with optional parameters (``"bert_base:seq_len=128,batch=8"``)
     or the path of a SCALE-Sim topology ``.csv`` or an ``.onnx`` file. Keyword arguments give
-    parameters as Python values (they override those in the string).
+    parameters as Python values (they override those in the string). ``dims`` binds the
+    symbolic dimensions of an ONNX model's inputs (``{"batch": 1, "seq": 128}``).
     """
+    if not isinstance(spec, (str, os.PathLike)):
+        raise WorkloadError(f"workload must be a name (e.g. 'resnet50:batch=4') or a .csv/.onnx "
+                            f"path, got {type(spec).__name__}")
     text = os.fspath(spec)
+    if not isinstance(text, str):
+        raise WorkloadError(f"workload path {text!r} must be text, not bytes")
     low = text.lower()
+    if dims and not low.endswith(".onnx"):
+        raise WorkloadError(f"{text}: --dim binds symbolic dimensions of .onnx models only")
     if low.endswith(".csv") or low.endswith(".onnx"):
         if params:
             raise WorkloadError(f"{text}: file workloads take no parameters")
@@ -84,7 +96,7 @@ def load_workload(spec: str | os.PathLike[str], **params: object) -> Trace:
             return read_topology(text)
         from ._onnx import read_onnx
 
-        return read_onnx(text)
+        return read_onnx(text, dims=dims)
     name, str_params = parse_workload_spec(text)
     if name not in _WORKLOADS:
         raise UnknownNameError(

@@ -132,7 +132,7 @@ class _Evaluator:
             self.traces: list[Trace] = []
             self.space = SearchSpace(self.serving.config_cls, spec.space, spec.fixed)
             return
-        self.traces = [load_workload(w) for w in spec.workloads]
+        self.traces = [load_workload(w, dims=spec.dims or None) for w in spec.workloads]
         if spec.training:
             from .._ir import training_trace
 
@@ -257,7 +257,7 @@ class Explorer:
             return study, created
         # keys a study made by an older version lacks are taken as they are asked now
         diff = [k for k in want if k in have and have[k] != want[k]]
-        diff += [k for k in ("training", "serve") if k in have and k not in want]
+        diff += [k for k in ("training", "serve", "dims") if k in have and k not in want]
         if diff:
             detail = "; ".join(f"{k}: study has {_show(have.get(k))}, asked "
                                f"{_show(want.get(k))}" for k in diff)

@@ -113,6 +113,7 @@ class ExploreSpec:
         heartbeat_s: Heartbeat interval of RDB storages (dead workers' trials are retried
             after 2 intervals).
         training: Evaluate a training step of every workload (``training_trace``).
+        dims: Sizes of the symbolic dimensions of ONNX workloads (``--dim batch=1``).
         serve: Explore LLM serving: each trial runs :func:`accel_sim.llm.serve` on the device
             (an xPU/PIM system) with the serving scenario's parameters (``model``, ``batch``,
             ``lin``, ``lout``, ``rate``, ``requests``, ...) searchable or fixed like the
@@ -138,6 +139,7 @@ class ExploreSpec:
     heartbeat_s: float = 10.0
     training: bool = False
     serve: bool = False
+    dims: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._coerce()
@@ -168,6 +170,7 @@ class ExploreSpec:
             raise ConfigError(f"--study {self.study!r}: letters, digits, '_', '-', '.' only")
         object.__setattr__(self, "space", dict(self.space))
         object.__setattr__(self, "fixed", dict(self.fixed))
+        object.__setattr__(self, "dims", dict(self.dims))
 
     def _coerce(self) -> None:
         """Python-API convenience and type checks (one-line errors, never a TypeError)."""
@@ -211,7 +214,7 @@ class ExploreSpec:
         hb = self.heartbeat_s
         if isinstance(hb, bool) or not isinstance(hb, (int, float)) or hb != hb:
             raise ConfigError(f"--heartbeat {hb!r}: expected a number of seconds")
-        for name in ("space", "fixed"):
+        for name in ("space", "fixed", "dims"):
             v = getattr(self, name)
             if not isinstance(v, Mapping):
                 raise ConfigError(f"ExploreSpec.{name}={v!r}: expected a mapping")
@@ -238,6 +241,8 @@ class ExploreSpec:
             out["training"] = True
         if self.serve:
             out["serve"] = True
+        if self.dims:
+            out["dims"] = {k: str(v) for k, v in sorted(self.dims.items())}
         return out
 
 
@@ -274,7 +279,7 @@ def _as_mapping(value: Any, key: str) -> dict[str, str]:
 
 _SPEC_KEYS = {"workload", "workloads", "device", "objectives", "constraints", "constraint",
               "space", "set", "fixed", "trials", "sampler", "seed", "storage", "study",
-              "workers", "output", "warm_start", "heartbeat", "training", "serve"}
+              "workers", "output", "warm_start", "heartbeat", "training", "serve", "dims"}
 
 
 def _strict_loader(yaml: Any) -> type:
@@ -360,4 +365,6 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     fixed = data.get("set", data.get("fixed"))
     if fixed is not None:
         out["fixed"] = _as_mapping(fixed, "set")
+    if data.get("dims") is not None:
+        out["dims"] = _as_mapping(data["dims"], "dims")
     return out
