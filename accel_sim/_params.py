@@ -195,7 +195,49 @@ def param(
     active_if: tuple[str, Iterable[Any]] | None = None,
     optional: bool = False,
 ) -> Any:
-    """Declare a configuration field (use as the default of a dataclass field)."""
+    """Declare a configuration field: use it as the default of a field of a frozen
+    dataclass deriving from :class:`Config`.
+
+    The declaration is the single source of the parameter's validation (at construction),
+    command-line parsing (``-s name=value``), listing (``accel-sim devices NAME``), test values
+    (:meth:`ParamSpec.invalid_values`) and search space (``accel-sim explore``). The field's
+    type annotation (``int``, ``float``, ``bool``, ``str``, or ``X | None`` with
+    ``optional=True``) is its type.
+
+    Args:
+        default: The value when none is given; must itself be valid (``Config()`` with no
+            arguments must construct).
+        unit: Physical unit, shown in listings and errors (``"MHz"``, ``"pJ"``, ``"kB"``;
+            ``""`` for dimensionless).
+        doc: One line saying what the parameter is and, for a constant, where its default
+            comes from (paper, datasheet, measurement).
+        low, high: Inclusive bounds of a numeric parameter (``None``: unbounded on that
+            side). Values outside raise :class:`~accel_sim.errors.ConfigError` naming the
+            range; the explorer searches ``[low, high]`` when both are set.
+        choices: The allowed values of a categorical parameter (any other value is an
+            error); the explorer searches them all.
+        log: Search a numeric parameter on a log scale (sizes, bandwidths, capacities that
+            span decades). Needs ``low > 0``.
+        step: Grid step of a numeric search (``None``: every integer, or continuous).
+        search: Whether ``explore`` searches the parameter by default. Declare technology
+            constants and model switches with ``search=False``: they stay at their value
+            unless the user names them with ``--space``. A parameter without both bounds or
+            choices is never searched by default.
+        active_if: ``(other_name, values)``: the parameter only matters when parameter
+            ``other_name`` takes one of ``values``; the explorer suggests it only then (a
+            conditional search space).
+        optional: ``None`` is allowed and means "derive it" (e.g. from a preset or from the
+            trace); on the command line ``none`` or an empty value gives ``None``.
+
+    Example::
+
+        @dataclass(frozen=True)
+        class MyConfig(Config):
+            rows: int = param(32, low=1, high=4096, log=True, unit="PEs",
+                              doc="Array height.")
+            clock_mhz: float = param(1000.0, low=1.0, high=10000.0, unit="MHz",
+                                     search=False, doc="Clock (TPU v1: 700 MHz).")
+    """
     meta = {
         "unit": unit,
         "doc": doc,

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._device import available_devices, get_device
 from .errors import AccelSimError, ConfigError
@@ -56,20 +57,43 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    for name, cls in available_devices().items():
-        if args.device and name != args.device:
-            continue
-        doc_lines = (cls.__doc__ or "").strip().splitlines()
-        print(f"{name}: {cls.description or (doc_lines[0] if doc_lines else '')}")
-        for s in cls.Config.specs():
-            unit = f" [{s.unit}]" if s.unit else ""
-            head = f"{s.name}={s.default}"
-            print(f"    {head:<30} {s.type.__name__:<5} {s.allowed()}{unit}")
-            if s.doc:
-                print(f"        {s.doc}")
-    if args.device and args.device not in available_devices():
-        get_device(args.device)  # raises with the list of devices
+    devices = available_devices()
+    if not args.device:
+        width = max(len(n) for n in devices)
+        for name, cls in devices.items():
+            n_params = len(cls.Config.specs())
+            searched = sum(1 for s in cls.Config.specs() if s.search and _searchable(s))
+            print(f"{name:<{width}}  {_describe(cls)} ({n_params} parameters, {searched} "
+                  "searched by explore)")
+        print("\nParameters of one device: accel-sim devices NAME")
+        return 0
+    cls = get_device(args.device)  # unknown names list the devices
+    print(f"{cls.name}: {_describe(cls)}")
+    print("  searched: explore varies it by default over the range shown; fixed: explore "
+          "keeps it unless --space names it")
+    for s in cls.Config.specs():
+        unit = f" [{s.unit}]" if s.unit else ""
+        head = f"{s.name}={s.default}"
+        mode = "searched" if s.search and _searchable(s) else "fixed"
+        cond = ""
+        if s.active_if is not None:
+            cond = f" (only when {s.active_if[0]}={','.join(map(str, s.active_if[1]))})"
+        print(f"    {head:<30} {s.type.__name__:<5} {mode:<8} {s.allowed()}{unit}{cond}")
+        if s.doc:
+            print(f"        {s.doc}")
     return 0
+
+
+def _describe(cls) -> str:
+    doc_lines = (cls.__doc__ or "").strip().splitlines()
+    return cls.description or (doc_lines[0] if doc_lines else "")
+
+
+def _searchable(s) -> bool:
+    """Whether the explorer can search a parameter without --space narrowing it (a declared
+    range or choices)."""
+    return (s.choices is not None or s.type is bool
+            or (s.type in (int, float) and s.low is not None and s.high is not None))
 
 
 def _print_table(report, limit: int = 60) -> None:
@@ -384,9 +408,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"accel-sim: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``accel-sim``."""
-    p = argparse.ArgumentParser(prog="accel-sim", description=__doc__.splitlines()[0])
+    p = _Parser(prog="accel-sim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("workloads", help="list built-in workloads and their parameters")
@@ -506,9 +537,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output directory")
     s.set_defaults(func=_cmd_serve)
 
+    from .reproduce import DESCRIPTIONS
+
+    listing = "\n".join(f"  {name:<16} {text}" for name, text in DESCRIPTIONS.items())
     s = sub.add_parser("reproduce", help="reproduce a paper's results (comparison table, "
-                                         "plots)")
-    s.add_argument("name", help="analog-xiao")
+                                         "plots)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=f"reproductions:\n{listing}")
+    s.add_argument("name", metavar="NAME", choices=sorted(DESCRIPTIONS),
+                   help="one of: " + ", ".join(sorted(DESCRIPTIONS)))
     s.add_argument("--quick", action="store_true", help="fewer samples, a few minutes at most")
     s.add_argument("-o", "--output", help="output directory (default: results/NAME)")
     s.set_defaults(func=_cmd_reproduce)

@@ -14,8 +14,12 @@ sizes (8..8192 kB, log) and DRAM bandwidth (1..256 words/cycle, log).
    the nadir and hardly separates the samplers).
 3. Throughput with 1, 2 and 4 worker processes (TPE, journal storage, completed trials per
    second, wall time including the workers' start-up).
+4. Overhead of the explorer on the README's main job (ResNet-50 built-in, 300 trials): wall
+   time of ``Explorer.run`` with the default journal storage (with and without writing the
+   output files) and with SQLite, as a ratio to the same study run bare in memory (same
+   sampler, seed, space and evaluations), in the same run.
 
-Usage: ``python benchmarks/bench_explore.py [--seeds 10] [--budget 400]``
+Usage: ``python benchmarks/bench_explore.py [--seeds 10] [--budget 400] [--overhead-only]``
 """
 
 from __future__ import annotations
@@ -146,15 +150,87 @@ def bench_workers(trials: int = 200) -> None:
               "worker; TPE, journal storage)")
 
 
+def _bare_in_memory(trials: int) -> tuple[float, list]:
+    """The README's main job as a bare Optuna study: in-memory storage, the same sampler
+    (multivariate TPE, seed 0), the same search space and the same evaluations (device model
+    on the workload, constraints set on the trial); nothing recorded beyond that."""
+    from accel_sim.explore import Explorer
+    from accel_sim.explore._run import make_sampler
+
+    spec = _main_job_spec(trials, tempfile.mkdtemp())
+    ex = Explorer(spec)
+    space, evaluate = ex.space, ex.evaluator
+
+    def objective(trial: optuna.Trial) -> list[float]:
+        summary, violation = evaluate(space.config(space.suggest(trial)))
+        for c in spec.constraints:
+            trial.set_constraint(c.name, c.violation(summary))
+        trial.set_constraint("device", float(violation))
+        return [o.value(summary) for o in spec.objectives]
+
+    t0 = time.perf_counter()
+    study = optuna.create_study(directions=[o.direction for o in spec.objectives],
+                                sampler=make_sampler(spec, space))
+    study.optimize(objective, n_trials=trials)
+    return time.perf_counter() - t0, [t.params for t in study.trials]
+
+
+def _main_job_spec(trials: int, out: str, storage: str | None = None):
+    from accel_sim.explore import Constraint, ExploreSpec, Objective
+
+    return ExploreSpec(workloads=("resnet50",), device="systolic",
+                       objectives=tuple(Objective.parse(o) for o in OBJECTIVES),
+                       constraints=(Constraint.parse("area_mm2<=50"),), trials=trials,
+                       seed=0, output=out, storage=storage)
+
+
+def bench_overhead(trials: int = 300, repeat: int = 3) -> None:
+    """The README's main job (``explore -w resnet50 -d systolic --objectives
+    latency,energy,area --constraint area_mm2<=50 --trials 300``) against the same study run
+    bare in memory; medians of ``repeat`` alternating runs."""
+    from accel_sim.explore import Explorer
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    times: dict[str, list[float]] = {"bare in-memory Optuna": [], "journal (default)": [],
+                                     "journal, no output files": [], "SQLite": []}
+    same = True
+    for _ in range(repeat):
+        dt, bare_params = _bare_in_memory(trials)
+        times["bare in-memory Optuna"].append(dt)
+        for label, storage, write in (("journal (default)", None, True),
+                                      ("journal, no output files", None, False),
+                                      ("SQLite", "sqlite", True)):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                res = Explorer(_main_job_spec(trials, tmp, storage)).run(progress=False,
+                                                                         write=write)
+                times[label].append(time.perf_counter() - t0)
+                same &= [t.params for t in res.study.trials] == bare_params
+    ref = float(np.median(times["bare in-memory Optuna"]))
+    print(f"\nexplore overhead: README main job, {trials} trials, median of {repeat}")
+    print(f"{'storage':<26} {'wall [s]':>9} {'ratio to bare':>14}")
+    for label, ts in times.items():
+        med = float(np.median(ts))
+        print(f"{label:<26} {med:9.1f} {med / ref:13.2f}x")
+    print(f"same trials (parameters) in every run: {same}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=400)
     ap.add_argument("--skip-efficiency", action="store_true")
+    ap.add_argument("--overhead-only", action="store_true",
+                    help="only the storage overhead of the README's main job")
     args = ap.parse_args()
+    if args.overhead_only:
+        bench_overhead()
+        return
     if not args.skip_efficiency:
         bench_efficiency(args.seeds, args.budget)
     bench_workers()
+    bench_overhead()
 
 
 if __name__ == "__main__":

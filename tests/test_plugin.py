@@ -35,8 +35,24 @@ def _run(env, *args, check=True):
 
 def test_plugin_listed_with_its_parameters(plugin_env):
     out = _run(plugin_env, "devices").stdout
-    assert "toy_mac_array:" in out and "macs_per_cycle=64" in out
-    assert "systolic:" in out  # built-ins still there
+    line = next(ln for ln in out.splitlines() if ln.startswith("toy_mac_array "))
+    assert "Toy MAC array: one MAC per unit per cycle (3 parameters, 3 searched" in line
+    assert any(ln.startswith("systolic ") for ln in out.splitlines())  # built-ins still there
+    out = _run(plugin_env, "devices", "toy_mac_array").stdout
+    assert "macs_per_cycle=64" in out and "searched" in out and "[MAC/cycle]" in out
+
+
+def test_readme_example_is_the_tested_plugin():
+    """The README's plug-in example is this package's code, line for line, and its
+    entry-point block is this package's pyproject.toml table."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Writing a device plug-in")[1].split("\n## ")[0]
+    blocks = section.split("```")
+    code = next(b for b in blocks if b.startswith("python\nfrom dataclasses"))
+    source = (PLUGIN / "accel_sim_toy_plugin" / "__init__.py").read_text()
+    assert code.removeprefix("python\n") in source
+    toml = next(b for b in blocks if b.startswith("toml\n")).removeprefix("toml\n")
+    assert toml in (PLUGIN / "pyproject.toml").read_text()
 
 
 def test_plugin_runs_from_the_cli(plugin_env, tmp_path):

@@ -41,6 +41,7 @@ from ._storage import (
     open_storage,
     rdb_storage,
     storage_choice,
+    sync_storage,
 )
 
 __all__ = ["ExploreResult", "Explorer", "open_storage"]
@@ -478,6 +479,7 @@ class Explorer:
         with deferred_interrupts():
             if self.embedded:  # no other process: nothing may stay RUNNING or WAITING
                 self._close_leftovers(study, notes)
+                sync_storage(self.storage)
             ran = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
             complete = [t for t in ran if t.state is TrialState.COMPLETE]
             sampler_s = sum(_run_attr(t, "sampler_time_s") for t in ran)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import time
 import warnings
@@ -68,6 +69,48 @@ class FlockLock(JournalFileOpenLock):
             os.close(fd)
 
 
+class JournalBackend(JournalFileBackend):
+    """Optuna's journal file backend, appending under :class:`FlockLock` without an
+    ``fsync`` per operation.
+
+    Each append is one ``write`` of whole lines to a file opened for appending: once it
+    returns, the operation is in the operating system's cache, which a killed process
+    (SIGKILL included) cannot lose. What an ``fsync`` adds is survival of a power loss or
+    kernel crash; it costs 4 ms per operation here (about 10 operations per trial), so the
+    explorer syncs once when a run ends instead (:meth:`sync`).
+    """
+
+    def __init__(self, file_path: str) -> None:
+        self._path = file_path
+        self._flock = FlockLock(file_path)
+        super().__init__(file_path, lock_obj=self._flock)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs)
+                + "\n").encode("utf-8")
+        self._flock.acquire()
+        try:
+            with open(self._path, "ab") as fh:
+                fh.write(data)
+        finally:
+            self._flock.release()
+
+    def sync(self) -> None:
+        """Flush the journal to disk (``fsync``)."""
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def sync_storage(storage: BaseStorage) -> None:
+    """``fsync`` an embedded journal (other storages sync themselves)."""
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, JournalBackend):
+        backend.sync()
+
+
 def _repair_journal(path: str) -> int:
     """Cut a partial last line (a writer killed in the middle of an append); returns the
     bytes removed. Only called while no other process writes (see :class:`FolderLock`)."""
@@ -107,7 +150,7 @@ def journal_storage(path: str, *, repair: bool = False) -> JournalStorage:
     if repair:
         _repair_journal(path)
     try:
-        return JournalStorage(JournalFileBackend(path, lock_obj=FlockLock(path)))
+        return JournalStorage(JournalBackend(path))
     except (ValueError, UnicodeDecodeError, KeyError) as exc:
         raise ConfigError(f"{path}: not an Optuna journal ({str(exc).splitlines()[0]})"
                           ) from None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..errors import UnknownNameError
 from ._common import Comparison, write_comparison
 
-__all__ = ["REPRODUCTIONS", "Comparison", "get_reproduction", "write_comparison"]
+__all__ = ["DESCRIPTIONS", "REPRODUCTIONS", "Comparison", "get_reproduction", "write_comparison"]
 
 #: name -> module (each has ``run(outdir: str, quick: bool) -> list[Comparison]``).
 REPRODUCTIONS = {
@@ -21,6 +21,21 @@ REPRODUCTIONS = {
     "duplex": "accel_sim.reproduce.duplex",
     "learning-group": "accel_sim.reproduce.learning_group",
     "sat": "accel_sim.reproduce.sat",
+}
+
+
+#: name -> what it compares (listed by ``accel-sim reproduce --help``).
+DESCRIPTIONS = {
+    "amper": "AMPER (ICCAD 2022): replay latency/energy, speedup over GPU PER at 1e3..1e6 "
+             "entries, DQN learning with uniform, PER, AMPER-k, AMPER-fr",
+    "analog-xiao": "Xiao et al. (CAS Magazine 2022): analog accuracy vs ADC bits, "
+                   "programming error, read noise, drift, IR drop on the digits networks",
+    "duplex": "Duplex (MICRO 2024): Op/B, throughput, TBT, E2E latency and energy of xPU+PIM "
+              "LLM serving vs H100; GPU tokens/s vs TensorRT-LLM measurements",
+    "learning-group": "LearningGroup (FPT 2022): U280 throughput, utilisation, speedup vs "
+                      "groups, Titan RTX comparison, FLGW accuracy",
+    "sat": "SAT/BDWP (TCAD 2023): N:M training speedup against the ideal bound, N:M "
+           "training accuracy",
 }
 
 

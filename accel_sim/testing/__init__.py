@@ -7,10 +7,17 @@ Subclass :class:`DeviceContract` in your test suite (pytest collects it)::
     class TestMyDevice(DeviceContract):
         device_class = MyDevice
 
-Every built-in device passes it; so must a third-party one.
+Every built-in device passes it; so must a third-party one. It needs pytest (the extra
+``accel-sim[testing]``).
 """
 
 from __future__ import annotations
+
+try:
+    import pytest  # noqa: F401  (the contract classes are pytest test classes)
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("accel_sim.testing needs pytest: pip install 'accel-sim[testing]'"
+                      ) from exc
 
 from ._contract import DeviceContract, contract_traces
 

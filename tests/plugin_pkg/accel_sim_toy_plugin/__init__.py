@@ -22,21 +22,24 @@ class ToyMacArray(Device):
     """Toy device: cycles = ceil(MACs / units) (vector ops: one element per unit per cycle)."""
 
     name = "toy_mac_array"
+    description = "Toy MAC array: one MAC per unit per cycle"
     Config = ToyConfig
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)  # neural-network ops only (Device.supported_ops)
-        c = trace.columns
+        c, cfg = trace.columns, self.config
         work = np.where(c["is_matmul"], c["macs"], c["flops"])
-        cycles = np.maximum(1.0, np.ceil(work / self.config.macs_per_cycle))
-        energy = c["macs"] * self.config.pj_per_mac * 1e-12
+        cycles = np.maximum(1.0, np.ceil(work / cfg.macs_per_cycle))
+        energy = c["macs"] * cfg.pj_per_mac * 1e-12
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in trace), phases=tuple(
-                lay.phase.value for lay in trace),
+            ops=tuple(lay.op.value for lay in trace),
+            phases=tuple(lay.phase.value for lay in trace),
             columns={"macs": c["macs"], "flops": c["flops"], "cycles": cycles,
-                     "latency_s": cycles / (self.config.clock_mhz * 1e6),
+                     "latency_s": cycles / (cfg.clock_mhz * 1e6),
                      "energy_j": energy, "energy_mac_j": energy,
-                     "utilization": work / (cycles * self.config.macs_per_cycle)},
+                     "utilization": work / (cycles * cfg.macs_per_cycle)},
+            area_mm2=None,  # or the silicon area in mm^2
+            violations={},  # e.g. {"sram": need / have - 1}: > 0 means infeasible
         )
 
