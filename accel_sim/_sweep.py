@@ -54,6 +54,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(device_name: str, trace: Trace) -> None:
+    from ._progress import set_progress
+
+    set_progress(False)  # the parent draws the bar
     _WORKER["device"] = get_device(device_name)
     _WORKER["trace"] = trace
 

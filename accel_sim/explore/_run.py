@@ -383,10 +383,10 @@ class Explorer:
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         bar = None
         if progress and done < spec.trials:
-            from tqdm import tqdm
+            from .._progress import progress_bar
 
-            bar = tqdm(total=spec.trials, initial=min(done, spec.trials), unit="trial",
-                       desc=f"explore {spec.study}")
+            bar = progress_bar(spec.trials, initial=min(done, spec.trials), unit="trial",
+                               desc=f"explore {spec.study}", leave=True)
         try:
             if spec.workers == 1:
                 self.optimize(study, 0, progress=bar.update if bar else None)
@@ -423,6 +423,9 @@ class Explorer:
 
 
 def _worker_main(spec: ExploreSpec, worker: int) -> None:
+    from .._progress import set_progress
+
+    set_progress(False)  # the parent draws the bar
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ex = Explorer(spec)
     study = optuna.load_study(study_name=spec.study, storage=ex.storage)
