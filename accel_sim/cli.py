@@ -253,6 +253,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from ._display import serve_summary
     from .llm import ServeConfig, serve
 
     values: dict[str, str] = {"model": args.model}
@@ -270,8 +271,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     device = get_device(args.device).from_params(params)
     result = serve(cfg, device)
     paths = result.write(args.output)
-    from ._display import serve_summary
-
     print(serve_summary(result.summary))
     print(f"wrote {', '.join(os.path.basename(v) for v in paths.values())} in {args.output}")
     return 0
@@ -296,8 +295,8 @@ _PROGRESS_NOTE = ("Progress bars are drawn on standard error when it is a termin
 _RUN_DOC = ("Evaluate one workload on one device configuration; print the per-layer table "
             "(units in the headers) and write layers.csv and summary.json. Most runs take "
             "under a second. Slow: accuracy metrics, which simulate the network (analog: "
-            "every weight product on the arrays, seconds; sat, learning_group --training on "
-            "a digits network: sparse training, seconds; replay workloads with env=: DQN "
+            "every weight product on the arrays, seconds; sat, learning_group on a digits "
+            "network: sparse training, seconds; replay workloads with env=: DQN "
             "training runs, seconds to minutes), and -s memory_model=scalesim on systolic "
             "(seconds per large layer). " + _PROGRESS_NOTE)
 _SCALESIM_DOC = ("Read a SCALE-Sim .cfg and topology, write COMPUTE_REPORT.csv. The default "

@@ -154,6 +154,12 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     with open(os.path.join(outdir, "comparison.md"), "a") as fh:
         fh.write(f"\nFloat accuracy of {NET} on the {samples} test images used: {ideal:.4f}. "
                  f"VGG-8: {tops_mm2:.3g} TOPS/mm^2.\n")
+        flat = [k for k, series in sweeps.items() if _flat(series, ideal, samples)]
+        if flat:
+            fh.write(f"\nFlat panels of accuracy_sweeps.png ({', '.join(flat)}): every point "
+                     f"is within one of the {samples} test images of the float accuracy. "
+                     + " ".join(_sentence(_FLAT_WHY[k]) for k in flat if k in _FLAT_WHY)
+                     + "\n")
     return rows
 
 
@@ -211,6 +217,11 @@ def _flat(curves: dict[str, dict], ideal: float, samples: int) -> bool:
     """Whether every point is within one test image of the float accuracy."""
     return all(abs(a - ideal) <= 1.0 / samples + 1e-9 for c in curves.values()
                for a in c.values())
+
+
+def _sentence(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text[:1].upper() + text[1:] + "."
 
 
 def _figure(sweeps: dict[str, dict], ideal: float, samples: int) -> Any:
