@@ -8,6 +8,9 @@ Library code that can run for more than a few seconds wraps its loop in :func:`t
 * ``True``: always, also into a file or pipe.
 
 The setting is a context variable, so :func:`progress_enabled` changes it for a block only.
+Only the outermost bar is drawn: a loop that runs inside another one's bar (a serving
+simulation inside a reproduction, the exact memory model inside an exploration) stays silent,
+so bars never stack up.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ __all__ = ["progress_bar", "progress_enabled", "set_progress", "show_progress", 
 
 _SETTING: ContextVar[bool | None] = ContextVar("accel_sim_progress", default=None)
 T = TypeVar("T")
+_OPEN = [0]  # bars being drawn in this process
+_BAR_CLASS: list[type] = []
 
 
 def set_progress(enabled: bool | None) -> None:
@@ -54,20 +59,44 @@ def show_progress() -> bool:
         return False
 
 
+def _bar_class() -> type:
+    """tqdm that counts the bars being drawn (an inner bar stays hidden)."""
+    if not _BAR_CLASS:
+        from tqdm import tqdm
+
+        class _Bar(tqdm):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._counted = not self.disable
+                if self._counted:
+                    _OPEN[0] += 1
+
+            def close(self) -> None:
+                if getattr(self, "_counted", False):
+                    self._counted = False
+                    _OPEN[0] -= 1
+                super().close()
+
+        _BAR_CLASS.append(_Bar)
+    return _BAR_CLASS[0]
+
+
+def _draw() -> bool:
+    return _OPEN[0] == 0 and show_progress()
+
+
 def progress_bar(total: float | None = None, *, desc: str = "", unit: str = "it",
                  leave: bool = False, **kwargs: Any) -> Any:
-    """A tqdm bar on standard error, disabled unless :func:`show_progress` (use as a context
-    manager; ``update(n)`` advances it)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr,
-                disable=not show_progress(), dynamic_ncols=True, **kwargs)
+    """A tqdm bar on standard error, disabled unless :func:`show_progress` and no other bar is
+    being drawn (use as a context manager; ``update(n)`` advances it)."""
+    return _bar_class()(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr,
+                        disable=not _draw(), dynamic_ncols=True, **kwargs)
 
 
 def track(iterable: Iterable[T], *, total: float | None = None, desc: str = "",
           unit: str = "it", leave: bool = False) -> Iterator[T]:
     """Iterate over ``iterable`` with a progress bar (see :func:`progress_bar`)."""
-    if not show_progress():
+    if not _draw():
         yield from iterable
         return
     if total is None and hasattr(iterable, "__len__"):

@@ -145,9 +145,11 @@ def _init_worker(device: type[Device], trace: Trace, grid: Grid | None) -> None:
     # never raise here: multiprocessing.Pool would start a new worker forever
     try:
         from ._procs import worker_signals
+        from ._progress import set_progress
 
         worker_signals()  # a forkserver's child: dies with the forkserver, which exits
-        _WORKER.update(device=device, trace=trace, grid=grid)  # with this process
+        set_progress(False)  # with this process; the parent draws the bar
+        _WORKER.update(device=device, trace=trace, grid=grid)
     except BaseException as exc:  # reported by the first task instead
         _WORKER["error"] = exc
 

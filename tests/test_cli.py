@@ -22,9 +22,26 @@ def test_workloads_and_devices_listings(capsys):
     out = capsys.readouterr().out
     assert "bert_base:" in out and "seq_len=128" in out
     assert main(["devices"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    from accel_sim import available_devices
+
+    # one line per device, then a hint
+    listed = [ln.split()[0] for ln in out if ln and not ln.startswith("Parameters")]
+    assert listed == list(available_devices())
+    assert all("searched by explore)" in ln for ln in out[:len(listed)])
+    assert main(["devices", "systolic"]) == 0
     out = capsys.readouterr().out
-    for text in ("systolic:", "gpu:", "dataflow=", "one of os, ws, is", "preset="):
+    for text in ("systolic:", "dataflow=ws", "one of os, ws, is", "[PEs]"):
         assert text in out
+    # explore's default space is what the listing marks "searched"
+    from accel_sim.devices.systolic import SystolicConfig
+    from accel_sim.explore import SearchSpace
+
+    marked = {ln.split("=")[0].strip() for ln in out.splitlines()
+              if ln.startswith("    ") and not ln.startswith("        ") and " searched " in ln}
+    assert marked == set(SearchSpace(SystolicConfig).names)
+    assert main(["devices", "gpu"]) == 0
+    assert "preset=" in capsys.readouterr().out
 
 
 def test_run_writes_layers_csv_and_summary_json(tmp_path, capsys):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._ir import Trace
+from .._progress import progress_bar
 
 if TYPE_CHECKING:
     from .analog import AnalogConfig
@@ -439,13 +440,24 @@ def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
             lay.calibrate_adc(lay._inputs(a))
         return lay.mvm(a)
 
-    digits_forward(name, params, xtr[:200], matmul=calibrate)
-
-    def run(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return layers[layer].mvm(a)
-
     n = min(cfg.eval_samples, len(xte))
-    logits = digits_forward(name, params, xte[:n], matmul=run)
+    weights = sum(1 for key in params if key.endswith(".W"))
+    with progress_bar(2 * weights, desc=f"analog accuracy ({name}, {n} images)",
+                      unit="layer") as bar:
+
+        def calibrate_step(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+            out = calibrate(layer, a, w)
+            bar.update(1)
+            return out
+
+        digits_forward(name, params, xtr[:200], matmul=calibrate_step)
+
+        def run(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+            out = layers[layer].mvm(a)
+            bar.update(1)
+            return out
+
+        logits = digits_forward(name, params, xte[:n], matmul=run)
     out = float(np.mean(np.argmax(logits, axis=1) == yte[:n]))
     if not math.isfinite(out):  # pragma: no cover - guarded by the checks above
         raise ArithmeticError("accuracy is not finite")

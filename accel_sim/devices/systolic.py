@@ -419,13 +419,13 @@ def _pack(cycles, stall, incl, mapping, comp_util, sram_if, sram_f, sram_of, dra
 def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any], mm
                      ) -> dict[str, Any]:
     """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
+    from .._progress import track
     from ._scalesim_memory import scalesim_layer
 
     out = {key: np.array(v, dtype=np.float64) for key, v in analytic.items()}  # copies
     cache: dict[tuple, dict[str, Any]] = {}
-    for i in range(len(m)):
-        if not mm[i]:
-            continue
+    gemms = np.flatnonzero(mm)
+    for i in track(gemms, desc="SCALE-Sim memory model", unit="layer"):
         key = (int(m[i]), int(n[i]), int(k[i]), conv[i])
         if key not in cache:
             cache[key] = scalesim_layer(

@@ -6,16 +6,18 @@ import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from .._units import axis_label, column_label, metric_unit
 from ._pareto import hypervolume_history, pareto_mask
 
-__all__ = ["ExplorationData", "collect", "draw_hypervolume", "draw_pareto", "write_outputs"]
+__all__ = ["ExplorationData", "collect", "draw_hypervolume", "draw_pareto", "hypervolume_figure",
+           "pareto_figure", "write_outputs"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,11 @@ class ExplorationData:
         feasible: Feasibility of those rows.
         front: Mask of the feasible non-dominated rows.
         reference: Hypervolume reference point in the objectives' own directions.
-        hv: Hypervolume after each complete trial (minimisation space, see ``reference``).
+        hv: Hypervolume after each complete trial (minimisation space, see ``reference``), in
+            the product of the objectives' units.
+        units: Unit per objective name and per ``param_<name>`` column, where known better
+            than :func:`accel_sim._units.metric_unit` does (parameters: the device's
+            declaration; ``accuracy``: the workload's task).
     """
 
     objectives: tuple[str, ...]
@@ -43,6 +49,21 @@ class ExplorationData:
     front: np.ndarray
     reference: np.ndarray
     hv: np.ndarray
+    units: Mapping[str, str] = field(default_factory=dict)
+
+    def unit(self, name: str) -> str:
+        """Unit of an objective, ``param_<name>`` column or metric (``""`` when unknown)."""
+        if name in self.units:
+            return self.units[name]
+        return "" if name.startswith("param_") else metric_unit(name)
+
+    def hypervolume_unit(self) -> str:
+        """Unit of the hypervolume: the product of the objectives' units."""
+        units = [self.unit(o) for o in self.objectives]
+        if not all(units):
+            return "product of the objectives' units"
+        return "*".join(f"({u})" if len(units) > 1 and any(c in u for c in " /*") else u
+                        for u in units)
 
 
 def _feasible(t: FrozenTrial) -> bool:
@@ -73,6 +94,28 @@ def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
     return row
 
 
+def _units(study: optuna.Study, objectives: Sequence[str]) -> dict[str, str]:
+    """Units of the objectives and parameters of a study made by accel-sim explore."""
+    desc = study.user_attrs.get("accel_sim", {})
+    workloads = [str(w) for w in desc.get("workloads", [])]
+    task = "dqn" if any(w.split(":")[0] == "replay" for w in workloads) else "classification"
+    metrics = desc.get("metrics") or list(objectives)
+    units = {o: metric_unit(m, task=task) for o, m in zip(objectives, metrics, strict=False)}
+    try:
+        from .._device import get_device
+
+        cls = get_device(desc["device"])
+        config = cls.Config
+        if desc.get("serve"):
+            from ..llm import ServingEvaluator
+
+            config = ServingEvaluator(cls).config_cls
+        units.update({f"param_{s.name}": s.unit for s in config.specs() if s.unit})
+    except Exception:  # a study of another tool, or a device not installed here: names only
+        pass
+    return units
+
+
 def collect(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str]
             ) -> ExplorationData:
     """Tables of a study: trials, Pareto front, hypervolume history."""
@@ -97,7 +140,7 @@ def collect(study: optuna.Study, objectives: Sequence[str], directions: Sequence
           else np.zeros(len(done)))
     return ExplorationData(tuple(objectives), tuple(directions), rows, values,
                            np.array([t.number for t in done], dtype=int), feasible, front,
-                           ref_min * sign, hv)
+                           ref_min * sign, hv, _units(study, objectives))
 
 
 def _write_csv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -138,17 +181,23 @@ def write_outputs(data: ExplorationData, outdir: str | os.PathLike[str], *,
     return paths
 
 
-def _label(name: str, direction: str) -> str:
-    return f"{name} ({'min' if direction == 'minimize' else 'max'})"
+def _label(data: ExplorationData, i: int) -> str:
+    name = data.objectives[i]
+    return axis_label(name, data.directions[i], unit=data.unit(name))
 
 
-def draw_pareto(data: ExplorationData, path: str) -> None:
-    """Two objectives: all trials and the front; three or more: a pairwise matrix."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def pareto_figure(data: ExplorationData) -> Any:
+    """The figure of :func:`draw_pareto` (a matplotlib Figure; the caller closes it)."""
+    plt = _pyplot()
     k = len(data.objectives)
     v, feas, front = data.values, data.feasible, data.front
     if k == 1:
@@ -156,7 +205,7 @@ def draw_pareto(data: ExplorationData, path: str) -> None:
         ax.plot(data.numbers, v[:, 0], ".", color="0.6", label="trials")
         ax.plot(data.numbers[front], v[front, 0], "o", color="C3", label="best")
         ax.set_xlabel("trial")
-        ax.set_ylabel(_label(data.objectives[0], data.directions[0]))
+        ax.set_ylabel(_label(data, 0))
         ax.legend()
     else:
         n = k - 1 if k > 2 else 1
@@ -176,31 +225,42 @@ def draw_pareto(data: ExplorationData, path: str) -> None:
                 for axis, setter in ((v[:, xi], ax.set_xscale), (v[:, yi], ax.set_yscale)):
                     if len(axis) and np.all(axis > 0) and axis.max() / axis.min() > 100:
                         setter("log")
-                ax.set_xlabel(_label(data.objectives[xi], data.directions[xi]))
-                ax.set_ylabel(_label(data.objectives[yi], data.directions[yi]))
+                ax.set_xlabel(_label(data, xi))
+                ax.set_ylabel(_label(data, yi))
                 if i == 0 and j == 0:
                     ax.legend(fontsize=8)
     fig.suptitle(f"{len(data.values)} trials, {int(data.front.sum())} on the Pareto front")
     fig.tight_layout()
+    return fig
+
+
+def draw_pareto(data: ExplorationData, path: str) -> None:
+    """Two objectives: all trials and the front; three or more: a pairwise matrix."""
+    plt = _pyplot()
+    fig = pareto_figure(data)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def draw_hypervolume(data: ExplorationData, path: str) -> None:
-    """Hypervolume of the feasible front after each trial."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def hypervolume_figure(data: ExplorationData) -> Any:
+    """The figure of :func:`draw_hypervolume` (the caller closes it)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.step(data.numbers, data.hv, where="post")
     ax.set_xlabel("trial")
-    ax.set_ylabel("hypervolume")
-    ref = ", ".join(f"{o}={r:.3g}" for o, r in zip(data.objectives, data.reference,
-                                                    strict=True))
-    ax.set_title(f"reference point: {ref}", fontsize=9)
+    ax.set_ylabel(axis_label("hypervolume", "maximize", unit=data.hypervolume_unit()))
+    ref = ", ".join(f"{o}={r:.3g}" + (f" {data.unit(o)}" if data.unit(o) else "")
+                    for o, r in zip(data.objectives, data.reference, strict=True))
+    ax.set_title(f"volume dominated by the feasible front up to the reference point\n"
+                 f"reference: {ref}", fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def draw_hypervolume(data: ExplorationData, path: str) -> None:
+    """Hypervolume of the feasible front after each trial."""
+    plt = _pyplot()
+    fig = hypervolume_figure(data)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -214,7 +274,16 @@ def pareto_table(data: ExplorationData, limit: int = 20) -> str:
     rows.sort(key=lambda r: r[f"objective_{data.objectives[0]}"])
     params = sorted({k for r in rows for k in r if k.startswith("param_")})
     cols = ["trial", *params, *(f"objective_{o}" for o in data.objectives)]
-    heads = [c.removeprefix("param_").removeprefix("objective_") for c in cols]
+
+    def head(col: str) -> str:
+        if col.startswith("param_"):
+            return column_label(col.removeprefix("param_"), data.unit(col))
+        if col.startswith("objective_"):
+            name = col.removeprefix("objective_")
+            return column_label(name, data.unit(name))
+        return col
+
+    heads = [head(c) for c in cols]
 
     def fmt(v: Any) -> str:
         if isinstance(v, float):

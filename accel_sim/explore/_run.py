@@ -463,7 +463,7 @@ class Explorer:
             from .._progress import progress_bar
 
             bar = progress_bar(spec.trials, initial=min(done, spec.trials), unit="trial",
-                               desc=f"explore {spec.study}")
+                               desc=f"explore {spec.study}", leave=True)
         stopped: KeyboardInterrupt | None = None
         try:
             if spec.workers == 1:
@@ -560,7 +560,10 @@ def _file_lock(path: str) -> Iterator[None]:
 def _worker_main(spec: ExploreSpec, worker: int, parent_pid: int) -> None:
     import sys
 
+    from .._progress import set_progress
+
     die_with_parent(parent_pid)
+    set_progress(False)  # the parent draws the bar
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with interruptible():

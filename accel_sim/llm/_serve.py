@@ -35,6 +35,7 @@ import simpy
 
 from .._device import get_device
 from .._params import Config, param
+from .._progress import progress_bar
 from ..devices.llm_system import LlmSystem
 from ..errors import ConfigError
 from ._model import MODELS, LlmModel, get_model
@@ -169,16 +170,31 @@ def serve(config: ServeConfig, device: LlmSystem | str = "duplex", *,
         router = Router(m.experts, m.top_k, m.moe_layers, policy=config.routing,
                         zipf_s=config.zipf_s, trace_path=config.routing_trace,
                         seed=config.seed)
-    sim = _Server(config, m, StepModel(m, dev, router), cap)
-    sim.run()
+    with progress_bar(config.requests, desc=f"serve {m.name} on {dev.name}",
+                      unit="req") as bar:
+        if m.is_moe and not bar.disable and _jit_cold():
+            bar.set_postfix_str("loading numba kernels (compiled on the first run ever)")
+        sim = _Server(config, m, StepModel(m, dev, router), cap, None if bar.disable else bar)
+        sim.run()
     return sim.result(dev, fit, violation)
+
+
+def _jit_cold() -> bool:
+    """Whether the MoE kernels are not yet compiled (or loaded from numba's cache) in this
+    process: the first serving run of a MoE model compiles them (seconds)."""
+    from ..devices._llm_cost import moe_layer_times
+    from ._routing import _route_steps
+
+    return not (moe_layer_times.signatures and _route_steps.signatures)
 
 
 class _Server:
     """The simulation state (see the module docstring)."""
 
-    def __init__(self, cfg: ServeConfig, model: LlmModel, steps: StepModel, cap: int) -> None:
+    def __init__(self, cfg: ServeConfig, model: LlmModel, steps: StepModel, cap: int,
+                 bar: Any = None) -> None:
         self.cfg, self.model, self.steps, self.cap = cfg, model, steps, cap
+        self.bar = bar  # progress bar (requests finished) or None
         n = cfg.requests
         self.lin = np.full(n, cfg.lin, dtype=np.int64)
         self.lout = np.full(n, cfg.lout, dtype=np.int64)
@@ -253,6 +269,10 @@ class _Server:
             if self.schedule is None and self.issued < self.cfg.requests:
                 self._arrive(self.issued)
                 self.issued += 1
+        if self.bar is not None:  # once per completion event, not per token
+            if self.bar.postfix:
+                self.bar.set_postfix_str("", refresh=False)
+            self.bar.update(len(rids))
 
     def _engine(self):
         cfg, env = self.cfg, self.env

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..errors import ConfigError
 from ._buffers import ReplayBuffer
 
@@ -270,6 +271,17 @@ def learning_return(env: str, kind: str, options: tuple[tuple[str, float], ...],
     ``kind`` buffer (see :func:`make_buffer`); memoised, devices call it per evaluation."""
     cfg = DQNConfig(steps=steps, batch=batch, capacity=capacity,
                     warmup=max(batch, min(DQNConfig.warmup, steps // 4)))
-    curves = [train_dqn(env, make_buffer(kind, capacity, s, **dict(options)), seed=s,
-                        config=cfg, label=kind) for s in range(seed, seed + runs)]
+    curves = []
+    with progress_bar(runs * steps, desc=f"DQN {env}, {kind} replay, {runs} run(s)",
+                      unit="step") as bar:
+        for s in range(seed, seed + runs):
+            done = [0]
+
+            def advance(step: int, done: list[int] = done) -> None:
+                bar.update(step - done[0])
+                done[0] = step
+
+            curves.append(train_dqn(env, make_buffer(kind, capacity, s, **dict(options)), seed=s,
+                                    config=cfg, label=kind, progress=advance))
+            bar.update(steps - done[0])
     return final_return(curves, cfg.final_episodes)

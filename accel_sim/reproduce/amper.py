@@ -25,9 +25,9 @@ import statistics
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from .._device import make_device
+from .._progress import track
 from ._common import Comparison, save_axes, write_comparison
 
 CAPACITIES = (1_000, 10_000, 100_000, 1_000_000)
@@ -142,7 +142,7 @@ def _learning(quick: bool) -> list[dict[str, object]]:
     cfg = DQNConfig(steps=6_000, warmup=1_000) if quick else DQNConfig(steps=30_000)
     jobs = [(e, b, o, s) for e in envs for b, o in BUFFERS for s in seeds]
     out: list[dict[str, object]] = []
-    for env, buf, opts, seed in tqdm(jobs, desc="amper: DQN runs", unit="run", leave=False):
+    for env, buf, opts, seed in track(jobs, desc="amper: DQN runs", unit="run"):
         c = train_dqn(env, make_buffer(buf, cfg.capacity, seed, **opts), seed=seed, config=cfg,
                       label=buf)
         for i, (step, ret) in enumerate(zip(c.end_steps, c.returns, strict=True)):
@@ -233,11 +233,14 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_title("AMPER speedup over sum-tree PER on a GPU, per replay step")
-    save_axes(fig, ax, "buffer capacity (transitions)", "speedup (x)",
+    save_axes(fig, ax, "buffer capacity [transitions]",
+              "speedup over GPU PER [ratio] (higher is better)",
               os.path.join(outdir, "speedup.png"), legend_size=7)
 
-    for key, ylabel, name in (("latency_us", "latency per replay step (us)", "latency.png"),
-                              ("energy_uj", "energy per replay step (uJ)", "energy.png")):
+    for key, ylabel, name in (("latency_us", "latency per replay step [us] (lower is better)",
+                               "latency.png"),
+                              ("energy_uj", "energy per replay step [uJ] (lower is better)",
+                               "energy.png")):
         fig, ax = plt.subplots(figsize=(7, 4))
         for label, _, _ in DEVICES:
             pts = [(r["capacity"], r[key]) for r in lat
@@ -246,7 +249,7 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title("batch 32: insert 1, sample 32, update 32")
-        save_axes(fig, ax, "buffer capacity (transitions)", ylabel, os.path.join(outdir, name))
+        save_axes(fig, ax, "buffer capacity [transitions]", ylabel, os.path.join(outdir, name))
 
     envs = sorted({r["env"] for r in learn})
     fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.8))
@@ -268,8 +271,8 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
             ax.plot(grid, mean, label=buf)
             ax.fill_between(grid, np.min(curves, axis=0), np.max(curves, axis=0), alpha=0.15)
         ax.set_title(f"DQN on {env} (band: seeds' range)")
-        ax.set_xlabel("environment step")
-        ax.set_ylabel("episode return (mean of the last 10)")
+        ax.set_xlabel("environment step [steps]")
+        ax.set_ylabel("episode return [reward], mean of the\nlast 10 episodes (higher is better)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "learning_curves.png"), dpi=100)

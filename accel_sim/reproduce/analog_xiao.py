@@ -9,11 +9,13 @@ compared, with the conditions stated per row of the table.
 
 from __future__ import annotations
 
+import csv
 import os
 from typing import Any
 
 import numpy as np
 
+from .._progress import progress_bar
 from .._simulate import simulate
 from ._common import Comparison, write_comparison
 
@@ -75,25 +77,38 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     """Run the sweeps, write CSVs, plots and the comparison table; return the comparisons."""
     samples = 150 if quick else 450
     os.makedirs(outdir, exist_ok=True)
-    sweeps: dict[str, dict] = {}
-    ideal = _acc(samples, quantize=False)
-    sweeps["adc_bits"] = {m: {b: _acc(samples, mapping=m, adc_bits=b) for b in ADC_BITS}
-                          for m in MAPPINGS}
-    ref16 = {m: _acc(samples, mapping=m, adc_bits=16) for m in MAPPINGS}
-    sweeps["rows"] = {
-        f"{m}, {bpc} bits/cell": {r: _acc(samples, mapping=m, rows=r, weight_slices=8 // bpc)
-                                  for r in ROWS}
-        for m in ("proportional", "offset_digital") for bpc in (8, 2)}
-    sweeps["prog_error"] = {
-        f"{m}, {model}": {s: _acc(samples, mapping=m, prog_error_model=model if s else "none",
-                                  prog_error_sigma=s) for s in PROG_SIGMAS}
-        for m in MAPPINGS for model in ("independent", "proportional")}
-    sweeps["slices"] = {m: {s: _acc(samples, mapping=m, weight_slices=s) for s in SLICES}
-                        for m in ("proportional", "offset_digital")}
-    sweeps["rp_norm"] = {m: {rp: _acc(samples, mapping=m, rp_norm=rp) for rp in RP_NORMS}
-                         for m in ("proportional", "differential")}
+    # sweep -> series -> [(x, analog parameters)]
+    plan: dict[str, dict[str, list[tuple[float, dict[str, Any]]]]] = {
+        "adc_bits": {m: [(b, {"mapping": m, "adc_bits": b}) for b in ADC_BITS]
+                     for m in MAPPINGS},
+        "rows": {f"{m}, {bpc} bits/cell": [(r, {"mapping": m, "rows": r,
+                                                "weight_slices": 8 // bpc}) for r in ROWS]
+                 for m in ("proportional", "offset_digital") for bpc in (8, 2)},
+        "prog_error": {f"{m}, {model}": [(s, {"mapping": m, "prog_error_sigma": s,
+                                              "prog_error_model": model if s else "none"})
+                                         for s in PROG_SIGMAS]
+                       for m in MAPPINGS for model in ("independent", "proportional")},
+        "slices": {m: [(s, {"mapping": m, "weight_slices": s}) for s in SLICES]
+                   for m in ("proportional", "offset_digital")},
+        "rp_norm": {m: [(rp, {"mapping": m, "rp_norm": rp}) for rp in RP_NORMS]
+                    for m in ("proportional", "differential")},
+    }
+    total = 1 + len(MAPPINGS) + sum(len(pts) for series in plan.values()
+                                    for pts in series.values())
+    with progress_bar(total, desc="analog-xiao: accuracy simulations", unit="eval") as bar:
+
+        def acc(**cfg: Any) -> float:
+            out = _acc(samples, **cfg)
+            bar.update(1)
+            return out
+
+        ideal = acc(quantize=False)
+        ref16 = {m: acc(mapping=m, adc_bits=16) for m in MAPPINGS}
+        sweeps: dict[str, dict] = {
+            key: {label: {x: acc(**cfg) for x, cfg in pts} for label, pts in series.items()}
+            for key, series in plan.items()}
     _write_sweeps(sweeps, ideal, outdir)
-    _plot(sweeps, ideal, os.path.join(outdir, "accuracy_sweeps.png"))
+    _plot(sweeps, ideal, samples, os.path.join(outdir, "accuracy_sweeps.png"))
 
     rows: list[Comparison] = []
     need_prop = _bits_needed(sweeps["adc_bits"]["proportional"], ref16["proportional"])
@@ -139,6 +154,12 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     with open(os.path.join(outdir, "comparison.md"), "a") as fh:
         fh.write(f"\nFloat accuracy of {NET} on the {samples} test images used: {ideal:.4f}. "
                  f"VGG-8: {tops_mm2:.3g} TOPS/mm^2.\n")
+        flat = [k for k, series in sweeps.items() if _flat(series, ideal, samples)]
+        if flat:
+            fh.write(f"\nFlat panels of accuracy_sweeps.png ({', '.join(flat)}): every point "
+                     f"is within one of the {samples} test images of the float accuracy. "
+                     + " ".join(_sentence(_FLAT_WHY[k]) for k in flat if k in _FLAT_WHY)
+                     + "\n")
     return rows
 
 
@@ -166,23 +187,53 @@ def _vgg8_ppa() -> tuple[float, float]:
 
 
 def _write_sweeps(sweeps: dict[str, dict], ideal: float, outdir: str) -> None:
-    with open(os.path.join(outdir, "sweeps.csv"), "w") as fh:
-        fh.write("sweep,series,x,accuracy\n")
+    with open(os.path.join(outdir, "sweeps.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)  # series names hold commas: quoted
+        w.writerow(["sweep", "series", "x", "accuracy"])
         for sweep, series in sweeps.items():
             for label, curve in series.items():
                 for x, acc in curve.items():
-                    fh.write(f"{sweep},{label},{x},{acc}\n")
-        fh.write(f"float,ideal,0,{ideal}\n")
+                    w.writerow([sweep, label, x, acc])
+        w.writerow(["float", "ideal", 0, ideal])
 
 
-def _plot(sweeps: dict[str, dict], ideal: float, path: str) -> None:
+#: x-axis labels of the sweep panels, with units.
+_XLABELS = {"adc_bits": "ADC resolution [bit]", "rows": "array rows [cells]",
+            "prog_error": "programming error alpha [sigma / Gmax or sigma / G]",
+            "slices": "weight slices [count]", "rp_norm": "bit-line parasitics Rp x Gmax "
+            "[dimensionless]"}
+#: Why a panel is flat (see :func:`_plot`).
+_FLAT_WHY = {
+    "rows": "with ideal cells (no programming error, no read noise) and an 8-bit\n"
+            "calibrated ADC, array height and bits per cell add too little error\n"
+            "to change a decision; the CNN's largest layer has 512 rows, so\n"
+            "576 and 1152 rows map it identically",
+    "slices": "with ideal cells and an 8-bit calibrated ADC per slice there is\n"
+              "no cell error for slicing to reduce",
+}
+
+
+def _flat(curves: dict[str, dict], ideal: float, samples: int) -> bool:
+    """Whether every point is within one test image of the float accuracy."""
+    return all(abs(a - ideal) <= 1.0 / samples + 1e-9 for c in curves.values()
+               for a in c.values())
+
+
+def _sentence(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text[:1].upper() + text[1:] + "."
+
+
+def _figure(sweeps: dict[str, dict], ideal: float, samples: int) -> Any:
+    """The sweep panels (a matplotlib Figure; the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"adc_bits": "ADC bits", "rows": "array rows", "prog_error": "programming error "
-              "alpha", "slices": "weight slices", "rp_norm": "Rp x Gmax"}
+    from .._units import axis_label
+
+    ylabel = axis_label(f"{NET} accuracy", "maximize", unit="fraction correct")
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     for ax, (key, series) in zip(axes.flat, sweeps.items(), strict=False):
         for label, curve in series.items():
@@ -192,11 +243,31 @@ def _plot(sweeps: dict[str, dict], ideal: float, path: str) -> None:
         ax.axhline(ideal, color="k", ls="--", lw=0.8, label="float")
         if key in ("rows", "rp_norm"):
             ax.set_xscale("log")
-        ax.set_xlabel(titles[key])
-        ax.set_ylabel(f"{NET} accuracy")
-        ax.legend(fontsize=7)
+        if key == "rp_norm":
+            ax.set_xticks([1e-6, 1e-5, 1e-4, 1e-3], ["0", "1e-5", "1e-4", "1e-3"])
+        if key == "rows":
+            ax.set_xticks(ROWS, [str(r) for r in ROWS])
+            ax.minorticks_off()
+        ax.set_xlabel(_XLABELS[key])
+        ax.set_ylabel(ylabel)
+        if _flat(series, ideal, samples):
+            # a one-image difference must not fill the panel: fixed +-5 % window
+            ax.set_ylim(ideal - 0.05, min(ideal + 0.02, 1.005))
+            ax.set_title(f"flat: every point within 1 of {samples} test images of float",
+                         fontsize=9)
+            ax.text(0.02, 0.04, _FLAT_WHY.get(key, ""), transform=ax.transAxes, fontsize=7,
+                    va="bottom", color="0.25")
+        ax.legend(fontsize=7, loc="upper right" if key in ("rows", "slices") else "best")
     axes.flat[-1].axis("off")
-    fig.suptitle("Xiao et al. trends on the digits CNN (accel_sim analog)")
+    fig.suptitle(f"Xiao et al. trends on the digits CNN (accel_sim analog, {samples} test "
+                 "images, 8-bit calibrated ADC unless swept)")
     fig.tight_layout()
+    return fig
+
+
+def _plot(sweeps: dict[str, dict], ideal: float, samples: int, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = _figure(sweeps, ideal, samples)
     fig.savefig(path, dpi=100)
     plt.close(fig)

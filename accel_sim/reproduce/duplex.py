@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .._device import make_device
 from .._ir import OpKind
+from .._progress import track
 from ..llm import MODELS, ServeConfig, iteration_trace, layer_traffic, op_intensity, serve
 from ._common import Comparison, save_axes, write_comparison
 
@@ -105,11 +105,6 @@ def _write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
 
 def run(outdir: str, quick: bool = False) -> list[Comparison]:
     """Run every comparison; write CSVs, plots and the table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     os.makedirs(outdir, exist_ok=True)
     lengths = QUICK_LENGTHS if quick else LENGTHS
     comps: list[Comparison] = []
@@ -128,26 +123,12 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         comps.append(Comparison("MoE expert Op/B", f"mixtral_8x7b, decode batch {batch}",
                                 paper, r["moe_opb"], 0.05,
                                 "tokens per expert; weights dominate the bytes"))
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name in DEVICES:
-        rs = [x for x in opb if x["model"] == name]
-        ax.plot([x["batch"] for x in rs], [x["attention_opb"] for x in rs], "o--",
-                label=f"{name} attention")
-        if MODELS[name].is_moe:
-            ax.plot([x["batch"] for x in rs], [x["moe_opb"] for x in rs], "s-",
-                    label=f"{name} MoE")
-    for ridge, lab in ((295.0, "H100 ridge"), (8.0, "Logic-PIM ridge"), (1.0, "Bank-PIM ridge")):
-        ax.axhline(ridge, color="grey", lw=0.8, ls=":")
-        ax.text(33, ridge * 1.1, lab, fontsize=7, color="grey")
-    ax.set_yscale("log")
-    ax.set_xscale("log", base=2)
-    save_axes(fig, ax, "decode batch (requests)", "Op/B (FLOP per byte)",
-              os.path.join(outdir, "opb.png"), legend_size=6)
+    _plot_opb(opb, os.path.join(outdir, "opb.png"))
 
     # ------------------------------------------------------------------ throughput grid
     grid: list[dict[str, Any]] = []
     runs = [(m, b, li, lo) for m in MOE_MODELS for b in BATCHES for li, lo in lengths]
-    for model, batch, lin, lout in tqdm(runs, desc="duplex throughput", unit="point",
+    for model, batch, lin, lout in track(runs, desc="duplex throughput", unit="point",
                                         leave=False):
         systems = _systems(model)
         row: dict[str, Any] = {"model": model, "batch": batch, "lin": lin, "lout": lout}
@@ -181,15 +162,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     comps.append(Comparison("co-processing gain (Duplex+PE / Duplex), average", where, 1.04,
                             float(ratio("Duplex+PE", base="Duplex").mean()), 0.05,
                             "experts split and decode/prefill attention overlapped"))
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    x = np.arange(len(grid))
-    for i, label in enumerate(("Duplex", "Duplex+PE", "Duplex+PE+ET")):
-        ax.bar(x + (i - 1) * 0.27, ratio(label), width=0.27, label=label)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axhline(2.07, color="r", lw=0.8, ls="--", label="paper average 2.07x")
-    ax.set_xticks(x, [f"{r['model'][:5]} b{r['batch']} {r['lin']}" for r in grid],
-                  rotation=90, fontsize=5)
-    save_axes(fig, ax, "", "throughput / GPU", os.path.join(outdir, "throughput_vs_gpu.png"))
+    _plot_throughput(grid, os.path.join(outdir, "throughput_vs_gpu.png"))
 
     # ------------------------------------------------------------------ latency (GLaM b64)
     lat = [r for r in grid if r["model"] == "glam" and r["batch"] == 64
@@ -204,27 +177,20 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                                 1 - 0.602, float(e2e), 0.25, "paper: -60.20 %"))
 
     # ------------------------------------------------------------------ energy per token
-    fig, ax = plt.subplots(figsize=(6, 3.6))
     for model, paper in (("mixtral_8x7b", 0.3328), ("glam", 0.4203), ("grok1", 0.3459)):
-        rs = [r for r in grid if r["model"] == model]
-        dyn = np.array([1 - r["Duplex+PE+ET_dyn_j_per_tok"] / r["GPU_dyn_j_per_tok"]
-                        for r in rs])
-        red = np.array([1 - r["Duplex+PE+ET_j_per_tok"] / r["GPU_j_per_tok"] for r in rs])
+        dyn, red = _energy_reduction([r for r in grid if r["model"] == model])
         comps.append(Comparison("energy per token, max reduction vs GPU", model, paper,
                                 float(dyn.max()), 0.3,
                                 "DRAM + activation + arithmetic energy, as the paper; with "
                                 f"the xPU's idle power the reduction is up to {red.max():.0%}"))
-        ax.plot(np.arange(len(rs)), dyn * 100, "o-", label=f"{model} (dynamic)")
-        ax.plot(np.arange(len(rs)), red * 100, "x:", label=f"{model} (+ idle power)")
-    save_axes(fig, ax, "grid point (batch, length)", "energy/token reduction vs GPU (%)",
-              os.path.join(outdir, "energy_per_token.png"))
+    _plot_energy(grid, os.path.join(outdir, "energy_per_token.png"))
 
     # ------------------------------------------------------------------ Bank-PIM
     bank_rows: list[dict[str, Any]] = []
     bank_cases = [("mixtral_8x7b", b, li, lo) for b in BATCHES for li, lo in lengths]
     bank_cases += [(m, 64, 256, 256) for m in ("opt_66b", "llama3_70b")]
     bank_cases += [(m, 32, 4096, 4096) for m in ("opt_66b", "llama3_70b")]
-    for model, batch, lin, lout in tqdm(bank_cases, desc="bank-pim", leave=False):
+    for model, batch, lin, lout in track(bank_cases, desc="bank-pim"):
         systems = _systems(model)
         row = {"model": model, "batch": batch, "lin": lin, "lout": lout}
         for label in ("GPU", "Bank-PIM", "Duplex+PE+ET"):
@@ -260,7 +226,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     load: list[dict[str, Any]] = []
     for label in ("GPU", "Duplex+PE+ET"):
         system = _systems("mixtral_8x7b")[label]
-        for q in tqdm(rates, desc=f"load {label}", leave=False):
+        for q in track(rates, desc=f"load {label}"):
             s = _serve("mixtral_8x7b", system, batch=128, lin=4096, lout=512, rate=q,
                        requests=n_req)
             load.append({"system": label, "rate": q, "achieved_req_s": s["throughput_req_s"],
@@ -268,7 +234,6 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                          "ttft_p50_s": s["ttft_p50_s"], "tbt_p50_s": s["tbt_p50_s"],
                          "tbt_p99_s": s["tbt_p99_s"], "e2e_p50_s": s["e2e_p50_s"]})
     _write_csv(os.path.join(outdir, "load.csv"), load)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
     for label, paper in (("GPU", 9.0), ("Duplex+PE+ET", 14.0)):
         rs = [r for r in load if r["system"] == label]
         base = rs[0]["ttft_p50_s"]
@@ -279,10 +244,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                                 "sustained: requests do not queue (median time to first "
                                 f"token at most twice that at {rates[0]:g} req/s; {n_req} "
                                 "requests)"))
-        ax.plot([r["rate"] for r in rs], [r["e2e_p50_s"] for r in rs], "o-", label=label)
-    ax.set_yscale("log")
-    save_axes(fig, ax, "offered load (req/s)", "median end-to-end latency (s)",
-              os.path.join(outdir, "load_sweep.png"))
+    _plot_load(load, os.path.join(outdir, "load_sweep.png"))
 
     # ------------------------------------------------------------------ GPU absolute
     absrows = []
@@ -303,3 +265,142 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     _write_csv(os.path.join(outdir, "gpu_absolute.csv"), absrows)
     write_comparison(comps, outdir, "Duplex (MICRO 2024): paper vs accel_sim")
     return comps
+
+
+# ---------------------------------------------------------------------- plots (from the CSVs)
+_SYSTEMS = ("Duplex", "Duplex+PE", "Duplex+PE+ET")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_opb(opb: Sequence[dict[str, Any]], path: str) -> None:
+    """Op/B of decode attention and MoE experts against the batch (opb.csv)."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
+    for name in DEVICES:
+        rs = [x for x in opb if x["model"] == name]
+        ax.plot([x["batch"] for x in rs], [x["attention_opb"] for x in rs], "o--",
+                label=f"{name} attention")
+        if MODELS[name].is_moe:
+            ax.plot([x["batch"] for x in rs], [x["moe_opb"] for x in rs], "s-",
+                    label=f"{name} MoE")
+    for ridge, lab in ((295.0, "H100 ridge"), (8.0, "Logic-PIM ridge"), (1.0, "Bank-PIM ridge")):
+        ax.axhline(ridge, color="grey", lw=0.8, ls=":")
+        ax.text(33, ridge * 1.1, lab, fontsize=7, color="grey")
+    ax.set_yscale("log")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(BATCHES, [str(b) for b in BATCHES])
+    ax.minorticks_off()
+    ax.set_title("decode, KV length 4096 tokens", fontsize=9)
+    save_axes(fig, ax, "decode batch [requests]", "operational intensity [FLOP/B]", path,
+              legend_size=6)
+
+
+def _grouped_x(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[str],
+                                                      list[tuple[float, str]]]:
+    """x positions of (batch, length) points, grouped by batch with a gap between groups:
+    positions, tick labels (lengths) and (centre, label) of each batch group."""
+    xs, ticks, groups = [], [], []
+    pos, last = 0.0, None
+    start = 0.0
+    for r in rows:
+        b = int(r["batch"])
+        if last is not None and b != last:
+            groups.append(((start + pos - 1) / 2, f"batch {last}"))
+            pos += 0.8
+            start = pos
+        xs.append(pos)
+        ticks.append(f"{int(r['lin'])}")
+        pos += 1
+        last = b
+    if last is not None:
+        groups.append(((start + pos - 1) / 2, f"batch {last}"))
+    return np.array(xs), ticks, groups
+
+
+def _label_groups(ax: Any, groups: list[tuple[float, str]]) -> None:
+    for centre, text in groups:
+        ax.text(centre, 1.01, text, transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=7)
+
+
+def _plot_throughput(grid: Sequence[dict[str, Any]], path: str) -> None:
+    """Throughput of the Duplex variants over the GPU system, one panel per model
+    (throughput.csv)."""
+    models = list(dict.fromkeys(r["model"] for r in grid))
+    fig, axes = _pyplot().subplots(len(models), 1, figsize=(7.5, 2.4 * len(models) + 0.6),
+                                   sharey=True, squeeze=False)
+    for ax, model in zip(axes[:, 0], models, strict=True):
+        rows = [r for r in grid if r["model"] == model]
+        x, ticks, groups = _grouped_x(rows)
+        for i, label in enumerate(_SYSTEMS):
+            ratio = [float(r[f"{label}_tok_s"]) / float(r["GPU_tok_s"]) for r in rows]
+            ax.bar(x + (i - 1) * 0.27, ratio, width=0.27, label=label, color=f"C{i}")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.axhline(2.07, color="r", lw=0.8, ls="--", label="paper average 2.07x")
+        ax.set_xticks(x, ticks, fontsize=7)
+        _label_groups(ax, groups)
+        ax.set_ylabel(f"{model}\nthroughput / GPU [ratio]", fontsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.12))
+    axes[-1, 0].set_xlabel("prompt = output length [tokens], grouped by batch cap [requests]")
+    fig.suptitle("throughput relative to the GPU system [ratio] (higher is better)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+
+
+def _energy_reduction(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Energy-per-token reduction of Duplex+PE+ET vs the GPU: dynamic only, and with the
+    devices' idle power (fractions)."""
+    dyn = np.array([1 - float(r["Duplex+PE+ET_dyn_j_per_tok"]) / float(r["GPU_dyn_j_per_tok"])
+                    for r in rows])
+    red = np.array([1 - float(r["Duplex+PE+ET_j_per_tok"]) / float(r["GPU_j_per_tok"])
+                    for r in rows])
+    return dyn, red
+
+
+def _plot_energy(grid: Sequence[dict[str, Any]], path: str) -> None:
+    """Energy per output token, reduction of Duplex+PE+ET vs the GPU (throughput.csv)."""
+    fig, ax = _pyplot().subplots(figsize=(7, 3.8))
+    x = ticks = groups = None
+    for i, model in enumerate(dict.fromkeys(r["model"] for r in grid)):
+        rows = [r for r in grid if r["model"] == model]
+        x, ticks, groups = _grouped_x(rows)
+        dyn, red = _energy_reduction(rows)
+        for b in sorted({int(r["batch"]) for r in rows}):
+            sel = np.array([int(r["batch"]) == b for r in rows])
+            first = b == int(rows[0]["batch"])
+            ax.plot(x[sel], dyn[sel] * 100, "o-", color=f"C{i}",
+                    label=f"{model} (dynamic)" if first else None)
+            ax.plot(x[sel], red[sel] * 100, "x:", color=f"C{i}",
+                    label=f"{model} (+ idle power)" if first else None)
+    if x is not None:
+        ax.set_xticks(x, ticks, fontsize=7)
+        _label_groups(ax, groups)
+    save_axes(fig, ax, "prompt = output length [tokens], grouped by batch cap [requests]",
+              "energy per token, reduction\nvs GPU [%] (higher is better)", path,
+              legend_size=7)
+
+
+def _plot_load(load: Sequence[dict[str, Any]], path: str) -> None:
+    """Median end-to-end latency against the offered Poisson load (load.csv)."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
+    for label in dict.fromkeys(r["system"] for r in load):
+        rs = [r for r in load if r["system"] == label]
+        ax.plot([float(r["rate"]) for r in rs], [float(r["e2e_p50_s"]) for r in rs], "o-",
+                label=label)
+    ax.set_yscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.set_title("Mixtral, 4096 + 512 tokens, batch cap 128 requests", fontsize=9)
+    save_axes(fig, ax, "offered load [req/s]", "median end-to-end latency [s]\n(lower is "
+              "better)", path)

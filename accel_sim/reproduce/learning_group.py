@@ -22,10 +22,9 @@ from __future__ import annotations
 import csv
 import os
 
-from tqdm import tqdm
-
 from .._device import make_device
 from .._ir import Trace, training_trace
+from .._progress import track
 from ..devices.learning_group import _osel
 from ._common import Comparison, save_axes, write_comparison
 
@@ -55,7 +54,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     agents = (3, 4, 8) if quick else AGENTS
     sweep: list[dict[str, float]] = []
     points = [(a, b, train) for a in agents for b in BATCHES for train in (False, True)]
-    for a, b, train in tqdm(points, desc="learning-group", unit="scenario", leave=False):
+    for a, b, train in track(points, desc="learning-group", unit="scenario"):
         tr = _trace(a, b, train)
         for g in GROUPS:
             sweep.append({"agents": a, "batch": b, "training": int(train), "groups": g,
@@ -177,7 +176,9 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
                     label=f"accel_sim A={a}, B={b}")
     ax.plot([1, 2, 4], [257.4, 498.8, 966.6], "k*", ms=10, label="paper (A=4, B=1)")
     ax.set_xscale("log", base=2)
-    save_axes(fig, ax, "groups G", "effective GFLOPS (inference)",
+    ax.set_xticks(GROUPS, [str(g) for g in GROUPS])
+    save_axes(fig, ax, "groups G [count]", "effective throughput, inference\n[GFLOP/s] "
+              "(higher is better)",
               os.path.join(outdir, "throughput_vs_groups.png"), 8)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -193,7 +194,8 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
     ax.plot([2, 16], [1.92, 9.75], "kx", ms=10, label="paper training range")
     ax.plot([1, 16], [1, 16], ":", color="grey", label="ideal (G)")
     ax.set_xscale("log", base=2)
-    save_axes(fig, ax, "groups G", "speedup over dense",
+    ax.set_xticks(GROUPS, [str(g) for g in GROUPS])
+    save_axes(fig, ax, "groups G [count]", "speedup over dense [ratio]\n(higher is better)",
               os.path.join(outdir, "speedup_vs_groups.png"), 7)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -201,5 +203,7 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
         pts = [a for a in acc if a[0] == net]
         ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", label=net)
     ax.set_xscale("log", base=2)
-    save_axes(fig, ax, "groups G (density 1/G)", "test accuracy after FLGW training",
+    ax.set_xticks(GROUPS, [str(g) for g in GROUPS])
+    save_axes(fig, ax, "groups G [count] (weight density 1/G)",
+              "test accuracy after FLGW training\n[fraction correct] (higher is better)",
               os.path.join(outdir, "accuracy_vs_groups.png"), None)

@@ -20,10 +20,9 @@ from __future__ import annotations
 import csv
 import os
 
-from tqdm import tqdm
-
 from .._device import make_device
 from .._ir import training_trace
+from .._progress import track
 from ..sparse import mask_diversity
 from ._common import Comparison, save_axes, write_comparison
 
@@ -42,7 +41,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     os.makedirs(outdir, exist_ok=True)
     models = MODELS[:2] if quick else MODELS
     speed: list[dict[str, float | str]] = []
-    for wl in tqdm(models, desc="sat", unit="model", leave=False):
+    for wl in track(models, desc="sat", unit="model"):
         tr = training_trace(load_workload(wl))
         dense = make_device("sat", {"mode": "dense"}).evaluate(tr)
         for mode in ("bdwp", "transposable"):
@@ -144,7 +143,8 @@ def _plots(speed: list[dict], acc: list[tuple], outdir: str) -> None:
     ax.plot(xs, [3 / (2 * n / m + 1) for n, m in NM_RATIOS], "k--", label="ideal bound")
     ax.plot([labels.index("2:8")], [1.75], "r*", ms=12, label="paper 2:8 (mean)")
     ax.set_xticks(list(xs), labels)
-    save_axes(fig, ax, "N:M", "training speedup over dense",
+    save_axes(fig, ax, "N:M sparsity [N kept of M weights]",
+              "training speedup over dense [ratio]\n(higher is better)",
               os.path.join(outdir, "speedup_vs_nm.png"), 7)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -155,5 +155,6 @@ def _plots(speed: list[dict], acc: list[tuple], outdir: str) -> None:
             if pts:
                 ax.plot([p[5] for p in pts], [p[4] for p in pts], marker, ms=7,
                         label=f"{net} {sch}")
-    save_axes(fig, ax, "weight density of the sparsified layers", "test accuracy",
+    save_axes(fig, ax, "weight density of the sparsified layers [fraction]",
+              "test accuracy [fraction correct]\n(higher is better)",
               os.path.join(outdir, "accuracy_vs_density.png"), 7)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._progress import track
 from ..errors import ConfigError
 from ._masks import METHODS, nm_mask, transposable_mask
 
@@ -402,7 +403,8 @@ def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
     total, step = epochs * n_batches, 0
-    for _ in range(epochs):
+    for _ in track(range(epochs), desc=f"sparse training {network} ({scheme.label})",
+                   unit="epoch"):
         perm = rng.permutation(len(y))
         for i in range(n_batches):
             idx = perm[i * batch_size:(i + 1) * batch_size]

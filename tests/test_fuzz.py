@@ -1,0 +1,344 @@
+"""Fuzzing the inputs a user controls: SCALE-Sim CSVs, ONNX files, YAML explore specs and
+device parameters generated from their declarations.
+
+Property, for every generated input: the command or call either succeeds with finite,
+non-negative figures, or fails with exactly one ``accel-sim: error:`` line (an
+:class:`~accel_sim.errors.AccelSimError` in Python) - never a traceback, a hang (each example
+has a deadline) or a silently wrong figure. Hypothesis runs derandomised, so CI sees the same
+examples every time; a failure prints the smallest input that shows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is a test dependency")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import accel_sim  # noqa: E402
+from accel_sim.cli import main  # noqa: E402
+from accel_sim.errors import AccelSimError  # noqa: E402
+
+FUZZ = settings(max_examples=60, deadline=timedelta(seconds=60), derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.function_scoped_fixture])
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    """Run the CLI in this process; returns (status, stderr). Any exception escaping
+    ``main`` is a traceback the user would see, and fails the test."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = main(argv)
+        except SystemExit as exc:  # argparse
+            status = int(exc.code or 0)
+    return status, err.getvalue()
+
+
+def _check_outcome(status: int, stderr: str) -> None:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    if status == 0:
+        return
+    assert status == 2, (status, stderr)
+    assert len(lines) == 1 and lines[0].startswith("accel-sim: error: "), stderr
+
+
+def _finite_nonnegative(summary: dict, where: str) -> None:
+    for key, value in summary.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if key.startswith("violation_"):
+            assert math.isfinite(value), (where, key, value)
+            continue
+        assert math.isfinite(value) and value >= 0, (where, key, value)
+
+
+def _check_run_output(out: Path, where: str) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    _finite_nonnegative(summary, where)
+
+
+# ---------------------------------------------------------------------- CSV topologies
+_GOOD = st.one_of(st.integers(1, 64), st.integers(1, 10**6), st.integers(10**6, 10**16))
+_BAD = st.one_of(
+    st.integers(-5, 0),
+    st.integers(10**16, 10**30),
+    st.sampled_from(["32.5", "1e3", "nan", "inf", "-inf", "", " ", "0x10", "1_000", "٣",
+                     "３２", "1e400", "NaN", "+8", "7 "]),
+    st.text(max_size=6),
+)
+
+
+def _mostly(good: st.SearchStrategy, bad: st.SearchStrategy, bad_in: int = 8
+            ) -> st.SearchStrategy:
+    """``good`` most of the time, ``bad`` about one time in ``bad_in``."""
+    return st.integers(1, bad_in).flatmap(lambda r: bad if r == 1 else good)
+
+
+_GEMM_HEAD = "Layer,M,N,K"
+_CONV_HEAD = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+              "Num Filter, Strides")
+
+
+@st.composite
+def _csv_text(draw) -> str:
+    head = draw(_mostly(st.sampled_from([_GEMM_HEAD, _CONV_HEAD, _GEMM_HEAD + ",N:M"]),
+                        st.sampled_from(["a,b,c", "", "Layer,N,M,K"])))
+    conv = head == _CONV_HEAD
+    rows = []
+    for i in range(draw(st.integers(1, 4))):
+        name = draw(_mostly(st.sampled_from([f"l{i}", f"DP{i}"]),
+                            st.sampled_from(["", "x,y", '"q"'])))
+        n = 7 if conv else 3
+        n = draw(_mostly(st.just(n), st.integers(0, 10)))
+        cells = [str(draw(_mostly(_GOOD, _BAD, 12))) for _ in range(n)]
+        if conv and n == 7 and draw(st.booleans()):  # filters no larger than the ifmap
+            h, w = (draw(st.integers(1, 300)) for _ in range(2))
+            cells[:4] = [str(h), str(w), str(draw(st.integers(1, h))),
+                         str(draw(st.integers(1, w)))]
+        if head.endswith("N:M") and draw(st.booleans()):
+            cells.append(draw(st.sampled_from(["2:4", "4:2", "0:4", "a:b", ":", "1:1"])))
+        rows.append(",".join([name, *cells]))
+    return "\n".join([head, *rows]) + draw(st.sampled_from(["", "\n", "\n\n"]))
+
+
+@FUZZ
+@given(text=_csv_text(), device=st.sampled_from(["systolic", "gpu", "analog", "sat",
+                                                 "learning_group"]),
+       exact=st.booleans())
+def test_fuzz_topology_csv(text, device, exact):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "topo.csv"
+        path.write_text(text, encoding="utf-8")
+        out = Path(tmp) / "out"
+        argv = ["run", "-w", str(path), "-d", device, "-o", str(out)]
+        if exact and device == "systolic":  # the exact memory model must refuse, not die
+            argv += ["-s", "memory_model=scalesim"]
+        status, err = _cli(argv)
+        _check_outcome(status, err)
+        if status == 0:
+            _check_run_output(out, text)
+
+
+@FUZZ
+@given(data=st.binary(max_size=200))
+def test_fuzz_binary_files_as_workloads_and_specs(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("w.csv", "w.onnx"):
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            _check_outcome(*_cli(["run", "-w", str(path), "-d", "systolic", "-o",
+                                  str(Path(tmp) / "o")]))
+        spec = Path(tmp) / "spec.yaml"
+        spec.write_bytes(data)
+        status, err = _cli(["explore", str(spec), "-q", "-o", str(Path(tmp) / "e")])
+        _check_outcome(status, err)
+        assert status == 2  # binary junk is never a complete spec
+
+
+# ---------------------------------------------------------------------- ONNX
+_SIZE = _mostly(st.integers(1, 64), st.one_of(st.integers(-2, 0), st.integers(10**5, 10**7)))
+_SYMBOLIC = st.sampled_from(["batch", "seq"])
+
+
+@st.composite
+def _onnx_model(draw) -> bytes:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    op = draw(_mostly(st.sampled_from(["MatMul", "Gemm", "Conv"]),
+                      st.sampled_from(["Relu", "ConvTranspose", "Einsum"])))
+
+    def dim():
+        return draw(_mostly(_SIZE, _SYMBOLIC, 4))
+
+    attrs: dict = {}
+    if op == "Conv":
+        g = draw(_mostly(st.sampled_from([1, 2, 4]), st.integers(0, 5)))
+        c = max(1, g) * draw(st.integers(1, 4))
+        f = max(1, g) * draw(st.integers(1, 4))
+        kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        xshape = [dim(), c, draw(st.integers(kh, 40)), draw(st.integers(kw, 40))]
+        wshape = [f, max(1, c // max(1, g)), kh, kw]
+        attrs["group"] = g
+        if draw(st.booleans()):
+            attrs["strides"] = [draw(_mostly(st.integers(1, 3), st.just(0)))] * 2
+        if draw(st.booleans()):
+            attrs["pads"] = [draw(_mostly(st.integers(0, 2), st.just(-1)))] * 4
+    elif op == "Gemm":
+        m, k, n = dim(), draw(_SIZE), draw(st.integers(1, 64))
+        xshape = [m, k]
+        t = draw(st.integers(0, 1))
+        attrs["transB"] = t
+        wshape = [n, k] if t else [k, n]
+    else:
+        k, n = draw(_SIZE), draw(st.integers(1, 64))
+        xshape = [dim() for _ in range(draw(st.integers(0, 2)))] + [dim(), k]
+        wshape = [k, n]
+    if draw(st.integers(1, 6)) == 1:  # an inconsistent weight
+        wshape = [draw(st.integers(0, 9)) for _ in range(draw(st.integers(1, 4)))]
+    wshape = [max(0, int(d)) for d in wshape]
+    if math.prod(wshape) > 1 << 16:  # keep the files small: one weight of the same rank
+        wshape = [1] * len(wshape)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, xshape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = helper.make_tensor("w", TensorProto.FLOAT, wshape, [0.0] * math.prod(wshape))
+    inputs = ["x"] if op == "Relu" else ["x", "w"]
+    node = helper.make_node(op, inputs, ["y"], name="n0", **attrs)
+    graph = helper.make_graph([node], "g", [x], [y], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    data = model.SerializeToString()
+    if draw(st.integers(1, 6)) == 1:  # damage the file
+        cut = draw(st.integers(0, len(data)))
+        data = data[:cut] + draw(st.binary(max_size=8))
+    return data
+
+
+@FUZZ
+@given(data=_onnx_model(),
+       dims=_mostly(st.fixed_dictionaries({"batch": st.integers(1, 8),
+                                           "seq": st.integers(1, 64)}),
+                    st.dictionaries(st.sampled_from(["batch", "seq", "x"]),
+                                    st.integers(-1, 64), max_size=2), 4))
+def test_fuzz_onnx(data, dims):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        path.write_bytes(data)
+        out = Path(tmp) / "out"
+        argv = ["run", "-w", str(path), "-d", "systolic", "-o", str(out)]
+        used = {k: v for k, v in dims.items() if k.encode() in data}  # the model's names
+        for k, v in (used if used or not dims else dims).items():
+            argv += ["--dim", f"{k}={v}"]
+        status, err = _cli(argv)
+        _check_outcome(status, err)
+        if status == 0:
+            _check_run_output(out, repr(data[:40]))
+
+
+# ---------------------------------------------------------------------- YAML specs
+_SPEC_KEYS = ["workload", "workloads", "device", "objectives", "constraints", "constraint",
+              "space", "set", "fixed", "trials", "sampler", "seed", "storage", "study",
+              "workers", "output", "warm_start", "heartbeat", "training", "serve", "dims",
+              "bogus"]
+_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**12),
+                    st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from(["resnet18", "systolic", "latency,energy", "area<=5",
+                                     "rows=8:16", "tpe", "grid", "", "x" * 3, "-1"]),
+                    st.text(max_size=8))
+_VALUE = st.recursive(_SCALAR, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["rows", "cols", "dataflow", "batch", "zz"]), inner, max_size=3)), max_leaves=6)
+
+
+@FUZZ
+@given(doc=st.dictionaries(st.sampled_from(_SPEC_KEYS), _VALUE, max_size=6))
+def test_fuzz_yaml_spec(doc):
+    yaml = pytest.importorskip("yaml")
+    from accel_sim.explore import ExploreSpec, load_spec_file
+
+    doc = {**doc, "trials": 1} if "trials" in doc and doc["trials"] in (None,) else doc
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "spec.yaml"
+        spec.write_text(yaml.safe_dump(doc))
+        try:
+            kw = load_spec_file(spec)
+            s = ExploreSpec(**{**kw, "output": os.path.join(tmp, "o")})
+        except AccelSimError as exc:
+            assert "\n" not in str(exc)
+            return
+        assert isinstance(s.trials, int) and s.objectives
+
+
+@FUZZ
+@given(doc=st.dictionaries(st.sampled_from(["device", "objectives", "space", "set", "dims",
+                                            "sampler", "seed", "constraints"]),
+                           _VALUE, max_size=4))
+def test_fuzz_yaml_spec_runs_or_refuses(doc):
+    """Specs around a runnable core (resnet18 on systolic, 2 trials) through the CLI."""
+    yaml = pytest.importorskip("yaml")
+    doc = {"workload": "resnet18", "device": "systolic", "trials": 2, **doc}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "spec.yaml"
+        spec.write_text(yaml.safe_dump(doc))
+        status, err = _cli(["explore", str(spec), "-q", "-o", str(Path(tmp) / "e")])
+        _check_outcome(status, err)
+        if status == 2:
+            assert not (Path(tmp) / "e").exists()  # refused before creating anything
+
+
+# ---------------------------------------------------------------------- parameters
+def _value_strategy(spec) -> st.SearchStrategy:
+    """Texts for one declared parameter: valid values at and inside its range, the values
+    the declaration says it must reject, and noise."""
+    valid: list[st.SearchStrategy] = []
+    if spec.choices is not None:
+        valid.append(st.sampled_from([str(c) for c in spec.choices]))
+    elif spec.type is bool:
+        valid.append(st.sampled_from(["true", "false"]))
+    elif spec.type is int and spec.low is not None and spec.high is not None:
+        lo, hi = int(spec.low), int(spec.high)
+        valid.append(st.sampled_from([lo, hi, (lo + hi) // 2]).map(str))
+        valid.append(st.integers(lo, hi).map(str))
+    elif spec.type is float and spec.low is not None and spec.high is not None:
+        valid.append(st.sampled_from([spec.low, spec.high]).map(repr))
+        valid.append(st.floats(spec.low, spec.high, allow_nan=False).map(repr))
+    invalid = st.sampled_from([str(v) for v in spec.invalid_values()] or ["?"])
+    noise = st.sampled_from(["", "nan", "inf", "-1", "1e308", "abc", "1.5", "none", "0"])
+    return st.one_of(*valid, invalid, noise) if valid else st.one_of(invalid, noise)
+
+
+def _device_cases():
+    for name, cls in accel_sim.available_devices().items():
+        if name.startswith("toy"):
+            continue
+        yield name, cls
+
+
+@pytest.mark.parametrize("name,cls", list(_device_cases()), ids=lambda x: x
+                         if isinstance(x, str) else "")
+def test_fuzz_device_parameters(name, cls):
+    """Up to four parameters at once, each from its declaration, through ``run``."""
+    from workloads import load_workload
+
+    specs = cls.Config.specs()
+    with tempfile.TemporaryDirectory() as tmp:
+        tdir = Path(tmp)
+        workload = str(tdir / "w.csv")
+        _write_contract_csv(Path(workload))
+        for candidate in (workload, "replay:capacity=1000,batch=32",
+                          "llm_iteration:model=mixtral_8x7b,batch=4,kv_len=128"):
+            if cls.accepts(load_workload(candidate)):
+                workload = candidate
+                break
+
+        @settings(max_examples=25, deadline=timedelta(seconds=60), derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(st.lists(st.sampled_from(specs), min_size=1, max_size=4, unique_by=lambda s:
+                        s.name).flatmap(lambda ss: st.tuples(*[st.tuples(
+                            st.just(s.name), _value_strategy(s)) for s in ss])))
+        def run(pairs):
+            argv = ["run", "-w", workload, "-d", name, "-o", str(tdir / "o")]
+            for key, value in pairs:
+                argv += ["-s", f"{key}={value}"]
+            status, err = _cli(argv)
+            _check_outcome(status, err)
+            if status == 0:
+                _check_run_output(tdir / "o", f"{name} {pairs}")
+
+        run()
+
+
+def _write_contract_csv(path: Path) -> None:
+    """A small GEMM topology (rows x cols x depth of assorted sizes)."""
+    path.write_text("Layer,M,N,K\nfc,1,10,784\nodd,37,53,71\nbig,512,512,512\n")
