@@ -40,6 +40,11 @@ def _golden_rows():
         return [r for r in csv.DictReader(fh) if not r["error"]]
 
 
+#: SCALE-Sim's word is one byte: the golden layers carry 8-bit operands (as read_topology
+#: gives them), so the default systolic derives SCALE-Sim's 1-byte word from the trace.
+BITS8 = {"input_bits": 8, "weight_bits": 8, "output_bits": 8}
+
+
 def _golden_case(r, memory_model):
     user = r["bandwidth_mode"] == "USER"
     cfg = SystolicConfig(
@@ -50,12 +55,13 @@ def _golden_case(r, memory_model):
         fill_bandwidth=int(float(r["ifmap_filter_dram_bw"])) if user else None,
         interface_bandwidth="user" if user else "calc", memory_model=memory_model)
     if r["layer_type"] == "gemm":
-        lay = Layer("g", OpKind.GEMM, m=int(r["M"]), n=int(r["N"]), k=int(r["K"]))
+        lay = Layer("g", OpKind.GEMM, m=int(r["M"]), n=int(r["N"]), k=int(r["K"]), **BITS8)
     else:
         h, w, rr, s, c, f, st = (int(r[x]) for x in ("H", "W", "R", "S", "C", "filters",
                                                      "stride"))
         cs = ConvShape(h, w, rr, s, c, f, st, 0, 1, ceil_mode=True)
-        lay = Layer("c", OpKind.CONV, m=cs.ofmap_h * cs.ofmap_w, n=f, k=rr * s * c, conv=cs)
+        lay = Layer("c", OpKind.CONV, m=cs.ofmap_h * cs.ofmap_w, n=f, k=rr * s * c, conv=cs,
+                    **BITS8)
     return SystolicArray(cfg).evaluate(Trace("t", (lay,))).columns
 
 

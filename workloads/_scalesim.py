@@ -10,6 +10,11 @@ from accel_sim.errors import WorkloadError
 
 __all__ = ["read_topology"]
 
+#: Operand precision of SCALE-Sim topologies: SCALE-Sim's word is one byte.
+SCALESIM_BITS = 8
+_BITS = {"input_bits": SCALESIM_BITS, "weight_bits": SCALESIM_BITS,
+         "output_bits": SCALESIM_BITS}
+
 _CONV_FIELDS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                 "Num Filter", "Strides")
 
@@ -41,6 +46,11 @@ def read_topology(path: str | os.PathLike[str], *, gemm: bool | None = None) -> 
     Layers whose name contains ``DP`` are depthwise: one 2-D filter per channel, which SCALE-Sim
     runs as one 1-filter convolution per channel (``groups = channels``). Blank rows are
     skipped; columns after the last required one are ignored.
+
+    Precision: SCALE-Sim's word is one byte, so every operand is 8 bits (``input_bits``,
+    ``weight_bits`` and ``output_bits`` = :data:`SCALESIM_BITS`); ``systolic`` then runs the
+    topology with SCALE-Sim's word size, and other devices see 8-bit operands. Change it with
+    :meth:`accel_sim.Trace.with_precision`.
     """
     path = os.fspath(path)
     try:
@@ -94,7 +104,7 @@ def _gemm_row(path: str, line: int, name: str, cells: list[str]) -> Layer:
                 f"{path}:{line}: sparsity {cells[4]!r} must be N:M with 1 <= N <= M"
             )
         kw = dict(sparsity=SparsityPattern.NM, sparsity_n=nn, sparsity_m=mm)
-    return Layer(name=name, op=OpKind.GEMM, m=m, n=n, k=k, **kw)
+    return Layer(name=name, op=OpKind.GEMM, m=m, n=n, k=k, **_BITS, **kw)
 
 
 def _conv_row(path: str, line: int, name: str, cells: list[str]) -> Layer:
@@ -116,5 +126,5 @@ def _conv_row(path: str, line: int, name: str, cells: list[str]) -> Layer:
     return Layer(
         name=name, op=OpKind.GROUPED_CONV if depthwise else OpKind.CONV,
         m=shape.ofmap_h * shape.ofmap_w, n=filters // groups, k=r * s * (c // groups),
-        groups=groups, conv=shape,
+        groups=groups, conv=shape, **_BITS,
     )

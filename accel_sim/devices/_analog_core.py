@@ -99,7 +99,10 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     # mean conductance of a programmed cell taken as half of Gmax (first-order estimate)
     e_cells = cells_read * plan.input_phases * 0.5 * cfg.cell_read_fj * 1e-15
     e_digital = (plan.adc_conversions + digital_ops) * cfg.digital_fj_per_op * 1e-15
-    e_buffer = (c["input_bytes"] + c["output_bytes"]) * cfg.buffer_fj_per_byte * 1e-15
+    # activations at the device's input precision (the trace's bits are not used)
+    act_bytes = (c["input_bytes"] / c["input_bits"] + c["output_bytes"] / c["output_bits"]
+                 ) * cfg.input_bits
+    e_buffer = act_bytes * cfg.buffer_fj_per_byte * 1e-15
     energy = e_adc + e_dac + e_cells + e_digital + e_buffer
     cell_area = cfg.rows * cfg.cols * cfg.cell_area_um2
     adc_area = adcs_per_array * cfg.adc_area_um2 * 2.0 ** (cfg.adc_bits - 8)

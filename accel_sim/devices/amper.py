@@ -41,6 +41,9 @@ themselves live in ordinary memory in both AMPER and PER and are not modelled.
 
 Accuracy (``replay`` workload with ``env`` set): the mean final DQN return with the
 functional AMPER buffer of this configuration (alpha 0.6, see :mod:`accel_sim.replay`).
+
+Precision: the device's ``priority_bits`` (the stored code width) wins; the trace's bits
+(``replay`` traces carry 32-bit priorities) are not used.
 """
 
 from __future__ import annotations
@@ -140,7 +143,8 @@ class AmperConfig(Config):
                         unit="code steps", doc="Search radius (AMPER-fr), <= 2^priority_bits "
                                                "- 1.")
     priority_bits: int = param(8, low=1, high=16, unit="bit",
-                               doc="Bits of a stored priority code (search width).")
+                               doc="Bits of a stored priority code (search width); wins "
+                                   "over the trace's bits (not used).")
     tag_bits: int = param(1, low=0, high=16, unit="bit", search=False,
                           doc="Extra bits per row (valid bit).")
     rows: int = param(64, choices=(64, 128), unit="rows",

@@ -9,6 +9,13 @@ IR drop, DAC/ADC quantisation) that yields the ``accuracy`` metric on the digits
 Source design: T. P. Xiao et al., "On the Accuracy of Analog Neural Network Inference
 Accelerators", IEEE Circuits and Systems Magazine 22(4), 2022 (arXiv 2109.01262); CrossSim.
 PPA constants: NeuroSim (22 nm) and MNSIM as cited per parameter.
+
+Precision: the device's ``input_bits`` and ``weight_bits`` are the arrays' quantisation and
+win over the trace: the trace's ``input_bits``, ``weight_bits`` and ``output_bits`` are not
+used. Weights are programmed at ``weight_bits``, inputs applied at ``input_bits`` (DAC levels
+or bit-serial phases), and activations are buffered at ``input_bits`` (a layer's outputs are
+requantised to the next layer's input precision), so a trace built at 8 or 16 bits gives the
+same report.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ class AnalogConfig(Config):
     cols: int = param(256, low=8, high=4096, log=True, unit="cells", doc="Array columns.")
     weight_bits: int = param(8, low=1, high=16, unit="bit",
                              doc="Weight precision (magnitude bits; the sign is carried by the "
-                                 "device pair, or by the offset).")
+                                 "device pair, or by the offset); wins over the trace's bits.")
     weight_slices: int = param(1, choices=(1, 2, 4, 8), doc="Bit slices per weight "
                                "(1 = fully analog); must divide weight_bits.")
     cell_bits: int = param(8, low=1, high=8, unit="bit",
@@ -52,7 +59,9 @@ class AnalogConfig(Config):
     on_off_ratio: float = param(1000.0, low=1.5, high=1e6, log=True,
                                 doc="Gmax / Gmin of the cells.")
     # ---- inputs, DAC, ADC
-    input_bits: int = param(8, low=1, high=16, unit="bit", doc="Input (activation) precision.")
+    input_bits: int = param(8, low=1, high=16, unit="bit",
+                            doc="Input (activation) precision of the arrays and buffers; wins "
+                                "over the trace's bits (not used).")
     bit_serial: bool = param(False, doc="Apply inputs one bit per cycle (one ADC conversion "
                                         "per input bit).")
     dac_bits: int = param(8, low=1, high=16, unit="bit",

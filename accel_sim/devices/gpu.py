@@ -8,6 +8,10 @@ the FP16 tensor-core peak (dense), wider the FP32 CUDA-core peak; vector ops (el
 norm, softmax, pooling) use the FP32 CUDA-core peak. 2:4 (or 1:2) N:M weights use the sparse
 tensor-core peak (2x). Energy = static power x time + FLOPs x energy/FLOP + bits x energy/bit,
 with energy/FLOP derived from the board power (see :class:`GpuSpec`).
+
+Precision comes from the trace, per layer (the device has no precision setting): the operand
+bits choose the peak and the energy per operation (Horowitz's INT8 / FP16 / FP32 ratios), and
+the bytes moved are the layer's operands at their bits.
 """
 
 from __future__ import annotations

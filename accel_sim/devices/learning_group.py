@@ -47,6 +47,11 @@ Model (cycle-approximate, per layer of a forward or training trace):
 
 ``flops`` are dense-equivalent (the trace's), so ``flops / latency`` is the effective
 throughput the paper reports; ``utilization`` counts the MACs actually executed.
+
+Precision: a fixed format, FP16 (the paper's datapath, above). The trace's ``input_bits``,
+``weight_bits`` and ``output_bits`` do not change the model: on-chip memory counts weights,
+gradients, optimiser state and kept activations at FP16 (:data:`FP16_BYTES`) whatever
+precision the trace was built with; timing counts MACs and energy is board power x time.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ from ..errors import ConfigError
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
 
 __all__ = ["LearningGroup", "LearningGroupConfig"]
+
+#: Bytes of one FP16 value: the datapath's fixed format (the trace's bits are not used).
+FP16_BYTES = 2
 
 
 @dataclass(frozen=True)
@@ -295,17 +303,18 @@ class LearningGroup(Device):
 
 
 def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:
-    """FP16 weights, gradients and RMSprop state, IG/OG (x3), kept activations."""
+    """FP16 weights, gradients and RMSprop state, IG/OG (x3), kept activations (all FP16,
+    whatever the trace's bits)."""
     total = 0.0
     for lay in trace.layers:
         if lay.phase is not Phase.FORWARD:
             continue
         if lay.op.has_weights:
             w = lay.groups * lay.k * lay.n
-            total += 3 * 2 * w
+            total += 3 * FP16_BYTES * w
             if _is_grouped((lay.k, lay.n), cfg.groups):
-                total += 3 * 2 * lay.groups * (lay.k + lay.n) * cfg.groups
-        total += lay.input_bytes
+                total += 3 * FP16_BYTES * lay.groups * (lay.k + lay.n) * cfg.groups
+        total += lay.input_bytes / lay.input_bits * 8 * FP16_BYTES
     return total
 
 

@@ -43,6 +43,13 @@ moves Q, K, V and its output only (:func:`accel_sim.devices._llm_cost.activation
 
 Trace conventions (row names) are those of :func:`accel_sim.llm.iteration_trace`; other traces
 get tensor-parallel splits without communication.
+
+Precision: the trace's bits set every byte count (weights, activations, KV cache, collectives;
+an :class:`accel_sim.llm.LlmModel`'s ``bits`` builds its traces); arithmetic has a fixed
+format, FP16: the xPU runs at its FP16 tensor-core peak and PIM units are FP16 MAC arrays
+(Duplex), at 0.23 pJ/FLOP (LLMSimulator's FP16 MAC), whatever the trace's bits. An 8-bit trace
+is thus costed as weight and KV-cache quantisation with FP16 compute (as in W8A16 serving); the
+``gpu`` device, not this one, switches to INT8 or FP32 peaks.
 """
 
 from __future__ import annotations

@@ -36,6 +36,12 @@ Model, per layer of a training trace (see :func:`accel_sim.training_trace`):
   ``dram_pj_per_byte``, plus ``static_w`` x latency.
 * **Resources**: DSPs and LUTs per PE (the sparse mode adds an M:1 multiplexer per PE), block
   RAM for the three buffers, against the board (violations).
+
+Precision: a fixed format, FP16 operands (:data:`WORD_BYTES`) with FP32 master weights and
+momentum in the update. The abstract states a mixed-precision weight update; FP16 for the
+array is our assumption, as are the FP16 MAC energy, DSPs per PE and lanes above. The trace's
+``input_bits``, ``weight_bits`` and ``output_bits`` do not change the model: GEMM and vector-op
+DRAM traffic counts the trace's elements at FP16, whatever precision the trace was built with.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from ._fpga import BOARDS, FpgaBoard, Resources, violations
 __all__ = ["SatConfig", "SparseTrainingArray"]
 
 MODES = ("dense", "bdwp", "transposable")
-WORD_BYTES = 2  # FP16 operands
+WORD_BYTES = 2  # FP16 operands (fixed: the trace's bits are not used)
 
 
 @dataclass(frozen=True)
@@ -192,20 +198,20 @@ class SparseTrainingArray(Device):
         compute = np.where(mm, gemm * reps, 0.0)
         sram_words = np.where(mm, words * reps, 0.0)
         macs_exec = np.where(mm, reps * m_rows * c["n"] * k_eff, 0.0)
-        # DRAM: inputs, compressed weights (values + log2(M)-bit indices), outputs
-        w_bytes = c["weight_bytes"].astype(np.float64)
+        # DRAM: inputs, compressed weights (values + log2(M)-bit indices), outputs, all FP16
+        in_bytes, w_bytes, out_bytes = _fp16_bytes(c)
         if cfg.sparse:
             idx_bits = math.log2(cfg.m)
             per_kept = WORD_BYTES + idx_bits / 8
             w_bytes = np.where(sparse_gemm, w_bytes * (cfg.n / cfg.m) * per_kept / WORD_BYTES,
                                w_bytes)
         bpc = self.board.dram_gbps * 1e9 * cfg.dram_efficiency / (cfg.clock_mhz * 1e6)
-        gemm_bytes = np.where(mm, c["input_bytes"] + w_bytes + c["output_bytes"], 0.0)
+        gemm_bytes = np.where(mm, in_bytes + w_bytes + out_bytes, 0.0)
         # update engine: weights (update layers) and vector ops
         upd_w = np.where(is_upd, (c["m"] * c["n"] * reps).astype(np.float64), 0.0)
         upd_ops = upd_w * cfg.update_flops + np.where(~mm & ~is_upd, c["flops"], 0.0)
         upd_bytes = upd_w * (4 + 4 + 4 + 4 + 2 + 2) + np.where(
-            ~mm & ~is_upd, c["input_bytes"] + c["output_bytes"], 0.0)
+            ~mm & ~is_upd, in_bytes + out_bytes, 0.0)
         vector = np.ceil(upd_ops / cfg.update_lanes)
         dram_bytes = gemm_bytes + upd_bytes
         busy = np.maximum(compute + vector, np.ceil(dram_bytes / bpc))
@@ -255,6 +261,13 @@ class SparseTrainingArray(Device):
                      "sore_cycles": sore, "sore_exposed_cycles": exposed,
                      "executed_macs": macs_exec},
             area_mm2=None, extra=extra, violations=viol)
+
+
+def _fp16_bytes(c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input, weight and output bytes of each layer with its elements stored at FP16
+    (``WORD_BYTES``), from the trace's byte counts at the trace's own bits."""
+    return tuple(c[f"{name}_bytes"] * (8.0 * WORD_BYTES) / c[f"{name}_bits"]
+                 for name in ("input", "weight", "output"))  # type: ignore[return-value]
 
 
 def _digits_accuracy(trace: Trace, cfg: SatConfig) -> float | None:

@@ -22,9 +22,23 @@ heads, experts) and ``repeat`` run one after another, as SCALE-Sim runs a ``DP``
 by channel. Vector ops (elementwise, norm, softmax, pooling) run on a post-processing vector
 unit as wide as the array (``cols`` lanes, one operation per lane per cycle).
 
-Energy: MACs x ``mac_pj``; SRAM words x energy per byte of that SRAM (scaled with the square
-root of its size); DRAM words x ``dram_pj_per_byte``; vector operations x add energy. Area:
-PEs x ``pe_area_um2`` (scaled with word size squared) + SRAM capacity x ``sram_mm2_per_mib``.
+Word size (precision): the array has one hardware word of 1, 2 or 4 bytes per evaluation. An
+explicit ``word_bytes`` wins; unset (the default) it comes from the trace: the widest operand
+of its matmul layers (``max(input_bits, weight_bits)``; ``input_bits`` for attention, whose
+operands are both activations), rounded up to 1, 2 or 4 bytes (4-bit operands run on an 8-bit
+array); a trace wider than 32 bits is a :class:`~accel_sim.errors.WorkloadError` unless
+``word_bytes`` is set. The PEs are built for that word, so every layer runs at it: narrower
+layers of a mixed-precision trace are padded to the word (SRAM capacity, SRAM and DRAM traffic
+are counted in words of that size, as SCALE-Sim does with its fixed 1-byte word). The word sets
+the energy per MAC and per vector add, the SRAM capacity in words, the bytes of every SRAM and
+DRAM word, and the PE area. ``bandwidth`` stays in words/cycle (SCALE-Sim's unit). SCALE-Sim's
+word is one byte: ``accel-sim scalesim`` sets ``word_bytes=1`` and SCALE-Sim topology CSVs read
+as 8-bit operands, so both keep SCALE-Sim's word.
+
+Energy: MACs x ``mac_pj`` (by word size); SRAM words x word bytes x energy per byte of that
+SRAM (scaled with the square root of its size); DRAM words x word bytes x ``dram_pj_per_byte``;
+vector operations x add energy (by word size). Area: PEs x ``pe_area_um2`` (scaled with word
+size squared) + SRAM capacity x ``sram_mm2_per_mib``.
 """
 
 from __future__ import annotations
@@ -39,10 +53,10 @@ from .._device import Device
 from .._ir import Trace
 from .._params import Config, param
 from .._report import Report
-from ..errors import ConfigError
+from ..errors import ConfigError, WorkloadError
 from . import _systolic_core as core
 
-__all__ = ["SystolicArray", "SystolicConfig"]
+__all__ = ["SystolicArray", "SystolicConfig", "trace_word_bytes"]
 
 #: Energy of one multiply-accumulate by word size, pJ (Horowitz, "Computing's energy problem",
 #: ISSCC 2014, 45 nm): int8 multiply 0.2 + 32-bit accumulate 0.1; fp16 1.1 + 0.4; fp32 3.7 + 0.9.
@@ -70,10 +84,12 @@ class SystolicConfig(Config):
     bandwidth: int = param(10, low=1, high=4096, log=True, unit="words/cycle",
                            doc="DRAM bandwidth: OFMAP drain rate [Bandwidth], and the "
                                "input/weight fill rate unless fill_bandwidth is set.")
-    word_bytes: int = param(1, choices=(1, 2, 4), unit="B", search=False,
-                            doc="Operand word size (SCALE-Sim: 1); sets SRAM words and "
-                                "energy per MAC. Not searched by default: precision trades "
-                                "accuracy, which this device does not model.")
+    word_bytes: int | None = param(
+        None, choices=(1, 2, 4), optional=True, unit="B", search=False,
+        doc="Hardware word size; unset: from the trace (widest matmul operand, rounded up to "
+            "1, 2 or 4 B); set: wins over the trace's bits (SCALE-Sim: 1). Sets energy per "
+            "MAC and add, SRAM words, SRAM/DRAM bytes and PE area. Not searched by default: "
+            "precision trades accuracy, which this device does not model.")
     fill_bandwidth: int | None = param(
         None, low=1, high=1 << 16, optional=True, search=False, unit="words/cycle",
         doc="Input/weight DRAM fill rate if it differs from bandwidth (SCALE-Sim USER mode "
@@ -90,8 +106,8 @@ class SystolicConfig(Config):
                              doc="Clock frequency (TPU v1: 700 MHz; 1 GHz assumed).")
     mac_pj: float | None = param(
         None, low=0.0, high=1000.0, optional=True, search=False, unit="pJ",
-        doc="Energy per MAC; unset: Horowitz ISSCC 2014 (45 nm) by word size: 0.3 (int8), "
-            "1.5 (fp16), 4.6 (fp32).")
+        doc="Energy per MAC; unset: Horowitz ISSCC 2014 (45 nm) by the effective word size: "
+            "0.3 (int8), 1.5 (fp16), 4.6 (fp32).")
     sram_pj_per_byte_8kb: float = param(
         1.25, low=0.0, high=1000.0, unit="pJ/B", search=False,
         doc="SRAM access energy per byte of an 8 kB SRAM (Horowitz 2014: 10 pJ per 64-bit "
@@ -102,7 +118,7 @@ class SystolicConfig(Config):
     pe_area_um2: float = param(
         1212.0, low=0.0, high=1e6, unit="um^2", search=False,
         doc="Area of one 8-bit MAC PE: TPU v1 matrix unit, 24% of a 331 mm^2 die for 65,536 "
-            "MACs at 28 nm (Jouppi et al., ISCA 2017); scaled by word_bytes^2.")
+            "MACs at 28 nm (Jouppi et al., ISCA 2017); scaled by the word size in bytes^2.")
     sram_mm2_per_mib: float = param(
         4.0, low=0.0, high=1e4, unit="mm^2/MiB", search=False,
         doc="SRAM area: TPU v1 unified buffer, 29% of the die for 24 MiB (28 nm).")
@@ -161,6 +177,43 @@ def _geometry(trace: Trace) -> dict[str, np.ndarray]:
     return out
 
 
+# ---------------------------------------------------------------------- word size
+#: Hardware word sizes in bytes, narrowest first.
+WORD_SIZES = (1, 2, 4)
+
+
+def _operand_bits(trace: Trace) -> tuple[int, str]:
+    """(widest operand in bits, name of the first layer that has it): over the matmul layers
+    (``max(input_bits, weight_bits)``, ``input_bits`` for ops without weights), or over the
+    vector ops' inputs and outputs when the trace has no matmul layer."""
+    mm = [lay for lay in trace.layers if lay.op.is_matmul]
+    if mm:
+        widths = [(max(lay.input_bits, lay.weight_bits) if lay.op.has_weights
+                   else lay.input_bits, lay.name) for lay in mm]
+    else:
+        widths = [(max(lay.input_bits, lay.output_bits), lay.name) for lay in trace.layers]
+    bits = max(w for w, _ in widths)
+    return bits, next(name for w, name in widths if w == bits)
+
+
+def trace_word_bytes(trace: Trace) -> int:
+    """Hardware word (1, 2 or 4 bytes) a trace asks of the array: its widest matmul operand
+    rounded up to a word (see the module docstring). Raises :class:`WorkloadError` for
+    operands wider than 32 bits."""
+
+    def build(tr: Trace) -> int:
+        bits, name = _operand_bits(tr)
+        for wb in WORD_SIZES:
+            if bits <= 8 * wb:
+                return wb
+        raise WorkloadError(
+            f"layer {name!r} of {tr.name!r}: {bits}-bit operands are wider than systolic's "
+            f"widest word (32 bits, word_bytes in 1, 2, 4); set -s word_bytes=N to override "
+            "the trace's precision")
+
+    return trace.derived("systolic.word_bytes", build)
+
+
 # ---------------------------------------------------------------------- the device
 class SystolicArray(Device):
     """Systolic array with SCALE-Sim v3 compatible timing and a first-principles energy/area
@@ -172,8 +225,24 @@ class SystolicArray(Device):
 
     @property
     def area_mm2(self) -> float:
-        """PE array plus SRAM area in mm^2."""
-        return float(_area_mm2(_Batch([self.config]))[0, 0])
+        """PE array plus SRAM area in mm^2 at the configured ``word_bytes`` (unset: the word
+        comes from the trace, so read ``Report.area_mm2`` or use :meth:`area_for`)."""
+        if self.config.word_bytes is None:
+            raise ConfigError(
+                "systolic.word_bytes is unset (taken from the trace), so the area depends on "
+                "the workload: use area_for(trace), Report.area_mm2, or set word_bytes in "
+                "1, 2, 4")
+        return float(_area_mm2(_Batch([self.config], self.config.word_bytes))[0, 0])
+
+    def word_bytes_for(self, trace: Trace) -> int:
+        """Effective hardware word in bytes: ``word_bytes`` if set, else the trace's
+        (:func:`trace_word_bytes`)."""
+        wb = self.config.word_bytes
+        return trace_word_bytes(trace) if wb is None else wb
+
+    def area_for(self, trace: Trace) -> float:
+        """PE array plus SRAM area in mm^2 with the word size used for ``trace``."""
+        return float(_area_mm2(_Batch([self.config], self.word_bytes_for(trace)))[0, 0])
 
     def evaluate(self, trace: Trace) -> Report:
         return self.evaluate_many(trace, [self.config])[0]
@@ -186,37 +255,39 @@ class SystolicArray(Device):
         for i, c in enumerate(configs):
             if not isinstance(c, SystolicConfig):
                 raise ConfigError(f"systolic takes SystolicConfig, got {type(c).__name__}")
-            key = (c.dataflow, c.interface_bandwidth, c.memory_model, c.timing, c.word_bytes)
+            wb = trace_word_bytes(trace) if c.word_bytes is None else c.word_bytes
+            key = (c.dataflow, c.interface_bandwidth, c.memory_model, c.timing, wb)
             if c.memory_model == "scalesim":
                 key += (i,)  # the exact model runs per configuration
             groups.setdefault(key, []).append(i)
         out: list[Report | None] = [None] * len(configs)
-        for idx in groups.values():
-            batch = _Batch([configs[i] for i in idx])  # type: ignore[misc]
+        for key, idx in groups.items():
+            batch = _Batch([configs[i] for i in idx], key[4])  # type: ignore[misc]
             for j, rep in zip(idx, _evaluate_batch(self.name, trace, batch), strict=True):
                 out[j] = rep
         return out  # type: ignore[return-value]
 
 
 class _Batch:
-    """Configurations sharing categorical settings: numeric fields as (C, 1) arrays."""
+    """Configurations sharing categorical settings (and the effective word size
+    ``word_bytes``): numeric fields as (C, 1) arrays."""
 
     _NUMERIC = ("rows", "cols", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "bandwidth",
                 "fill_rate", "drain_rate", "clock_mhz", "sram_pj_per_byte_8kb",
                 "dram_pj_per_byte", "pe_area_um2", "sram_mm2_per_mib")
 
-    def __init__(self, configs: list[SystolicConfig]) -> None:
+    def __init__(self, configs: list[SystolicConfig], word_bytes: int) -> None:
         c0 = configs[0]
         self.size = len(configs)
         self.dataflow = c0.dataflow
         self.interface_bandwidth = c0.interface_bandwidth
         self.memory_model = c0.memory_model
         self.timing = c0.timing
-        self.word_bytes = c0.word_bytes
+        self.word_bytes = word_bytes
         self.configs = configs
         for name in self._NUMERIC:
             setattr(self, name, np.array([getattr(c, name) for c in configs])[:, None])
-        self.mac_pj = np.array([MAC_PJ[c.word_bytes] if c.mac_pj is None else c.mac_pj
+        self.mac_pj = np.array([MAC_PJ[word_bytes] if c.mac_pj is None else c.mac_pj
                                 for c in configs])[:, None]
 
 
@@ -236,7 +307,7 @@ def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
     shape = (b.size, len(trace))
     per = {key: np.broadcast_to(v, shape) for key, v in per.items()}
     if b.memory_model == "scalesim":
-        per = _exact_instances(b.configs[0], m, n, k, geo["conv"], per, mm)
+        per = _exact_instances(b.configs[0], b.word_bytes, m, n, k, geo["conv"], per, mm)
     # vector ops: elementwise work spread over cols lanes
     vec_cycles = np.ceil(cols_in["flops"] / b.cols)
     cyc = np.where(mm, per["cycles"], vec_cycles) * times
@@ -290,7 +361,8 @@ def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
         Report(device=name, workload=trace.name, names=trace.names, ops=ops, phases=phases,
                columns={"macs": cols_in["macs"], "flops": cols_in["flops"],
                         **{key: v[j] for key, v in table.items()}},
-               area_mm2=float(area[j]), extra={"peak_tops": float(peak[j])})
+               area_mm2=float(area[j]),
+               extra={"peak_tops": float(peak[j]), "word_bytes_used": float(b.word_bytes)})
         for j in range(b.size)
     ]
 
@@ -416,8 +488,8 @@ def _pack(cycles, stall, incl, mapping, comp_util, sram_if, sram_f, sram_of, dra
     }
 
 
-def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any], mm
-                     ) -> dict[str, Any]:
+def _exact_instances(cfg: SystolicConfig, word_bytes: int, m, n, k, conv,
+                     analytic: dict[str, Any], mm) -> dict[str, Any]:
     """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
     from .._progress import track
     from ._scalesim_memory import scalesim_layer
@@ -433,7 +505,7 @@ def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any
                 cfg.ifmap_sram_kb, cfg.filter_sram_kb, cfg.ofmap_sram_kb,
                 bandwidth_mode=cfg.interface_bandwidth.upper(), bandwidth=cfg.bandwidth,
                 ifmap_dram_bw=cfg.fill_rate, filter_dram_bw=cfg.fill_rate,
-                word_bytes=cfg.word_bytes, conv=conv[i])
+                word_bytes=word_bytes, conv=conv[i])
         r = cache[key]
         out["memory_estimated"][:, i] = 0.0
         out["cycles"][:, i] = r["compute_cycles"]
