@@ -61,6 +61,7 @@ _NAMES: dict[str, str] = {
     "tree_depth": "levels", "kernels": "kernel launches", "dsp": "DSP slices",
     "lut": "LUTs", "weight_density": "fraction", "gflops_per_w": "GFLOP/s/W",
     "opb_threshold": "FLOP/B", "pipeline_bubble": "fraction", "devices": "devices",
+    "word_bytes_used": "B",
     # serving
     "batch": "requests", "batch_cap": "requests", "max_batch_kv": "requests",
     "requests": "requests", "lin": "tokens", "lout": "tokens", "output_tokens": "tokens",
