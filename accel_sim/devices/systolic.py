@@ -298,9 +298,15 @@ def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
 # ---------------------------------------------------------------------- analytic memory
 def _analytic_instance(cfg: _Batch, m: np.ndarray, n: np.ndarray, k: np.ndarray,
                        valid_if: np.ndarray, distinct_if: np.ndarray) -> dict[str, Any]:
-    """Timing and access counts of one GEMM instance per layer (vectorised over layers)."""
+    """Timing and access counts of one GEMM instance per layer (vectorised over layers).
+
+    float64 throughout (see :mod:`._systolic_core`): exact up to 2**53, no int64 wrap-around
+    beyond."""
     df, ar, ac = cfg.dataflow, cfg.rows, cfg.cols
-    m = np.maximum(m, 1)
+    m = np.maximum(np.asarray(m, np.float64), 1.0)
+    n, k = np.asarray(n, np.float64), np.asarray(k, np.float64)
+    valid_if = np.asarray(valid_if, np.float64)
+    distinct_if = np.asarray(distinct_if, np.float64)
     sr, sc, t = core.spatio_temporal(m, n, k, df)
     fr, fc = core.fold_counts(sr, sc, ar, ac)
     folds = fr * fc
