@@ -236,7 +236,14 @@ def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
     shape = (b.size, len(trace))
     per = {key: np.broadcast_to(v, shape) for key, v in per.items()}
     if b.memory_model == "scalesim":
-        per = _exact_instances(b.configs[0], m, n, k, geo["conv"], per, mm)
+        per = _exact_instances(b.configs[0], m, n, k, geo["conv"], per, mm, trace.names)
+    # SCALE-Sim's "Total Cycles" is folds x cycles per fold - 1 (the last output is written a
+    # cycle before a next fold would start): 0 for a single one-cycle fold (a 1 x 1 os array,
+    # K = 1), where SCALE-Sim divides by it. A GEMM instance takes at least one cycle.
+    idle = per["cycles"] == 0
+    if idle.any():
+        per = {**per, "cycles": np.where(idle, 1.0, per["cycles"]),
+               "compute_cycles": np.where(idle, 1.0, per["compute_cycles"])}
     # vector ops: elementwise work spread over cols lanes
     vec_cycles = np.ceil(cols_in["flops"] / b.cols)
     cyc = np.where(mm, per["cycles"], vec_cycles) * times
@@ -422,8 +429,8 @@ def _pack(cycles, stall, incl, mapping, comp_util, sram_if, sram_f, sram_of, dra
     }
 
 
-def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any], mm
-                     ) -> dict[str, Any]:
+def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any], mm,
+                     names: tuple[str, ...]) -> dict[str, Any]:
     """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
     from ._scalesim_memory import scalesim_layer
 
@@ -439,7 +446,7 @@ def _exact_instances(cfg: SystolicConfig, m, n, k, conv, analytic: dict[str, Any
                 cfg.ifmap_sram_kb, cfg.filter_sram_kb, cfg.ofmap_sram_kb,
                 bandwidth_mode=cfg.interface_bandwidth.upper(), bandwidth=cfg.bandwidth,
                 ifmap_dram_bw=cfg.fill_rate, filter_dram_bw=cfg.fill_rate,
-                word_bytes=cfg.word_bytes, conv=conv[i])
+                word_bytes=cfg.word_bytes, conv=conv[i], layer=names[i])
         r = cache[key]
         out["memory_estimated"][:, i] = 0.0
         out["cycles"][:, i] = r["compute_cycles"]
