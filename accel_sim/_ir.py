@@ -33,8 +33,11 @@ compute with numpy int64 and float64; the limits make both exact and overflow-fr
 * the totals of a trace (sum over its layers of the MACs, of the vector FLOPs and of the bits
   moved) are at most :data:`MAX_COUNT` as well, so report sums stay exact.
 
-2**53 MACs is about 9e15: four orders of magnitude above one layer of a 70B-parameter LLM at
-2k tokens (2e12 MACs); a larger workload is split into layers or repeats.
+With every dimension >= 1, any product of a subset of the six dimensions is <= 2**53 too,
+leaving int64 a factor of 2**10 for constants; products with configuration values (folds x
+cycles per fold, conversions per tile) belong in float64. 2**53 MACs is about 9e15, over 4000
+times one layer of a 70B-parameter LLM at 2k tokens (2e12 MACs); a larger workload is split
+into layers.
 """
 
 from __future__ import annotations

@@ -12,6 +12,6 @@ Every built-in device passes it; so must a third-party one.
 
 from __future__ import annotations
 
-from ._contract import DeviceContract, contract_traces
+from ._contract import DeviceContract, check_figures, contract_traces, edge_traces
 
-__all__ = ["DeviceContract", "contract_traces"]
+__all__ = ["DeviceContract", "check_figures", "contract_traces", "edge_traces"]
