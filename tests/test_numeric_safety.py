@@ -303,6 +303,20 @@ def test_exact_memory_model_refuses_before_allocating(monkeypatch):
     assert peak < 2**20
 
 
+def test_occupancy_pairs_without_the_packed_int64_key():
+    """The read buffer packs (address, line) into ``address * lines + line``; where that
+    would wrap around in int64 a two-key sort gives the same pairs."""
+    from accel_sim.devices._scalesim_memory import _distinct_pairs
+
+    rng = np.random.default_rng(5)
+    addr = rng.integers(0, 50, 2000)
+    line = np.arange(2000) // 7
+    lines = int(line.max()) + 1
+    for a, b in zip(_distinct_pairs(addr, line, lines, packed=True),
+                    _distinct_pairs(addr, line, lines, packed=False), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_moe_kernel_refuses_too_many_experts(monkeypatch):
     monkeypatch.setattr(_memory, "available_memory", lambda: 2**30)
     dev = available_devices()["duplex"]()

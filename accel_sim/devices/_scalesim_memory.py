@@ -271,9 +271,8 @@ class _UserReadBuffer:
         # occupancy table: for every demanded address the (deduplicated) lines holding it
         line_of = np.arange(nvalid) // eps
         amax = int(max(vaddr.max(), ent_addr.max())) + 1
-        key = vaddr * (self.nl + 1) + line_of
-        key = np.unique(key)
-        a_sorted, l_sorted = np.divmod(key, self.nl + 1)
+        a_sorted, l_sorted = _distinct_pairs(vaddr, line_of, self.nl + 1,
+                                             packed=amax * (self.nl + 1) < 2**63)
         counts = np.bincount(a_sorted, minlength=amax)
         maxocc = int(counts.max())
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -333,6 +332,21 @@ class _UserReadBuffer:
     def dram_start_stop(self) -> tuple[int, int]:
         stop = -1 + self.k * (self.nreq + 1)
         return -self.nl0, stop
+
+
+def _distinct_pairs(addr: np.ndarray, line: np.ndarray, lines: int, packed: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (address, line) pairs sorted by address then line (``0 <= line < lines``).
+
+    ``packed``: one ``np.unique`` of ``addr * lines + line`` (fast); the caller passes False when
+    that int64 key would wrap around, and the same pairs come from a two-key sort."""
+    if packed:
+        return np.divmod(np.unique(addr * lines + line), lines)
+    order = np.lexsort((line, addr))
+    a_s, l_s = addr[order], line[order]
+    new = np.ones(a_s.size, dtype=bool)
+    new[1:] = (a_s[1:] != a_s[:-1]) | (l_s[1:] != l_s[:-1])
+    return a_s[new], l_s[new]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -608,8 +622,9 @@ def memory_estimate(M: int, N: int, K: int, rows: int, cols: int, dataflow: str,
         # an im2col address recurs in up to dup windows: the read buffer's occupancy table
         # keeps one line per occurrence for every demanded entry
         dup = 1 if conv is None else -(-conv[2] // conv[6]) * -(-conv[3] // conv[6])
+        addr_if = conv[0] * conv[1] * conv[4] if conv is not None else mk  # largest address
         event += (length * (w_if + w_f) + (24 + 8 * dup) * reads + 128 * (n_if + n_f)
-                  + (16 + 8 * dup) * (mk + kn))
+                  + (16 + 8 * dup) * (addr_if + kn))
     else:
         event += length * (w_if + w_f) + 24 * reads
     margin = 1.25  # temporaries not itemised above (index arrays of fancy indexing, sorts)
