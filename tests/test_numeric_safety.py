@@ -47,8 +47,9 @@ def _cfg(shared: Path, edits: list[tuple[str, str]]) -> str:
 
 
 GEMM_SMALL = "Layer,M,N,K\ng,64,64,64\n"
-#: 2**24 x 1 x 2**24: 2**48 MACs (within the IR's limits) whose exact SCALE-Sim memory model
-#: would hold a 2**48-word ifmap address matrix: 2 PiB, more than any machine has.
+#: 2**24 x 1 x 2**24: 2**48 MACs (within the IR's limits) for which the exact SCALE-Sim memory
+#: model needs petabytes (its ifmap address matrix alone has 2**48 int64 words, 2 PiB): more
+#: than any machine has, so the refusal does not depend on the machine.
 GEMM_HUGE_MEMORY = f"Layer,M,N,K\nhuge,{2**24},1,{2**24}\n"
 CONV_HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
                "Num Filter, Strides,\n")
