@@ -9,7 +9,14 @@ from ._progress import progress_enabled, set_progress
 from ._report import Report
 from ._simulate import simulate
 from ._sweep import grid_configs, run_sweep
-from .errors import AccelSimError, ConfigError, UnknownNameError, WorkloadError
+from .errors import (
+    AccelSimError,
+    ConfigError,
+    NumericError,
+    ResourceError,
+    UnknownNameError,
+    WorkloadError,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -20,10 +27,12 @@ __all__ = [
     "ConvShape",
     "Device",
     "Layer",
+    "NumericError",
     "OpKind",
     "ParamSpec",
     "Phase",
     "Report",
+    "ResourceError",
     "SparsityPattern",
     "Trace",
     "UnknownNameError",

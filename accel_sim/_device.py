@@ -34,7 +34,12 @@ class Device(abc.ABC):
     3. ``evaluate(trace)`` returns a :class:`Report` with one row per trace layer, in order,
        with finite, non-negative ``macs, flops, cycles, latency_s, energy_j`` and
        ``utilization`` in [0, 1]; ``macs`` and ``flops`` equal the trace's; energy columns
-       ``energy_<component>_j`` sum to ``energy_j``.
+       ``energy_<component>_j`` sum to ``energy_j``. Every figure of a report (columns, area,
+       extras) is finite and non-negative: :class:`Report` refuses others with
+       :class:`~accel_sim.errors.NumericError`. At the edges of the IR's range
+       (:func:`accel_sim.testing.edge_traces`) a device returns such a report or raises a
+       one-line :class:`~accel_sim.errors.AccelSimError` (e.g. ``ResourceError`` for work that
+       would not fit in memory).
     4. It is pure and reproducible: the same config and trace give the same report; stochastic
        models take their seed from the config.
     5. A design that cannot run a workload (a layer does not fit, resources exceed the board)

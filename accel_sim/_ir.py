@@ -16,6 +16,28 @@ Conventions (per layer):
 * ``repeat`` the whole layer runs this many times (timesteps of an LSTM, identical blocks).
 
 MACs = repeat * groups * batch * m * n * k.
+
+Limits (checked when a :class:`Layer` or :class:`Trace` is built; a violation is a one-line
+:class:`~accel_sim.errors.WorkloadError` naming the layer, the field and the limit). Devices
+compute with numpy int64 and float64; the limits make both exact and overflow-free:
+
+* every dimension (``m, n, k, groups, batch, repeat``, the ``conv`` sizes, ``sparsity_m``) is at
+  most :data:`MAX_DIM` = 2**31 - 1, so the product of any two dimensions (< 2**62) fits int64
+  with room for the small factors device models add (array sizes, bit widths);
+* every count the IR derives is at most :data:`MAX_COUNT` = 2**53, the range in which float64
+  represents every integer exactly: the dimension product ``repeat*groups*batch*m*n*k`` (the
+  MACs of a matmul layer; it bounds every operand's element count), the FLOPs of a vector op,
+  and the bits the layer moves (input + dense weight + output elements x their bit widths,
+  the conv ifmap included), so that ``input_bytes``, ``weight_bytes`` (dense) and
+  ``output_bytes`` are exact. FLOPs of a matmul, ``2 * MACs`` <= 2**54, are exact too (even);
+* the totals of a trace (sum over its layers of the MACs, of the vector FLOPs and of the bits
+  moved) are at most :data:`MAX_COUNT` as well, so report sums stay exact.
+
+With every dimension >= 1, any product of a subset of the six dimensions is <= 2**53 too,
+leaving int64 a factor of 2**10 for constants; products with configuration values (folds x
+cycles per fold, conversions per tile) belong in float64. 2**53 MACs is about 9e15, over 4000
+times one layer of a 70B-parameter LLM at 2k tokens (2e12 MACs); a larger workload is split
+into layers.
 """
 
 from __future__ import annotations
@@ -34,6 +56,8 @@ from .errors import WorkloadError
 
 __all__ = [
     "DNN_OPS",
+    "MAX_COUNT",
+    "MAX_DIM",
     "REPLAY_OPS",
     "ConvShape",
     "Layer",
@@ -85,6 +109,11 @@ _WEIGHTED = {OpKind.CONV, OpKind.GROUPED_CONV, OpKind.GEMM, OpKind.MOE_EXPERT, O
              OpKind.GRU}
 _VECTOR = {OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.POOL}
 _REPLAY = {OpKind.REPLAY_INSERT, OpKind.REPLAY_SAMPLE, OpKind.REPLAY_UPDATE}
+#: Largest value of a layer dimension (see the module docstring).
+MAX_DIM = 2**31 - 1
+#: Largest count the IR derives, per layer and per trace (float64 is exact up to 2**53).
+MAX_COUNT = 2**53
+
 #: Op kinds of neural-network layers (what the DNN devices accept).
 DNN_OPS = frozenset(k for k in OpKind if k not in _REPLAY)
 #: Op kinds of replay-memory traces.
@@ -151,6 +180,11 @@ class ConvShape:
                      "stride", "groups"):
             _check_pos_int(f"conv.{name}", getattr(self, name))
         _check_int("conv.padding", self.padding, low=0)
+        if max(self.ifmap_h, self.ifmap_w) + 2 * self.padding > MAX_DIM:
+            raise WorkloadError(
+                f"conv: padded input {self.ifmap_h + 2 * self.padding}x"
+                f"{self.ifmap_w + 2 * self.padding} exceeds the IR's dimension limit "
+                f"{MAX_DIM} (2**31 - 1)")
         if self.channels % self.groups or self.filters % self.groups:
             raise WorkloadError(
                 f"conv.groups={self.groups} must divide channels={self.channels} "
@@ -179,11 +213,21 @@ class ConvShape:
         return self._out(self.ifmap_w, self.filter_w)
 
 
-def _check_int(name: str, value: Any, low: int = 1) -> None:
+def _check_int(name: str, value: Any, low: int = 1, high: int = MAX_DIM) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise WorkloadError(f"{name}={value!r}: expected an integer >= {low}")
+        raise WorkloadError(f"{name}={value!r}: expected an integer in [{low}, {high}]")
     if value < low:
         raise WorkloadError(f"{name}={value!r}: must be >= {low}")
+    if value > high:
+        limit = " (2**31 - 1, the IR's dimension limit)" if high == MAX_DIM else ""
+        raise WorkloadError(f"{name}={value!r} out of range [{low}, {high}]{limit}")
+
+
+def _check_count(where: str, what: str, value: int) -> None:
+    if value > MAX_COUNT:
+        raise WorkloadError(
+            f"{where}: {what} = {value:.4g} exceeds the IR's limit 2**53 = {MAX_COUNT} (the "
+            "largest count float64 represents exactly); split the work into more layers")
 
 
 def _check_pos_int(name: str, value: Any) -> None:
@@ -242,6 +286,8 @@ class Layer:
         for name in ("m", "n", "k", "groups", "batch", "repeat"):
             _check_pos_int(f"{where}: {name}", getattr(self, name))
             object.__setattr__(self, name, int(getattr(self, name)))
+        if self.conv is not None and not isinstance(self.conv, ConvShape):
+            raise WorkloadError(f"{where}: conv={self.conv!r} is not a ConvShape")
         for name in ("input_bits", "weight_bits", "output_bits"):
             v = getattr(self, name)
             _check_pos_int(f"{where}: {name}", v)
@@ -254,9 +300,10 @@ class Layer:
             object.__setattr__(self, name, float(v))
         if self.sparsity is SparsityPattern.NM:
             n, m = self.sparsity_n, self.sparsity_m
-            if not (isinstance(n, int) and isinstance(m, int) and 1 <= n <= m):
+            if not (isinstance(n, int) and isinstance(m, int) and 1 <= n <= m <= MAX_DIM):
                 raise WorkloadError(
-                    f"{where}: N:M sparsity needs 1 <= sparsity_n <= sparsity_m, got {n}:{m}"
+                    f"{where}: N:M sparsity needs 1 <= sparsity_n <= sparsity_m <= {MAX_DIM}, "
+                    f"got {n}:{m}"
                 )
             object.__setattr__(self, "weight_density", n / m)
         elif self.sparsity is SparsityPattern.DENSE and self.weight_density != 1.0:
@@ -264,6 +311,47 @@ class Layer:
                 f"{where}: weight_density={self.weight_density} needs a sparsity pattern "
                 "(unstructured, nm or group), not dense"
             )
+        counts = self._exact_counts()
+        _check_count(where, "MACs = repeat*groups*batch*m*n*k" if self.op.is_matmul
+                     else "repeat*groups*batch*m*n*k", counts["product"])
+        _check_count(where, "FLOPs", counts["vector_flops"])
+        _check_count(where, "bits moved (input + weight + output elements x bits)",
+                     counts["bits"])
+
+    def _elements(self) -> tuple[int, int, int]:
+        """Exact element counts (input read once, dense weights, output), Python ints."""
+        if self.conv is not None:
+            c = self.conv
+            inputs = self.repeat * c.ifmap_h * c.ifmap_w * c.channels * self.batch
+        elif self.op.is_replay:  # one priority (or index) per transition
+            inputs = self.repeat * self.groups * self.batch * self.m
+        elif self.op.is_matmul:
+            inputs = self.repeat * self.groups * self.batch * self.m * self.k
+            if not self.op.has_weights:
+                inputs += self.repeat * self.groups * self.batch * self.k * self.n
+        else:
+            inputs = self.repeat * self.groups * self.batch * self.m * self.n * (
+                self.k if self.op is OpKind.POOL else 1)
+        weights = self.groups * self.k * self.n if self.op.has_weights else 0
+        outputs = self.repeat * self.groups * self.batch * self.m * (
+            1 if self.op.is_replay else self.n)
+        return inputs, weights, outputs
+
+    def _exact_counts(self) -> dict[str, int]:
+        """The counts the IR's limits apply to, exact (Python ints): the dimension product,
+        the FLOPs of a vector op (0 otherwise) and the bits moved."""
+        inputs, weights, outputs = self._elements()
+        vector = 0
+        if not self.op.is_matmul and not self.op.is_replay:
+            per = int(VECTOR_FLOPS_PER_ELEMENT[self.op]) * (
+                self.k if self.op is OpKind.POOL else 1)
+            vector = per * self.repeat * self.groups * self.batch * self.m * self.n
+        return {
+            "product": self.repeat * self.groups * self.batch * self.m * self.n * self.k,
+            "vector_flops": vector,
+            "bits": (inputs * self.input_bits + weights * self.weight_bits
+                     + outputs * self.output_bits),
+        }
 
     # ------------------------------------------------------------------ derived sizes
     @property
@@ -289,21 +377,7 @@ class Layer:
 
         For attention, both operands are activations; the B operand is counted here too.
         """
-        per = self.input_bits / 8.0
-        if self.conv is not None:
-            c = self.conv
-            elems = c.ifmap_h * c.ifmap_w * c.channels * self.batch
-        elif self.op.is_replay:  # one priority (or index) per transition
-            elems = self.groups * self.batch * self.m
-        elif self.op.is_matmul:
-            elems = self.groups * self.batch * self.m * self.k
-            if not self.op.has_weights:
-                elems += self.groups * self.batch * self.k * self.n
-        else:
-            elems = self.groups * self.batch * self.m * self.n * (
-                self.k if self.op is OpKind.POOL else 1
-            )
-        return self.repeat * elems * per
+        return self._elements()[0] * (self.input_bits / 8.0)
 
     @property
     def weight_bytes(self) -> float:
@@ -315,9 +389,7 @@ class Layer:
     @property
     def output_bytes(self) -> float:
         """Bytes of the output written once."""
-        if self.op.is_replay:
-            return self.repeat * self.groups * self.batch * self.m * self.output_bits / 8.0
-        return self.repeat * self.groups * self.batch * self.m * self.n * self.output_bits / 8.0
+        return self._elements()[2] * self.output_bits / 8.0
 
     @property
     def bytes(self) -> float:
@@ -368,6 +440,14 @@ class Trace(Sequence[Layer]):
                 raise WorkloadError(f"trace {self.name!r}: {lay!r} is not a Layer")
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        totals = {"MACs": 0, "vector FLOPs": 0, "bits moved": 0}
+        for lay in layers:
+            counts = lay._exact_counts()
+            totals["MACs"] += lay.macs
+            totals["vector FLOPs"] += counts["vector_flops"]
+            totals["bits moved"] += counts["bits"]
+        for what, value in totals.items():
+            _check_count(f"trace {self.name!r}", f"total {what} (sum over its layers)", value)
 
     def __len__(self) -> int:
         return len(self.layers)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AccelSimError
+from .errors import AccelSimError, NumericError
 
 __all__ = ["Report"]
 
@@ -19,6 +19,13 @@ __all__ = ["Report"]
 REQUIRED_COLUMNS = ("macs", "flops", "cycles", "latency_s", "energy_j", "utilization")
 _ENERGY_PREFIX = "energy_"
 _ENERGY_SUFFIX = "_j"
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _freeze(arr: Any) -> np.ndarray:
@@ -35,6 +42,12 @@ class Report:
     workload run after another on the same hardware), sums cycles, latency and energy, and keeps
     the larger area (the same silicon executes both). Per-layer energy components are columns
     named ``energy_<component>_j`` that sum to ``energy_j``.
+
+    Every figure is checked when the report is built: columns, area and ``extra`` metrics must
+    be finite and non-negative, violations finite; otherwise :class:`~accel_sim.NumericError`
+    names the device, the figure and the layer (so no NaN, infinite or negative number is ever
+    written). No column is exempt: a quantity that can be negative by nature is reported as a
+    non-negative magnitude or belongs in ``violations``.
 
     Attributes:
         device: Device name.
@@ -80,6 +93,33 @@ class Report:
         object.__setattr__(self, "columns", MappingProxyType(cols))
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
         object.__setattr__(self, "violations", MappingProxyType(dict(self.violations)))
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Refuse NaN, infinite or negative figures (:class:`NumericError` naming the device,
+        the figure and the layer): every column, the area and every ``extra`` metric must be
+        finite and >= 0; ``violations`` must be finite (negative means satisfied)."""
+        where = f"report of {self.device!r} on {self.workload!r}"
+        for name, arr in self.columns.items():
+            bad = ~np.isfinite(arr) | (arr < 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise NumericError(
+                    f"{where}: column {name!r} is {float(arr[i])!r} at layer {self.names[i]!r} "
+                    f"({int(bad.sum())} of {len(arr)} layers); every figure must be finite and "
+                    ">= 0 (a bug of the device model)")
+        scalars = [("area_mm2", self.area_mm2)] if self.area_mm2 is not None else []
+        scalars += [(f"extra {k!r}", v) for k, v in self.extra.items()]
+        for name, value in scalars:
+            v = _as_float(value)
+            if v is None or not math.isfinite(v) or v < 0:
+                raise NumericError(f"{where}: {name} is {value!r}; every figure must be finite "
+                                   "and >= 0 (a bug of the device model)")
+        for k, value in self.violations.items():
+            v = _as_float(value)
+            if v is None or not math.isfinite(v):
+                raise NumericError(f"{where}: violation {k!r} is {value!r}; it must be finite "
+                                   "(> 0 violated, <= 0 satisfied)")
 
     # ------------------------------------------------------------------ totals
     def _total(self, name: str) -> float:

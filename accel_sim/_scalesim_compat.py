@@ -15,6 +15,7 @@ fills run at 10 words/cycle and drains at ArrayWidth. Word size is one byte, as 
 from __future__ import annotations
 
 import configparser
+import math
 import os
 
 from ._ir import OpKind, Trace
@@ -50,12 +51,27 @@ def read_scalesim_config(path: str | os.PathLike[str], *,
             return default
         raise ConfigError(f"{path}: [{section}] {key} is missing")
 
-    def as_int(section: str, key: str, default: str | None = None) -> int:
+    def as_int(section: str, key: str, param: str, default: str | None = None) -> int:
+        """The first value of ``key`` as the SystolicConfig parameter ``param``: a whole
+        number within its declared range (``32.5``, ``inf``, ``nan`` are errors)."""
         text = get(section, key, default).split(",")[0].strip()
         try:
-            return int(float(text))
+            return SystolicConfig.spec(param).parse(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: [{section}] {key}: {exc}") from None
+
+    def check_unused(section: str, key: str) -> None:
+        """A value SCALE-Sim ignores in this mode must still be a whole number >= 1."""
+        if not cp.has_option(section, key):
+            return
+        text = cp.get(section, key).split(",")[0].strip()
+        try:
+            num = float(text)
         except ValueError:
-            raise ConfigError(f"{path}: [{section}] {key}={text!r} is not a number") from None
+            num = math.nan
+        if not (math.isfinite(num) and num.is_integer() and num >= 1):
+            raise ConfigError(f"{path}: [{section}] {key}={text!r}: expected a whole number "
+                              ">= 1 (unused with InterfaceBandwidth CALC, but it must be valid)")
 
     mode = get("run_presets", "InterfaceBandwidth").upper()
     if mode not in ("USER", "CALC"):
@@ -64,24 +80,28 @@ def read_scalesim_config(path: str | os.PathLike[str], *,
     dataflow = get(_ARCH, "Dataflow").lower()
     values = dict(
         dataflow=dataflow,
-        rows=as_int(_ARCH, "ArrayHeight"),
-        cols=as_int(_ARCH, "ArrayWidth"),
-        ifmap_sram_kb=as_int(_ARCH, "IfmapSramSzkB"),
-        filter_sram_kb=as_int(_ARCH, "FilterSramSzkB"),
-        ofmap_sram_kb=as_int(_ARCH, "OfmapSramSzkB"),
+        rows=as_int(_ARCH, "ArrayHeight", "rows"),
+        cols=as_int(_ARCH, "ArrayWidth", "cols"),
+        ifmap_sram_kb=as_int(_ARCH, "IfmapSramSzkB", "ifmap_sram_kb"),
+        filter_sram_kb=as_int(_ARCH, "FilterSramSzkB", "filter_sram_kb"),
+        ofmap_sram_kb=as_int(_ARCH, "OfmapSramSzkB", "ofmap_sram_kb"),
         interface_bandwidth=mode.lower(),
         word_bytes=1,
         memory_model=memory_model,
     )
     if mode == "USER":
-        values["bandwidth"] = as_int(_ARCH, "Bandwidth")
-        fill_if = as_int("layout", "IfmapSRAMBankBandwidth", "10")
-        fill_f = as_int("layout", "FilterSRAMBankBandwidth", "10")
+        values["bandwidth"] = as_int(_ARCH, "Bandwidth", "bandwidth")
+        fill_if = as_int("layout", "IfmapSRAMBankBandwidth", "fill_bandwidth", "10")
+        fill_f = as_int("layout", "FilterSRAMBankBandwidth", "fill_bandwidth", "10")
         if fill_if != fill_f:
             raise ConfigError(
                 f"{path}: [layout] IfmapSRAMBankBandwidth={fill_if} and "
                 f"FilterSRAMBankBandwidth={fill_f} differ; accel_sim models one fill rate")
         values["fill_bandwidth"] = fill_if
+    else:
+        for section, key in ((_ARCH, "Bandwidth"), ("layout", "IfmapSRAMBankBandwidth"),
+                             ("layout", "FilterSRAMBankBandwidth")):
+            check_unused(section, key)
     try:
         return SystolicConfig(**values)
     except ConfigError as exc:

@@ -7,7 +7,8 @@ what is allowed; the CLI prints it and exits with status 2.
 
 from __future__ import annotations
 
-__all__ = ["AccelSimError", "ConfigError", "Interrupted", "UnknownNameError", "WorkloadError"]
+__all__ = ["AccelSimError", "ConfigError", "Interrupted", "NumericError", "ResourceError",
+           "UnknownNameError", "WorkloadError"]
 
 
 class AccelSimError(ValueError):
@@ -27,6 +28,16 @@ class UnknownNameError(AccelSimError, KeyError):
 
 class WorkloadError(AccelSimError):
     """A workload file or workload specification cannot be turned into a trace."""
+
+
+class NumericError(AccelSimError):
+    """A device produced a figure that is not a finite, non-negative number (NaN, infinite or
+    negative): a bug of the device model, refused before anything is written."""
+
+
+class ResourceError(AccelSimError):
+    """A computation would need more memory than the machine has available (refused with the
+    estimate before anything is allocated)."""
 
 
 class Interrupted(KeyboardInterrupt):

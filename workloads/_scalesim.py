@@ -78,14 +78,22 @@ def read_topology(path: str | os.PathLike[str], *, gemm: bool | None = None) -> 
         if not any(cells):
             continue
         name = cells[0] or f"layer{len(layers)}"
-        if gemm:
-            layers.append(_gemm_row(path, line, name, cells))
-        else:
-            layers.append(_conv_row(path, line, name, cells))
+        try:
+            layers.append(_gemm_row(path, line, name, cells) if gemm
+                          else _conv_row(path, line, name, cells))
+        except WorkloadError as exc:  # limits of the IR: name the file, line and layer
+            text = str(exc)
+            if text.startswith(path):
+                raise
+            prefix = "" if text.startswith("layer ") else f"layer {name!r}: "
+            raise WorkloadError(f"{path}:{line}: {prefix}{text}") from None
     if not layers:
         raise WorkloadError(f"{path}: no layers after the header")
     base = os.path.splitext(os.path.basename(path))[0]
-    return Trace(base, tuple(layers), {"source": path, "format": "gemm" if gemm else "conv"})
+    try:
+        return Trace(base, tuple(layers), {"source": path, "format": "gemm" if gemm else "conv"})
+    except WorkloadError as exc:
+        raise WorkloadError(f"{path}: {exc}") from None
 
 
 def _gemm_row(path: str, line: int, name: str, cells: list[str]) -> Layer:

@@ -29,7 +29,12 @@ DIGITS = ("digits_mlp", "digits_cnn")
 @dataclass(frozen=True)
 class MappingPlan:
     """Per-layer counts of the mapping (arrays over the trace's layers; zeros for layers that
-    do not use the arrays: vector ops and activation-activation matmuls)."""
+    do not use the arrays: vector ops and activation-activation matmuls).
+
+    Counts that multiply several layer dimensions (arrays, MVMs, ADC conversions) are float64:
+    in int64 the conversions ``row_tiles * n * slices * phases * batch * m * groups * repeat``
+    wrapped around to negative values (negative ADC energy) on large layers; float64 is exact
+    up to 2**53 and never wraps."""
 
     on_array: np.ndarray  # layer uses crossbars (has weights)
     k: np.ndarray  # weight rows (reduction length)
@@ -59,16 +64,19 @@ def mapping_pass(cfg: AnalogConfig, trace: Trace) -> MappingPlan:
     phys_cols = n * dev * cfg.weight_slices
     row_tiles = np.where(on, -(-k // cfg.rows), 0)
     col_tiles = np.where(on, -(-phys_cols // (cfg.cols - ref)), 0)
-    copies = c["groups"] * c["repeat"]  # distinct weight matrices of the layer
+    f = {name: c[name].astype(np.float64) for name in ("m", "batch", "groups", "repeat")}
+    copies = f["groups"] * f["repeat"]  # distinct weight matrices of the layer
     arrays = row_tiles * col_tiles * copies
-    mvms = np.where(on, c["batch"] * c["m"] * c["groups"] * c["repeat"], 0)
+    vectors = f["batch"] * f["m"] * f["groups"] * f["repeat"]
+    mvms = np.where(on, vectors, 0.0)
     phases = cfg.input_bits if cfg.bit_serial else 1
     # one conversion per weight column, slice and row tile (the differential pair is read as
     # one current), plus the reference column of every array for offset_unit_column
-    outputs = row_tiles * n * cfg.weight_slices + ref * row_tiles * col_tiles
-    conversions = outputs * phases * c["batch"] * c["m"] * c["groups"] * c["repeat"]
+    tiles_f = row_tiles.astype(np.float64)
+    outputs = tiles_f * n * cfg.weight_slices + ref * tiles_f * col_tiles
+    conversions = outputs * phases * vectors
     return MappingPlan(on, k, n, row_tiles, col_tiles, arrays, mvms, phases, outputs,
-                       np.where(on, conversions, 0))
+                       np.where(on, conversions, 0.0))
 
 
 # ====================================================================== performance
@@ -80,7 +88,7 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     # digitised values per array and phase, converted by the array's ADCs in sequence
     per_array = np.where(plan.arrays > 0,
                          -(-plan.outputs_per_phase // np.maximum(
-                             plan.row_tiles * plan.col_tiles, 1)), 0)
+                             plan.row_tiles.astype(np.float64) * plan.col_tiles, 1.0)), 0.0)
     conv_rounds = -(-per_array // adcs_per_array)
     t_adc_ns = (cfg.adc_bits + 1) * cfg.adc_latency_ns_per_bit
     t_phase_ns = cfg.integration_ns + conv_rounds * t_adc_ns
@@ -93,9 +101,10 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     t_digital_ns = digital_ops / cfg.cols
     latency_ns = np.where(on, t_array_ns, t_digital_ns)
     dev = devices_per_weight(cfg.mapping)
-    cells_read = plan.mvms * plan.k * plan.n * dev * cfg.weight_slices  # per input phase
+    kf, nf = plan.k.astype(np.float64), plan.n.astype(np.float64)
+    cells_read = plan.mvms * kf * nf * dev * cfg.weight_slices  # per input phase
     e_adc = plan.adc_conversions * cfg.adc_fj_per_bit * cfg.adc_bits * 1e-15
-    e_dac = plan.mvms * plan.input_phases * plan.k * plan.col_tiles * cfg.dac_fj_per_row * 1e-15
+    e_dac = plan.mvms * plan.input_phases * kf * plan.col_tiles * cfg.dac_fj_per_row * 1e-15
     # mean conductance of a programmed cell taken as half of Gmax (first-order estimate)
     e_cells = cells_read * plan.input_phases * 0.5 * cfg.cell_read_fj * 1e-15
     e_digital = (plan.adc_conversions + digital_ops) * cfg.digital_fj_per_op * 1e-15
@@ -107,7 +116,7 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     cell_area = cfg.rows * cfg.cols * cfg.cell_area_um2
     adc_area = adcs_per_array * cfg.adc_area_um2 * 2.0 ** (cfg.adc_bits - 8)
     area_um2 = float(plan.arrays.sum()) * (cell_area + adc_area + cfg.array_periph_um2)
-    used = plan.k * plan.n * dev * cfg.weight_slices * c["groups"] * c["repeat"]
+    used = kf * nf * dev * cfg.weight_slices * c["groups"] * c["repeat"]
     util = np.where(plan.arrays > 0, used / np.maximum(plan.arrays * cfg.rows * cfg.cols, 1),
                     np.where(on, 0.0, 1.0))
     out: dict[str, Any] = {

@@ -24,7 +24,7 @@ def activation_bytes(score: np.ndarray, context: np.ndarray, input_bytes: np.nda
     FlashDecoding): the score matrix ``S = Q K^T`` never leaves the chip, so a score row moves
     only Q and K, and a context row only V and its output (``input_bytes`` of a context row
     counts the probabilities ``m x k`` and V)."""
-    probs = repeat * groups * batch * m * k * input_bits / 8.0
+    probs = np.asarray(repeat, np.float64) * groups * batch * m * k * input_bits / 8.0
     return np.where(score, input_bytes,
                     np.where(context, input_bytes - probs + output_bytes,
                              input_bytes + output_bytes))

@@ -38,7 +38,9 @@ Public entry points
     conv_to_gemm(H, W, R, S, C, F, stride) -> (M, N, K)
 
 Cost: the event model builds the demand matrices (memory O(cycles x array width)); use it for
-SCALE-Sim-compatible runs, and the vectorised analytic model of ``systolic`` for sweeps.
+SCALE-Sim-compatible runs, and the vectorised analytic model of ``systolic`` for sweeps. The
+memory is estimated before anything is allocated (:func:`memory_estimate`) and a layer that
+would need more than is available is refused (:func:`accel_sim._memory.require_memory`).
 """
 # ruff: noqa: E741
 from __future__ import annotations
@@ -50,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import require_memory
 from ._systolic_core import compute_cycles, fold_cycles, spatio_temporal
 
 __all__ = ['compute_cycles_closed_form', 'conv_to_gemm', 'scalesim_conv_layer', 'scalesim_layer']
@@ -268,9 +271,8 @@ class _UserReadBuffer:
         # occupancy table: for every demanded address the (deduplicated) lines holding it
         line_of = np.arange(nvalid) // eps
         amax = int(max(vaddr.max(), ent_addr.max())) + 1
-        key = vaddr * (self.nl + 1) + line_of
-        key = np.unique(key)
-        a_sorted, l_sorted = np.divmod(key, self.nl + 1)
+        a_sorted, l_sorted = _distinct_pairs(vaddr, line_of, self.nl + 1,
+                                             packed=amax * (self.nl + 1) < 2**63)
         counts = np.bincount(a_sorted, minlength=amax)
         maxocc = int(counts.max())
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -330,6 +332,21 @@ class _UserReadBuffer:
     def dram_start_stop(self) -> tuple[int, int]:
         stop = -1 + self.k * (self.nreq + 1)
         return -self.nl0, stop
+
+
+def _distinct_pairs(addr: np.ndarray, line: np.ndarray, lines: int, packed: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (address, line) pairs sorted by address then line (``0 <= line < lines``).
+
+    ``packed``: one ``np.unique`` of ``addr * lines + line`` (fast); the caller passes False when
+    that int64 key would wrap around, and the same pairs come from a two-key sort."""
+    if packed:
+        return np.divmod(np.unique(addr * lines + line), lines)
+    order = np.lexsort((line, addr))
+    a_s, l_s = addr[order], line[order]
+    new = np.ones(a_s.size, dtype=bool)
+    new[1:] = (a_s[1:] != a_s[:-1]) | (l_s[1:] != l_s[:-1])
+    return a_s[new], l_s[new]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -569,6 +586,58 @@ class _WriteBuffer:
 
 
 # ----------------------------------------------------------------------------------------------
+# Memory estimate
+# ----------------------------------------------------------------------------------------------
+def memory_estimate(M: int, N: int, K: int, rows: int, cols: int, dataflow: str,
+                    conv: tuple[int, ...] | None = None, user: bool = True) -> tuple[int, int]:
+    """Peak bytes of :func:`scalesim_layer`: ``(closed form, event model)``.
+
+    The closed form holds the operand address matrices (``M x K`` ifmap, ``K x N`` filter,
+    ``M x N`` ofmap, int64; the conv im2col build needs about four ``M x K`` int64 temporaries)
+    and per-fold utilisation arrays; the event model adds the three demand matrices (``L``
+    cycles x their widths, int64) with their masks and, in USER mode, the prefetch streams with
+    their anti-diagonal sort keys and the read buffers' demand entries and address tables.
+    Every array is counted with the bytes of its dtype and the temporaries numpy creates for
+    it, plus a 25 % margin; made without allocating. Against the peak traced by tracemalloc
+    (GEMM and conv layers, every dataflow, USER and CALC) it is 1.3x to 2.6x the real peak.
+    """
+    df = dataflow.lower()
+    sr, sc, t = _spatio_temporal(df, M, N, K)
+    rf, cf = -(-sr // rows), -(-sc // cols)
+    nfold = rf * cf
+    length = nfold * _rows_per_fold(df, rows, cols, t)
+    mk, kn, mn = M * K, K * N, M * N
+    closed = 32 * nfold + (36 if conv is not None else 8) * mk + 8 * (kn + mn)
+    closed += (1 if user else 26) * mk
+    w_if = cols if df == "is" else rows
+    w_f = rows if df == "is" else cols
+    event = 8 * length * (w_if + w_f + cols) + length * (cols + 16)
+    if df == "os":
+        n_if, n_f, reads = rf * rows * K, cf * cols * K, cf * mk + rf * kn
+    elif df == "ws":
+        n_if, n_f, reads = rf * rows * M, cf * cols * K, cf * mk + kn
+    else:
+        n_if, n_f, reads = cf * cols * K, rf * rows * N, mk + cf * kn
+    if user:
+        # an im2col address recurs in up to dup windows: the read buffer's occupancy table
+        # keeps one line per occurrence for every demanded entry
+        dup = 1 if conv is None else -(-conv[2] // conv[6]) * -(-conv[3] // conv[6])
+        addr_if = conv[0] * conv[1] * conv[4] if conv is not None else mk  # largest address
+        event += (length * (w_if + w_f) + (24 + 8 * dup) * reads + 128 * (n_if + n_f)
+                  + (16 + 8 * dup) * (addr_if + kn))
+    else:
+        event += length * (w_if + w_f) + 24 * reads
+    margin = 1.25  # temporaries not itemised above (index arrays of fancy indexing, sorts)
+    return int(margin * closed), int(margin * (closed + event))
+
+
+def _require(estimate: int, layer: str, part: str) -> None:
+    require_memory(estimate, f"layer {layer!r}: the exact SCALE-Sim memory model ({part})",
+                   "use memory_model=analytic (accel-sim run: -s memory_model=analytic; "
+                   "accel-sim scalesim: --memory-model analytic)")
+
+
+# ----------------------------------------------------------------------------------------------
 # Main entry point
 # ----------------------------------------------------------------------------------------------
 def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, ifmap_kb: int,
@@ -576,7 +645,7 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
                    bandwidth_mode: str = 'USER', bandwidth: int = 10, ifmap_dram_bw: int = 10,
                    filter_dram_bw: int = 10, word_bytes: int = 1,
                    conv: tuple[int, ...] | None = None, exact_calc_dram: bool = False,
-                   fast: bool = True) -> dict[str, Any]:
+                   fast: bool = True, layer: str = "?") -> dict[str, Any]:
     """Reproduce SCALE-Sim 3.0.0 COMPUTE / BANDWIDTH / DETAILED_ACCESS report values for one
     layer.
 
@@ -598,15 +667,25 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
                      can happen during the run, i.e. stalls are provably 0); falls back to the
                      exact event-driven model otherwise.  The closed form does not return the
                      SRAM start/stop cycles (and CALC-mode DRAM read counts).
+    layer          : layer name for the error raised when the memory the model needs
+                     (:func:`memory_estimate`) exceeds what is available (ResourceError).
     """
     df = dataflow.lower()
     AR, AC = int(rows), int(cols)
+    user = bandwidth_mode.upper() == 'USER'
     Sr, Sc, T = _spatio_temporal(df, M, N, K)
     rf, cf = -(-Sr // AR), -(-Sc // AC)
+    mem_closed, mem_event = memory_estimate(M, N, K, AR, AC, df, conv, user)
+    # an OFMAP drain during the run rules the closed form out: check the event model up front
+    w_of = M * N if df == 'os' else rf * M * N
+    words_of = math.floor(ofmap_kb * 1024 / word_bytes)
+    if not fast or w_of > words_of - math.ceil(words_of * 0.5):
+        _require(mem_event, layer, "demand matrices of "
+                 f"{rf * cf * _rows_per_fold(df, AR, AC, T):,} cycles")
+    _require(mem_closed, layer, "operand address matrices")
     nfold = rf * cf
     Lf = _rows_per_fold(df, AR, AC, T)
     L = nfold * Lf
-    user = bandwidth_mode.upper() == 'USER'
 
     # ---------------- compute-side closed forms -----------------------------------------
     ru = np.minimum(AR, Sr - np.arange(rf) * AR)          # used rows per row fold
@@ -630,15 +709,17 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
         r = _closed_form_no_event(df, M, N, K, AR, AC, A, L, user, ifmap_kb, filter_kb,
                                   ofmap_kb, bandwidth, ifmap_dram_bw, filter_dram_bw, word_bytes)
         if r is not None:
+            span = max(L - 1, 1)  # a single 1-cycle fold takes 0 cycles: rates per 1 cycle
             r.update(compute_cycles_no_stall=L - 1,
-                     overall_util_pct=macs * 100.0 / ((L - 1) * AR * AC),
+                     overall_util_pct=macs * 100.0 / (span * AR * AC),
                      mapping_eff_pct=mapping_eff * 100.0, compute_util_pct=compute_util * 100.0,
                      sram_ifmap_reads=sram_if, sram_filter_reads=sram_f, sram_ofmap_writes=sram_of,
-                     avg_ifmap_sram_bw=sram_if / (L - 1), avg_filter_sram_bw=sram_f / (L - 1),
-                     avg_ofmap_sram_bw=sram_of / (L - 1), n_events=0, path='closed_form')
+                     avg_ifmap_sram_bw=sram_if / span, avg_filter_sram_bw=sram_f / span,
+                     avg_ofmap_sram_bw=sram_of / span, n_events=0, path='closed_form')
             return r
 
     # ---------------- memory side (event-driven) ------------------------------------------
+    _require(mem_event, layer, f"demand matrices of {L:,} cycles")
     dif, dfl, dof = _demand_matrices(df, A, Fm, O, AR, AC)
     of_counts = (dof >= 0).sum(axis=1)
     of_bw = bandwidth if user else AC
@@ -744,7 +825,7 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
         compute_cycles_no_stall=L - 1,
         stall_cycles=int(S),
         total_cycles_incl_prefetch=total_incl,
-        overall_util_pct=macs * 100.0 / (total_cycles * AR * AC),
+        overall_util_pct=macs * 100.0 / (max(total_cycles, 1) * AR * AC),
         mapping_eff_pct=mapping_eff * 100.0,
         compute_util_pct=compute_util * 100.0,
         sram_ifmap_reads=sram_if, sram_filter_reads=sram_f, sram_ofmap_writes=sram_of,
@@ -759,9 +840,9 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
     )
     # BANDWIDTH_REPORT.csv: SRAM averages use 'Total Cycles'; DRAM averages use the span of the
     # buffer's own DRAM trace (stop - start + 1).
-    res['avg_ifmap_sram_bw'] = sram_if / total_cycles
-    res['avg_filter_sram_bw'] = sram_f / total_cycles
-    res['avg_ofmap_sram_bw'] = sram_of / total_cycles
+    res['avg_ifmap_sram_bw'] = sram_if / max(total_cycles, 1)
+    res['avg_filter_sram_bw'] = sram_f / max(total_cycles, 1)
+    res['avg_ofmap_sram_bw'] = sram_of / max(total_cycles, 1)
     if if_reads is not None:
         res['avg_ifmap_dram_bw'] = if_reads / (if_stop - if_start + 1)
     if f_reads is not None:

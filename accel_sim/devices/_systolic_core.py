@@ -21,6 +21,11 @@ The *double-buffered* timing is the realistic alternative: weights (ws), inputs 
 outputs (os) of the next fold are loaded/drained while the current fold streams, so consecutive
 folds overlap and only the first fill and the last drain are exposed:
 ``fill + folds * max(T, AR) + AR + AC - 2`` with ``fill = AR`` for ws/is and 0 for os.
+
+Arithmetic is float64, not int64: products such as folds x cycles per fold reach 2**65 within
+the IR's limits (2**53 folds of a ``batch*m = 2**53`` GEMM on a 1 x 4096 array, 4096 cycles
+each), where int64 wraps around silently (a negative cycle count). Every count up to 2**53 is
+exact in float64, and floor division of such integers is exact too.
 """
 
 from __future__ import annotations
@@ -31,8 +36,12 @@ DATAFLOWS = ("os", "ws", "is")
 
 
 def ceil_div(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
-    """Elementwise integer ceiling division of non-negative integers."""
+    """Elementwise ceiling division of non-negative integer values (int or float arrays)."""
     return -(-np.asarray(a) // b)
+
+
+def _f64(*arrays: np.ndarray | int) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(a, np.float64) for a in arrays)
 
 
 def spatio_temporal(m: np.ndarray, n: np.ndarray, k: np.ndarray, dataflow: str
@@ -64,9 +73,8 @@ def fold_cycles(t: np.ndarray, rows: int | np.ndarray, cols: int | np.ndarray, d
 def compute_cycles(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int | np.ndarray,
                    cols: int | np.ndarray, dataflow: str, timing: str = "scalesim"
                    ) -> np.ndarray:
-    """Stall-free cycles of each GEMM (int64), SCALE-Sim's or double-buffered timing."""
-    sr, sc, t = spatio_temporal(np.asarray(m, np.int64), np.asarray(n, np.int64),
-                                np.asarray(k, np.int64), dataflow)
+    """Stall-free cycles of each GEMM (float64), SCALE-Sim's or double-buffered timing."""
+    sr, sc, t = spatio_temporal(*_f64(m, n, k), dataflow)
     fr, fc = fold_counts(sr, sc, rows, cols)
     folds = fr * fc
     if timing == "scalesim":
@@ -84,8 +92,7 @@ def utilisation_terms(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, co
     fraction of a fold's cycles spent streaming ``T`` (SCALE-Sim counts ``T + AR + AC - 2``
     cycles per fold for os and ``T + 2*AR + 2*AC - 3`` for ws/is in this ratio).
     """
-    sr, sc, t = spatio_temporal(np.asarray(m, np.int64), np.asarray(n, np.int64),
-                                np.asarray(k, np.int64), dataflow)
+    sr, sc, t = spatio_temporal(*_f64(m, n, k), dataflow)
     fr, fc = fold_counts(sr, sc, rows, cols)
     mapping = (sr * sc) / (fr * rows * fc * cols)
     denom = t + rows + cols - 2 if dataflow == "os" else t + 2 * rows + 2 * cols - 3
@@ -94,7 +101,7 @@ def utilisation_terms(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, co
 
 def sram_accesses(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, cols: int,
                   dataflow: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Words read from the ifmap and filter SRAMs and written to the ofmap SRAM.
+    """Words read from the ifmap and filter SRAMs and written to the ofmap SRAM (float64).
 
     Each fold reads its stationary operand once and streams the moving operand through every
     used row (or column), so operands are re-read once per fold along the other dimension:
@@ -103,9 +110,7 @@ def sram_accesses(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, cols: 
     * ws: ifmap ``M*K*ceil(N/AC)``, filter ``K*N``, ofmap ``M*N*ceil(K/AR)`` (partial sums);
     * is: ifmap ``M*K``, filter ``N*K*ceil(M/AC)``, ofmap ``M*N*ceil(K/AR)``.
     """
-    m = np.asarray(m, np.int64)
-    n = np.asarray(n, np.int64)
-    k = np.asarray(k, np.int64)
+    m, n, k = _f64(m, n, k)
     if dataflow == "os":
         return m * k * ceil_div(n, cols), n * k * ceil_div(m, rows), m * n
     if dataflow == "ws":

@@ -140,17 +140,30 @@ class LearningGroupConfig(Config):
         return 2.0 * self.vus * self.clock_mhz * 1e-3
 
 
-def _split(total: int, parts: int) -> np.ndarray:
-    """``total`` split into ``parts`` sizes differing by at most one, largest first."""
-    base, extra = divmod(total, parts)
-    return np.array([base + 1] * extra + [base] * (parts - extra), dtype=np.int64)
+def _row_profile(rows: int, length: int, groups: int) -> tuple[int, int, int]:
+    """Nonzeros per row under balanced grouping (row group g meets column group g), in closed
+    form: ``(c, hi, lo)``, the ``c`` rows with most nonzeros have ``hi`` each, the others ``lo``.
 
-
-def _row_nnz(rows: int, length: int, groups: int) -> np.ndarray:
-    """Nonzeros of every row under balanced grouping (row group g meets column group g)."""
+    Rows and columns are split into ``groups`` sizes differing by at most one, largest first
+    (``divmod``); the ``e_L`` column groups of ``b_L + 1`` columns meet the rows of the first
+    ``e_L`` row groups. O(1) memory, whatever the layer size (the rows are never listed).
+    """
     if groups <= 1:
-        return np.full(rows, length, np.int64)
-    return np.repeat(_split(length, groups), _split(rows, groups))
+        return rows, length, length
+    b_len, e_len = divmod(length, groups)
+    b_rows, e_rows = divmod(rows, groups)
+    return e_len * b_rows + min(e_len, e_rows), b_len + 1, b_len
+
+
+def _nnz(rows: int, length: int, groups: int) -> int:
+    """Nonzeros of a ``rows x length`` weight under balanced grouping."""
+    c, hi, lo = _row_profile(rows, length, groups)
+    return c * hi + (rows - c) * lo
+
+
+def _dealt(count: int, core: int, cores: int) -> int:
+    """Indices ``i`` in ``[0, count)`` with ``i % cores == core``."""
+    return max(0, (count - core + cores - 1) // cores)
 
 
 def _is_grouped(shape: tuple[int, int] | None, groups: int) -> bool:
@@ -167,13 +180,14 @@ def _row_pass(rows: int, length: int, groups: int, cores: int, per_core: int, vu
     A core issues up to ``per_core`` rows per cycle and its VUs execute one nonzero each per
     cycle: ``max(ceil(nnz / vus), ceil(rows / per_core))`` cycles.
     """
-    nnz = np.sort(_row_nnz(rows, length, groups))[::-1]
-    load = np.zeros(cores, np.int64)
-    count = np.zeros(cores, np.int64)
-    np.add.at(load, np.arange(rows) % cores, nnz)
-    np.add.at(count, np.arange(rows) % cores, 1)
-    cycles = np.maximum(-(-load // vus), -(-count // per_core))
-    return int(cycles.max()), int(nnz.sum())
+    c, hi, lo = _row_profile(rows, length, groups)
+    busiest = 0
+    for core in range(cores):
+        count = _dealt(rows, core, cores)
+        high = _dealt(c, core, cores)  # sorted rows: the c rows of hi nonzeros come first
+        load = high * hi + (count - high) * lo
+        busiest = max(busiest, -(-load // vus), -(-count // per_core))
+    return busiest, c * hi + (rows - c) * lo
 
 
 @functools.lru_cache(maxsize=8192)
@@ -236,7 +250,7 @@ class LearningGroup(Device):
             grouped = _is_grouped(shape, g_cfg)
             if lay.phase is Phase.UPDATE:
                 k_s, n_s = shape if shape is not None else (lay.m, lay.n)
-                nnz = int(_row_nnz(k_s, n_s, g_cfg if grouped else 1).sum())
+                nnz = _nnz(k_s, n_s, g_cfg if grouped else 1)
                 ops = nnz * cfg.update_flops_per_weight
                 if grouped:
                     ops += nnz * cfg.igog_flops_per_nnz

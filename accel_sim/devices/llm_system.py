@@ -64,6 +64,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import OpKind, Trace
+from .._memory import require_memory
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
@@ -84,6 +85,9 @@ ROW_BYTES = 1024.0
 #: DRAM-to-xPU energy: 3.48 pJ/bit (cell 0.44 + column-to-bank-group 1.01 + bank-group-to-GIO 1.23
 #: + TSV 0.5 + interposer 0.3; Duplex, MICRO 2024).
 XPU_PJ_PER_BIT = 3.48
+#: Peak memory of the MoE kernel per expert of a layer, B: about a dozen 8-byte entries (token
+#: counts and their micro-batch split, the expert-to-group map, per-expert times and order).
+MOE_BYTES_PER_EXPERT = 96
 #: Operator kinds of :meth:`LlmSystem.split_rows`.
 DENSE, VECTOR, ATTN, EXPERT = 0, 1, 2, 3
 
@@ -500,6 +504,10 @@ class LlmSystem(Device):
         known = meta.get("expert_counts")
         for key, rows in groups.items():
             ups, downs = rows["up"], rows["down"]
+            n_experts = sum(int(cols["groups"][i]) for i in ups)
+            require_memory(MOE_BYTES_PER_EXPERT * n_experts,
+                           f"layer {names[ups[0]]!r}: the MoE kernel ({n_experts:,} experts)",
+                           "model fewer experts (groups) per expert layer")
             counts = np.concatenate([np.full(int(cols["groups"][i]), cols["m"][i]) for i in ups])
             layer_no = key[3:] if key.startswith("moe") else ""
             if known is not None and layer_no.isdigit() and int(layer_no) < len(known):

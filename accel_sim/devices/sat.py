@@ -241,7 +241,8 @@ class SparseTrainingArray(Device):
         tot = float(latency.sum())
         if tot > 0:
             extra["effective_gflops"] = trace.flops / tot * 1e-9
-            extra["gflops_per_w"] = trace.flops / float(energy.sum()) * 1e-9
+            if energy.sum() > 0:  # zero with every energy constant set to 0
+                extra["gflops_per_w"] = trace.flops / float(energy.sum()) * 1e-9
         if cfg.sparse:
             kk = c["k"][sparse_gemm]
             extra["padded_fraction"] = (float(((-(-kk // cfg.m)) * cfg.m - kk).sum() / kk.sum())

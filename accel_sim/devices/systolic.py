@@ -307,7 +307,15 @@ def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
     shape = (b.size, len(trace))
     per = {key: np.broadcast_to(v, shape) for key, v in per.items()}
     if b.memory_model == "scalesim":
-        per = _exact_instances(b.configs[0], b.word_bytes, m, n, k, geo["conv"], per, mm)
+        per = _exact_instances(b.configs[0], b.word_bytes, m, n, k, geo["conv"], per, mm,
+                               trace.names)
+    # SCALE-Sim's "Total Cycles" is folds x cycles per fold - 1 (the last output is written a
+    # cycle before a next fold would start): 0 for a single one-cycle fold (a 1 x 1 os array,
+    # K = 1), where SCALE-Sim divides by it. A GEMM instance takes at least one cycle.
+    idle = per["cycles"] == 0
+    if idle.any():
+        per = {**per, "cycles": np.where(idle, 1.0, per["cycles"]),
+               "compute_cycles": np.where(idle, 1.0, per["compute_cycles"])}
     # vector ops: elementwise work spread over cols lanes
     vec_cycles = np.ceil(cols_in["flops"] / b.cols)
     cyc = np.where(mm, per["cycles"], vec_cycles) * times
@@ -370,9 +378,15 @@ def _evaluate_batch(name: str, trace: Trace, b: _Batch) -> list[Report]:
 # ---------------------------------------------------------------------- analytic memory
 def _analytic_instance(cfg: _Batch, m: np.ndarray, n: np.ndarray, k: np.ndarray,
                        valid_if: np.ndarray, distinct_if: np.ndarray) -> dict[str, Any]:
-    """Timing and access counts of one GEMM instance per layer (vectorised over layers)."""
+    """Timing and access counts of one GEMM instance per layer (vectorised over layers).
+
+    float64 throughout (see :mod:`._systolic_core`): exact up to 2**53, no int64 wrap-around
+    beyond."""
     df, ar, ac = cfg.dataflow, cfg.rows, cfg.cols
-    m = np.maximum(m, 1)
+    m = np.maximum(np.asarray(m, np.float64), 1.0)
+    n, k = np.asarray(n, np.float64), np.asarray(k, np.float64)
+    valid_if = np.asarray(valid_if, np.float64)
+    distinct_if = np.asarray(distinct_if, np.float64)
     sr, sc, t = core.spatio_temporal(m, n, k, df)
     fr, fc = core.fold_counts(sr, sc, ar, ac)
     folds = fr * fc
@@ -489,7 +503,7 @@ def _pack(cycles, stall, incl, mapping, comp_util, sram_if, sram_f, sram_of, dra
 
 
 def _exact_instances(cfg: SystolicConfig, word_bytes: int, m, n, k, conv,
-                     analytic: dict[str, Any], mm) -> dict[str, Any]:
+                     analytic: dict[str, Any], mm, names: tuple[str, ...]) -> dict[str, Any]:
     """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
     from .._progress import track
     from ._scalesim_memory import scalesim_layer
@@ -505,7 +519,7 @@ def _exact_instances(cfg: SystolicConfig, word_bytes: int, m, n, k, conv,
                 cfg.ifmap_sram_kb, cfg.filter_sram_kb, cfg.ofmap_sram_kb,
                 bandwidth_mode=cfg.interface_bandwidth.upper(), bandwidth=cfg.bandwidth,
                 ifmap_dram_bw=cfg.fill_rate, filter_dram_bw=cfg.fill_rate,
-                word_bytes=word_bytes, conv=conv[i])
+                word_bytes=word_bytes, conv=conv[i], layer=names[i])
         r = cache[key]
         out["memory_estimated"][:, i] = 0.0
         out["cycles"][:, i] = r["compute_cycles"]

@@ -19,6 +19,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("accel_sim.testing needs pytest: pip install 'accel-sim[testing]'"
                       ) from exc
 
-from ._contract import DeviceContract, contract_traces
+from ._contract import DeviceContract, check_figures, contract_traces, edge_traces
 
-__all__ = ["DeviceContract", "contract_traces"]
+__all__ = ["DeviceContract", "check_figures", "contract_traces", "edge_traces"]

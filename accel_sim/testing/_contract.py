@@ -9,11 +9,16 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from .. import _memory
 from .._device import Device, get_device
-from .._ir import ConvShape, Layer, OpKind, SparsityPattern, Trace, training_trace
+from .._ir import MAX_DIM, ConvShape, Layer, OpKind, SparsityPattern, Trace, training_trace
 from .._params import Config
 from .._report import REQUIRED_COLUMNS, Report
-from ..errors import AccelSimError, ConfigError
+from ..errors import AccelSimError, ConfigError, NumericError
+
+#: Memory the edge-of-range test lets a device use (it stands in for a small machine, so that
+#: huge layers are refused quickly and the test never depends on the machine it runs on).
+EDGE_TEST_MEMORY = 2**30
 
 
 def contract_traces() -> list[Trace]:
@@ -52,6 +57,78 @@ def _replay_traces() -> list[Trace]:
 
     small = step("replay_small", 1000, 32, 1)
     return [small, step("replay_large", 1_000_003, 256, 4), small[1:2]]
+
+
+def edge_traces() -> list[Trace]:
+    """One-layer traces at the edges of the IR's allowed range (see :mod:`accel_sim._ir`):
+    the smallest layers of every kind, each dimension at :data:`~accel_sim._ir.MAX_DIM`, and
+    layers whose MACs, FLOPs or bits moved approach the 2**53 count limit; plus a trace whose
+    totals reach the limit."""
+    big = MAX_DIM
+    one_bit = dict(input_bits=1, weight_bits=1, output_bits=1)
+    nm = dict(sparsity=SparsityPattern.NM, sparsity_n=2, sparsity_m=4)
+    conv = ConvShape(2**15, 2**15, 3, 3, 2**10, 2**9)
+    layers = [
+        Layer("gemm_1", OpKind.GEMM, m=1, n=1, k=1),
+        Layer("conv_1", OpKind.CONV, m=1, n=1, k=1, conv=ConvShape(1, 1, 1, 1, 1, 1)),
+        Layer("dw_1", OpKind.GROUPED_CONV, m=1, n=1, k=1, groups=2,
+              conv=ConvShape(1, 1, 1, 1, 2, 2, groups=2)),
+        Layer("score_1", OpKind.ATTN_SCORE, m=1, n=1, k=1),
+        Layer("ctx_1", OpKind.ATTN_CONTEXT, m=1, n=1, k=1),
+        Layer("moe_1", OpKind.MOE_EXPERT, m=1, n=1, k=1),
+        Layer("lstm_1", OpKind.LSTM, m=1, n=1, k=1),
+        Layer("act_1", OpKind.ELEMENTWISE, m=1, n=1, k=1, **one_bit),
+        Layer("norm_1", OpKind.NORM, m=1, n=1, k=1),
+        Layer("softmax_1", OpKind.SOFTMAX, m=1, n=1, k=1),
+        Layer("pool_1", OpKind.POOL, m=1, n=1, k=1),
+        *(Layer(f"gemm_max_{f}", OpKind.GEMM, **{**dict(m=1, n=1, k=1), f: big})
+          for f in ("m", "n", "k", "groups", "batch", "repeat")),
+        Layer("gemm_max_macs", OpKind.GEMM, m=2**18, n=2**18, k=2**17),
+        Layer("gemm_max_mk", OpKind.GEMM, m=big, n=1, k=2**21, **one_bit),
+        Layer("gemm_max_nk", OpKind.GEMM, m=1, n=big, k=2**21, **one_bit),
+        Layer("gemm_max_mn", OpKind.GEMM, m=2**21, n=big, k=1, **one_bit),
+        Layer("gemm_max_batch_m", OpKind.GEMM, m=big, n=1, k=1, batch=2**21, **one_bit),
+        Layer("gemm_max_groups_repeat", OpKind.GEMM, m=1, n=1, k=1, groups=big,
+              repeat=2**20, **one_bit),
+        Layer("gemm_max_nm", OpKind.GEMM, m=2**18, n=2**18, k=2**17, **nm),
+        Layer("conv_max", OpKind.CONV, m=conv.ofmap_h * conv.ofmap_w, n=2**9,
+              k=9 * 2**10, conv=conv),
+        Layer("score_max", OpKind.ATTN_SCORE, m=2**20, n=2**20, k=2**13),
+        Layer("ctx_max", OpKind.ATTN_CONTEXT, m=2**20, n=2**13, k=2**20),
+        Layer("moe_max", OpKind.MOE_EXPERT, m=2**20, n=2**16, k=2**16, groups=2),
+        Layer("moe_max_experts", OpKind.MOE_EXPERT, m=1, n=1, k=1, groups=big),
+        Layer("lstm_max", OpKind.LSTM, m=2**18, n=2**18, k=2**17),
+        Layer("act_max", OpKind.ELEMENTWISE, m=big, n=2**17, k=1),
+        Layer("norm_max", OpKind.NORM, m=big, n=2**17, k=1),
+        Layer("pool_max", OpKind.POOL, m=2**20, n=2**10, k=2**16),
+        Layer("insert_1", OpKind.REPLAY_INSERT, m=1, n=1, k=1),
+        Layer("sample_1", OpKind.REPLAY_SAMPLE, m=1, n=1, k=1),
+        Layer("update_1", OpKind.REPLAY_UPDATE, m=1, n=1, k=1),
+        Layer("sample_max_capacity", OpKind.REPLAY_SAMPLE, m=2**22, n=big, k=1),
+        Layer("insert_max", OpKind.REPLAY_INSERT, m=big, n=2**22, k=1),
+        Layer("update_max", OpKind.REPLAY_UPDATE, m=big, n=2**22, k=1),
+    ]
+    half = dict(m=2**18, n=2**18, k=2**16)  # 2**52 MACs each: the trace totals 2**53
+    totals = Trace("edge_totals", (Layer("half_a", OpKind.GEMM, **half),
+                                   Layer("half_b", OpKind.GEMM, **half)))
+    return [Trace(f"edge_{lay.name}", (lay,)) for lay in layers] + [totals]
+
+
+def check_figures(report: Report, where: str) -> None:
+    """Assert every figure of ``report`` and of its summary is finite and non-negative
+    (violations: finite) and utilization is at most 1 (a figure that wrapped around can stay
+    positive, but it then claims more than the peak)."""
+    for name, arr in report.columns.items():
+        assert np.all(np.isfinite(arr)) and np.all(arr >= 0), f"{where}: column {name}"
+    util = report.columns["utilization"]
+    assert np.all(util <= 1.0 + 1e-9), f"{where}: utilization {util.max()!r} > 1"
+    for key, value in report.summary().items():
+        if key == "feasible":
+            continue
+        v = float(value)
+        assert math.isfinite(v), f"{where}: {key}={value!r} is not finite"
+        if not key.startswith("violation_"):
+            assert v >= 0, f"{where}: {key}={value!r} is negative"
 
 
 class DeviceContract:
@@ -186,6 +263,35 @@ class DeviceContract:
         before = np.random.get_state()[1].copy()
         self.device_class().evaluate(self.traces()[0])
         assert np.array_equal(np.random.get_state()[1], before)
+
+    def edge_traces(self) -> list[Trace]:
+        """Edge-of-range traces to check (default: the :func:`edge_traces` the device accepts)."""
+        return [t for t in edge_traces() if self.device_class.accepts(t)]
+
+    def test_edges_of_the_ir_range(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """At the edges of the IR's range every figure is finite and non-negative, or the
+        device raises a one-line AccelSimError (e.g. a layer needing more memory than
+        :data:`EDGE_TEST_MEMORY`); never another exception, never garbage (a NumericError,
+        the Report refusing a NaN, infinite or negative figure, fails the test)."""
+        real = _memory.available_memory
+        monkeypatch.setattr(_memory, "available_memory",
+                            lambda: min(real() or EDGE_TEST_MEMORY, EDGE_TEST_MEMORY))
+        for cfg in self.configs():
+            dev = self.device_class(cfg)
+            for tr in self.edge_traces():
+                where = f"{self.device_class.name} on {tr.name}"
+                try:
+                    rep = dev.evaluate(tr)
+                except NumericError as exc:  # the Report caught garbage: a device bug
+                    pytest.fail(f"{where}: {exc}")
+                except AccelSimError as exc:
+                    text = str(exc)
+                    assert text and "\n" not in text, f"{where}: error is not one line: {text!r}"
+                    continue
+                except Exception as exc:
+                    pytest.fail(f"{where}: {type(exc).__name__}: {exc} (only AccelSimError may "
+                                "be raised)")
+                check_figures(rep, where)
 
     def test_evaluate_many_matches_evaluate(self) -> None:
         cfgs = self.configs()
