@@ -378,7 +378,8 @@ class Explorer:
                 trial = study.ask()
             budget -= 1
             try:
-                values = fn(trial)
+                with _heartbeat(self.storage, trial._trial_id):
+                    values = fn(trial)
             except optuna.TrialPruned:
                 with deferred_interrupts():
                     study.tell(trial, state=TrialState.PRUNED)
@@ -397,6 +398,21 @@ class Explorer:
             if progress is not None:
                 progress(1)
         return completed, invalid
+
+    def fill(self, study: optuna.Study, worker: int = 0,
+             progress: Callable[[int], None] | None = None,
+             slot_lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+             ) -> None:
+        """:meth:`optimize`, then :meth:`settle`; on a shared database, repeated while a
+        dead worker's trial (counted as RUNNING until its heartbeat went stale) came back to
+        the queue and the study still lacks complete trials."""
+        while True:
+            completed, _ = self.optimize(study, worker, progress, slot_lock)
+            self.settle(study)
+
+            if (completed == 0 or not isinstance(self.storage, RDBStorage)
+                    or _count(study, TrialState.COMPLETE) >= self.spec.trials):
+                return
 
     def settle(self, study: optuna.Study) -> None:
         """Wait until no trial is RUNNING: trials of live workers finish, those of dead
@@ -467,10 +483,10 @@ class Explorer:
         stopped: KeyboardInterrupt | None = None
         try:
             if spec.workers == 1:
-                self.optimize(study, 0, progress=bar.update if bar else None)
+                self.fill(study, 0, progress=bar.update if bar else None)
             else:
                 self._run_workers(study, bar)
-            self.settle(study)
+                self.settle(study)
         except KeyboardInterrupt as exc:
             stopped = exc
         finally:
@@ -533,6 +549,37 @@ class Explorer:
             raise AccelSimError(f"{len(bad)} worker process(es) failed (exit codes {bad})")
 
 
+@contextlib.contextmanager
+def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every interval while it runs (RDB storages with
+    heartbeats; ask-and-tell does not start Optuna's own heartbeat thread), so that the trial
+    of a worker that dies goes stale and is retried."""
+    interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
+    if not interval:
+        yield
+        return
+    import threading
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # a lost connection: the trial goes stale, as it should
+                return
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _stop(procs: list[Any], grace_s: float = 5.0) -> None:
     """SIGTERM the workers (they fail their trial and exit), SIGKILL any after ``grace_s``."""
     for p in procs:
@@ -574,7 +621,7 @@ def _worker_main(spec: ExploreSpec, worker: int, parent_pid: int) -> None:
                 hold_worker_lock(out)  # released by the kernel when this process ends
                 slot = lambda: _file_lock(os.path.join(out, ".ask.lock"))  # noqa: E731
             study = optuna.load_study(study_name=spec.study, storage=ex.storage)
-            ex.optimize(study, worker, slot_lock=slot)
+            ex.fill(study, worker, slot_lock=slot)
     except KeyboardInterrupt as exc:  # the parent reports it
         sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 130)
     except AccelSimError as exc:
