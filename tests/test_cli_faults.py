@@ -218,3 +218,21 @@ def test_serve_interrupted_is_one_line(tmp_path):
     lines = [ln for ln in err.splitlines() if ln.strip() and "\r" not in ln]
     assert lines == ["accel-sim: interrupted (SIGINT)"], err
     assert took < 15
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "-w", "resnet50:batch=4", "-d", "systolic", "-s", "rows=128", "-s", "cols=128",
+     "-s", "memory_model=scalesim"],
+    ["reproduce", "analog-xiao", "--quick"],
+])
+def test_long_commands_interrupted_are_one_line(tmp_path, args):
+    cmd = [*PY, *args, "-o", str(tmp_path / "o")]
+    start = time.monotonic()
+    code, err, took, family = _interrupt(cmd, lambda: time.monotonic() - start > 6,
+                                         signal.SIGTERM, False)
+    assert code == 143, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == ["accel-sim: interrupted (SIGTERM)"], err
+    assert took < 15
+    time.sleep(0.5)
+    assert not [p for p in family if _alive(p)]
