@@ -367,13 +367,13 @@ def test_storage_open_retries_while_another_process_creates_the_schema(monkeypat
             raise OperationalError("(sqlite3.OperationalError) table trial_values already exists")
         return "storage"
 
-    monkeypatch.setattr(_run, "RDBStorage", flaky)
+    monkeypatch.setattr(_run, "HeartbeatRDBStorage", flaky)
     monkeypatch.setattr(_run.time, "sleep", lambda s: None)
     assert _run.rdb_storage(f"sqlite:///{tmp_path}/s.db", 5.0) == "storage" and len(calls) == 3
 
     def broken(url, **kwargs):
         raise OperationalError("unable to open database file")
 
-    monkeypatch.setattr(_run, "RDBStorage", broken)
+    monkeypatch.setattr(_run, "HeartbeatRDBStorage", broken)
     with pytest.raises(ConfigError, match="unable to open database file"):
         _run.rdb_storage(f"sqlite:///{tmp_path}/s.db", 5.0)

@@ -20,14 +20,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is a test dependency")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-import accel_sim  # noqa: E402
-from accel_sim.cli import main  # noqa: E402
-from accel_sim.errors import AccelSimError  # noqa: E402
+import accel_sim
+from accel_sim.cli import main
+from accel_sim.errors import AccelSimError
 
 FUZZ = settings(max_examples=60, deadline=timedelta(seconds=60), derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -158,7 +156,6 @@ def test_fuzz_binary_files_as_workloads_and_specs(data):
 def _onnx_from(rnd) -> tuple[bytes, list[str]]:
     """A one-node model (mostly consistent shapes, sometimes damaged) and its symbolic
     dimension names."""
-    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     r = rnd.random()
@@ -253,7 +250,8 @@ _VALUE = st.recursive(_SCALAR, lambda inner: st.one_of(
 @FUZZ
 @given(doc=st.dictionaries(st.sampled_from(_SPEC_KEYS), _VALUE, max_size=6))
 def test_fuzz_yaml_spec(doc):
-    yaml = pytest.importorskip("yaml")
+    import yaml
+
     from accel_sim.explore import ExploreSpec, load_spec_file
 
     doc = {**doc, "trials": 1} if "trials" in doc and doc["trials"] in (None,) else doc
@@ -275,7 +273,7 @@ def test_fuzz_yaml_spec(doc):
                            _VALUE, max_size=4))
 def test_fuzz_yaml_spec_runs_or_refuses(doc):
     """Specs around a runnable core (resnet18 on systolic, 2 trials) through the CLI."""
-    yaml = pytest.importorskip("yaml")
+    import yaml
     doc = {"workload": "resnet18", "device": "systolic", "trials": 2, **doc}
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "spec.yaml"

@@ -6,12 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import onnx
 import pytest
 
 from accel_sim.errors import WorkloadError
 from workloads import load_workload
-
-onnx = pytest.importorskip("onnx", reason="onnx is a test dependency")
 
 
 def _transformer_ffn(tmp_path, static: bool = False) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.trial import TrialState
 
 from ..errors import ConfigError
 from ._spec import ExploreSpec
@@ -156,6 +157,30 @@ def journal_storage(path: str, *, repair: bool = False) -> JournalStorage:
                           ) from None
 
 
+class HeartbeatRDBStorage(RDBStorage):
+    """An RDB storage whose trials have a heartbeat from the moment they start running.
+
+    Optuna records a trial's first heartbeat only once its objective runs, after the sampler
+    has chosen the parameters (tens of ms with TPE); a worker killed in between leaves a
+    RUNNING trial without any heartbeat, which never goes stale and so is never retried. Here
+    the first heartbeat is written right after the trial is created or popped from the queue.
+    """
+
+    def create_new_trial(self, study_id: int, template_trial: Any = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        if self.heartbeat_interval and (template_trial is None
+                                        or template_trial.state == TrialState.RUNNING):
+            self.record_heartbeat(trial_id)
+        return trial_id
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Any = None) -> bool:
+        changed = super().set_trial_state_values(trial_id, state, values)
+        if changed and state == TrialState.RUNNING and self.heartbeat_interval:
+            self.record_heartbeat(trial_id)
+        return changed
+
+
 def rdb_storage(url: str, heartbeat_s: float) -> RDBStorage:
     """An RDB storage with heartbeats (the trial of a dead worker is failed after two
     intervals and queued again)."""
@@ -164,7 +189,7 @@ def rdb_storage(url: str, heartbeat_s: float) -> RDBStorage:
         try:
             with warnings.catch_warnings():  # heartbeats are marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(
+                return HeartbeatRDBStorage(
                     url, heartbeat_interval=hb, grace_period=2 * hb,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                         max_retry=3),
