@@ -17,6 +17,9 @@ __all__ = ["Report"]
 #: Per-layer columns every report has (units: cycles in device clock cycles, latency in s,
 #: energy in J, utilization as a fraction of peak in [0, 1]).
 REQUIRED_COLUMNS = ("macs", "flops", "cycles", "latency_s", "energy_j", "utilization")
+#: ``extra`` metrics that may be negative: ``accuracy`` is the mean DQN episode return on
+#: replay workloads with ``env=`` (Acrobot-v1 returns lie in [-500, 0]).
+SIGNED_EXTRAS = frozenset({"accuracy"})
 _ENERGY_PREFIX = "energy_"
 _ENERGY_SUFFIX = "_j"
 
@@ -98,7 +101,8 @@ class Report:
     def _check_numbers(self) -> None:
         """Refuse NaN, infinite or negative figures (:class:`NumericError` naming the device,
         the figure and the layer): every column, the area and every ``extra`` metric must be
-        finite and >= 0; ``violations`` must be finite (negative means satisfied)."""
+        finite and >= 0, except the :data:`SIGNED_EXTRAS` (finite); ``violations`` must be
+        finite (negative means satisfied)."""
         where = f"report of {self.device!r} on {self.workload!r}"
         for name, arr in self.columns.items():
             bad = ~np.isfinite(arr) | (arr < 0)
@@ -112,7 +116,8 @@ class Report:
         scalars += [(f"extra {k!r}", v) for k, v in self.extra.items()]
         for name, value in scalars:
             v = _as_float(value)
-            if v is None or not math.isfinite(v) or v < 0:
+            signed = name.removeprefix("extra ").strip("'") in SIGNED_EXTRAS
+            if v is None or not math.isfinite(v) or (v < 0 and not signed):
                 raise NumericError(f"{where}: {name} is {value!r}; every figure must be finite "
                                    "and >= 0 (a bug of the device model)")
         for k, value in self.violations.items():

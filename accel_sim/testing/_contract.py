@@ -13,7 +13,7 @@ from .. import _memory
 from .._device import Device, get_device
 from .._ir import MAX_DIM, ConvShape, Layer, OpKind, SparsityPattern, Trace, training_trace
 from .._params import Config
-from .._report import REQUIRED_COLUMNS, Report
+from .._report import REQUIRED_COLUMNS, SIGNED_EXTRAS, Report
 from ..errors import AccelSimError, ConfigError, NumericError
 
 #: Memory the edge-of-range test lets a device use (it stands in for a small machine, so that
@@ -116,7 +116,7 @@ def edge_traces() -> list[Trace]:
 
 def check_figures(report: Report, where: str) -> None:
     """Assert every figure of ``report`` and of its summary is finite and non-negative
-    (violations: finite) and utilization is at most 1 (a figure that wrapped around can stay
+    (violations and :data:`~accel_sim._report.SIGNED_EXTRAS`: finite) and utilization is at most 1 (a figure that wrapped around can stay
     positive, but it then claims more than the peak)."""
     for name, arr in report.columns.items():
         assert np.all(np.isfinite(arr)) and np.all(arr >= 0), f"{where}: column {name}"
@@ -127,7 +127,7 @@ def check_figures(report: Report, where: str) -> None:
             continue
         v = float(value)
         assert math.isfinite(v), f"{where}: {key}={value!r} is not finite"
-        if not key.startswith("violation_"):
+        if not key.startswith("violation_") and key not in SIGNED_EXTRAS:
             assert v >= 0, f"{where}: {key}={value!r} is negative"
 
 
