@@ -23,7 +23,8 @@ from types import FrameType
 
 from .errors import Interrupted
 
-__all__ = ["deferred_interrupts", "die_with_parent", "interruptible", "worker_signals"]
+__all__ = ["children_start_blocked", "deferred_interrupts", "die_with_parent", "interruptible",
+           "unblock_stop_signals", "worker_signals"]
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -50,10 +51,41 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 
 def worker_signals(parent_pid: int | None = None) -> None:
     """Set up a pool worker: dies with its parent, ignores Ctrl-C (the parent stops the
-    pool), ends at once on SIGTERM."""
+    pool), ends at once on SIGTERM; then takes the signals :func:`children_start_blocked`
+    held back."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    unblock_stop_signals()
+
+
+@contextlib.contextmanager
+def children_start_blocked() -> Iterator[None]:
+    """Start child processes inside this block: SIGINT and SIGTERM are blocked in the calling
+    thread, and the mask is inherited across ``fork`` and ``exec``, so a Ctrl-C during a
+    child's start-up (Python importing its modules) waits until the child has installed its
+    own handlers and calls :func:`unblock_stop_signals`, instead of printing a traceback. In
+    this process a signal that arrived meanwhile is delivered when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    # multiprocessing's resource tracker, started on first use, unblocks SIGINT and SIGTERM
+    # in the calling thread after spawning itself (CPython 3.10/3.11): start it first
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def unblock_stop_signals() -> None:
+    """Take SIGINT and SIGTERM again (in a child started by :func:`children_start_blocked`,
+    once its handlers are set)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 class _Guard(threading.local):

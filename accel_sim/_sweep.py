@@ -222,17 +222,15 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
     if ctx.get_start_method() == "forkserver":  # workers fork with these already imported
         ctx.set_forkserver_preload(["accel_sim._sweep", device.__module__])
     workers = min(jobs, -(-n // chunk_size))
-    from ._procs import deferred_interrupts
+    from ._procs import children_start_blocked, deferred_interrupts
 
-    with deferred_interrupts():  # a signal now is raised once every worker is up and stoppable
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(device, trace, grid))
-        try:
-            pool.map(_ready, range(workers), chunksize=1)
-        except BaseException:
-            pool.terminate()
-            pool.join()
-            raise
+    # a signal while the pool starts is raised once it exists (and so can be terminated);
+    # the workers take it only after their own handlers are set
+    pool = None
     try:
+        with deferred_interrupts(), children_start_blocked():
+            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(device, trace, grid))
+        pool.map(_ready, range(workers), chunksize=1)
         pending: collections.deque[Any] = collections.deque()
         for ch in itertools.islice(chunks, 2 * workers):
             pending.append(pool.apply_async(_eval_chunk, (ch,)))
@@ -243,10 +241,12 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
             yield rows
         pool.close()
     except BaseException:
-        pool.terminate()  # Ctrl-C, SIGTERM, an error in a chunk: stop every worker now
+        if pool is not None:
+            pool.terminate()  # Ctrl-C, SIGTERM, an error in a chunk: stop every worker now
         raise
     finally:
-        pool.join()
+        if pool is not None:
+            pool.join()
 
 
 def run_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | Grid, *,

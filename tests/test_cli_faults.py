@@ -236,3 +236,27 @@ def test_long_commands_interrupted_are_one_line(tmp_path, args):
     assert took < 15
     time.sleep(0.5)
     assert not [p for p in family if _alive(p)]
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.7, 1.1, 1.6])
+@pytest.mark.parametrize("kind", ["explore", "sweep"])
+def test_ctrl_c_while_workers_start_is_one_line(tmp_path, kind, delay):
+    """Ctrl-C reaches the whole process group, workers included, also while they start
+    (Python still importing): still one line, exit 130, nothing left running."""
+    values = ",".join(str(v) for v in range(1, 301))
+    if kind == "explore":
+        args = ["explore", "-w", "resnet50", "-d", "systolic", "--trials", "3000",
+                "--workers", "2", "-q", "-o", str(tmp_path / "e")]
+    else:
+        args = ["sweep", "-w", "resnet50", "-d", "systolic", "--grid", f"rows={values}",
+                f"cols={values}", "-j", "2", "-q", "-o", str(tmp_path / "s.csv")]
+    start = time.monotonic()
+    code, err, took, family = _interrupt([*PY, *args],
+                                         lambda: time.monotonic() - start > delay,
+                                         signal.SIGINT, True)
+    assert code == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("accel-sim: interrupted (SIGINT)"), err
+    time.sleep(0.5)
+    assert not [p for p in _family(os.getpid()) & family if _alive(p)]
+    assert not [p for p in family if _alive(p)]

@@ -29,7 +29,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._device import get_device
 from .._ir import Trace
-from .._procs import deferred_interrupts, die_with_parent, interruptible
+from .._procs import (
+    children_start_blocked,
+    deferred_interrupts,
+    die_with_parent,
+    interruptible,
+    unblock_stop_signals,
+)
 from ..errors import AccelSimError, ConfigError, Interrupted
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask
@@ -529,10 +535,10 @@ class Explorer:
         ctx = multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=_worker_main, args=(self.spec, i, os.getpid()),
                              daemon=False) for i in range(self.spec.workers)]
-        with deferred_interrupts():
-            for p in procs:
-                p.start()
         try:
+            with deferred_interrupts(), children_start_blocked():
+                for p in procs:
+                    p.start()
             while any(p.is_alive() for p in procs):
                 time.sleep(0.2)
                 if bar is not None:
@@ -582,6 +588,7 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
 
 def _stop(procs: list[Any], grace_s: float = 5.0) -> None:
     """SIGTERM the workers (they fail their trial and exit), SIGKILL any after ``grace_s``."""
+    procs = [p for p in procs if p.pid is not None]  # started
     for p in procs:
         if p.is_alive():
             p.terminate()
@@ -614,6 +621,7 @@ def _worker_main(spec: ExploreSpec, worker: int, parent_pid: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with interruptible():
+            unblock_stop_signals()  # started blocked: handlers are in place now
             ex = Explorer(spec)
             slot = None
             if ex.embedded:

@@ -116,8 +116,8 @@ def edge_traces() -> list[Trace]:
 
 def check_figures(report: Report, where: str) -> None:
     """Assert every figure of ``report`` and of its summary is finite and non-negative
-    (violations and :data:`~accel_sim._report.SIGNED_EXTRAS`: finite) and utilization is at most 1 (a figure that wrapped around can stay
-    positive, but it then claims more than the peak)."""
+    (violations and ``SIGNED_EXTRAS``: finite) and utilization is at most 1 (a figure that
+    wrapped around can stay positive, but it then claims more than the peak)."""
     for name, arr in report.columns.items():
         assert np.all(np.isfinite(arr)) and np.all(arr >= 0), f"{where}: column {name}"
     util = report.columns["utilization"]
