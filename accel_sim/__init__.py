@@ -8,7 +8,7 @@ from ._params import Config, ParamSpec, param
 from ._progress import progress_enabled, set_progress
 from ._report import Report
 from ._simulate import simulate
-from ._sweep import grid_configs, run_sweep
+from ._sweep import Grid, grid_configs, iter_sweep, run_sweep
 from .errors import (
     AccelSimError,
     ConfigError,
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "ConvShape",
     "Device",
+    "Grid",
     "Layer",
     "NumericError",
     "OpKind",
@@ -40,6 +41,7 @@ __all__ = [
     "available_devices",
     "get_device",
     "grid_configs",
+    "iter_sweep",
     "make_device",
     "param",
     "progress_enabled",

@@ -257,6 +257,6 @@ def test_ctrl_c_while_workers_start_is_one_line(tmp_path, kind, delay):
     assert code == 130, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("accel-sim: interrupted (SIGINT)"), err
+    assert took < 15
     time.sleep(0.5)
-    assert not [p for p in _family(os.getpid()) & family if _alive(p)]
     assert not [p for p in family if _alive(p)]

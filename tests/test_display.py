@@ -184,14 +184,15 @@ def _read(path: Path) -> list[dict]:
 
 
 def _figures(monkeypatch, draw) -> list:
-    """The figures ``draw()`` saves (closing is deferred so that they can be read)."""
-    monkeypatch.setattr(plt, "close", lambda *a, **k: None)
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda *a, **k: None)
+    """The figures ``draw()`` saves (recorded instead of written)."""
+    saved: list = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, *a, **k: saved.append(fig))
     before = set(plt.get_fignums())
     draw()
-    figs = [plt.figure(n) for n in plt.get_fignums() if n not in before]
-    assert figs
-    return figs
+    assert saved
+    assert set(plt.get_fignums()) == before  # library figures stay out of pyplot
+    return saved
 
 
 def _has_unit(label: str) -> bool:
@@ -386,3 +387,22 @@ def test_hypervolume_unit_is_the_product_of_the_objective_units():
                               np.zeros(0, int), np.zeros(0, bool), np.zeros(0, bool),
                               np.zeros(2), np.zeros(0))
     assert unknown.hypervolume_unit() == "product of the objectives' units"
+
+
+def test_library_plots_leave_the_callers_backend_alone(tmp_path, monkeypatch):
+    """Explore outputs and reproduction plots draw on plain Figures: a notebook's or GUI's
+    matplotlib backend is not switched (no matplotlib.use in library code)."""
+    import matplotlib
+
+    from accel_sim.explore import Explorer, ExploreSpec
+
+    old = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        Explorer(ExploreSpec(workloads="digits_mlp", device="systolic", trials=3,
+                             output=str(tmp_path / "e"), space={"rows": "4:16"})
+                 ).run(progress=False)
+        assert (tmp_path / "e" / "pareto.png").stat().st_size > 1000
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(old)

@@ -298,6 +298,8 @@ def test_python_api_misuse_gives_project_errors(tmp_path):
                 dict(workloads=("resnet18",), device=7),
                 dict(workloads=(None,), device="systolic"),
                 dict(workloads=("resnet18",), device="systolic", objectives=(3,)),
+                dict(workloads=("resnet18",), device="systolic", objectives=3),
+                dict(workloads=("resnet18",), device="systolic", constraints=5),
                 dict(workloads=("resnet18",), device="systolic", space=["rows"])):
         with pytest.raises(AccelSimError):
             ExploreSpec(**bad)
@@ -308,3 +310,52 @@ def test_python_api_misuse_gives_project_errors(tmp_path):
                        objectives=("latency", "energy"), constraints="area_mm2<=5",
                        output=tmp_path / "o")
     assert spec.workloads == ("resnet18",) and spec.constraints[0].name == "area_mm2<=5"
+
+
+def test_designs_an_interruption_kept_from_running_run_on_resume(tmp_path):
+    """Stopped in the middle of a warm start: the trial in flight and the designs still
+    queued are failed (nothing stays RUNNING or WAITING), and the resumed study runs every
+    one of them."""
+    from accel_sim.errors import Interrupted
+    from accel_sim.explore import Explorer, ExploreSpec
+
+    src = tmp_path / "src"
+    assert main(["explore", *BASE, "--trials", "40", "--seed", "1", "-q", "-o",
+                 str(src)]) == 0
+    front = _rows(src / "pareto.csv")
+    assert len(front) >= 5
+    spec = ExploreSpec(workloads=("resnet18",), device="systolic",
+                       objectives=("latency", "energy", "area"), constraints="area_mm2<=20",
+                       trials=len(front) + 3, seed=2, output=str(tmp_path / "dst"),
+                       warm_start=str(src))
+    ex = Explorer(spec)
+
+    class StopAtThird:
+        """The explorer's evaluator, interrupted (as SIGTERM does) in the third trial."""
+
+        def __init__(self, inner):
+            self.inner, self.space, self.calls = inner, inner.space, 0
+
+        def __call__(self, config):
+            self.calls += 1
+            if self.calls == 3:
+                raise Interrupted(15)
+            return self.inner(config)
+
+    ex.evaluator = StopAtThird(ex.evaluator)
+    with pytest.raises(Interrupted) as info:
+        ex.run(progress=False)
+    assert "explore stopped with 2 complete trial(s)" in info.value.detail
+    dst = tmp_path / "dst"
+    states = _states(dst)
+    assert states == {"COMPLETE": 2, "FAIL": len(front) - 2}, states
+    fails = _study(dst).get_trials(states=(TrialState.FAIL,))
+    assert {t.user_attrs["failed"] for t in fails} == {"interrupted", "not run: interrupted"}
+    # the same command again: every warm-start design runs, then the sampler's trials
+    res = Explorer(spec).run(progress=False)
+    assert any("queued again" in n or "resuming" in n for n in res.notes), res.notes
+    done = _study(dst).get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == spec.trials
+    seeded = {tuple(sorted(t.params.items())) for t in done if "warm_start" in t.user_attrs}
+    assert len(seeded) == len(front)
+    assert not _study(dst).get_trials(states=(TrialState.RUNNING, TrialState.WAITING))

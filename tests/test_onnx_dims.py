@@ -106,3 +106,22 @@ def test_cli_dim_flag_and_yaml_dims(tmp_path):
     res = subprocess.run([*base, "explore", str(spec), "--dim", "seq=32", "-q", "-o",
                           str(tmp_path / "e")], capture_output=True, text=True)
     assert res.returncode == 2 and "dims: study has" in res.stderr, res.stderr
+
+
+def test_dims_go_to_the_onnx_workloads_that_have_them(tmp_path):
+    """Several workloads: each ONNX model gets the dimensions it has, the others none; a
+    name no model has is an error."""
+    from workloads import load_workloads
+
+    dyn = _transformer_ffn(tmp_path)
+    traces = load_workloads([dyn, "digits_mlp"], dims={"batch": 2, "seq": 16})
+    assert traces[0][0].m == 32 and traces[1].name == "digits_mlp"
+    with pytest.raises(WorkloadError, match="no such symbolic dimension"):
+        load_workloads([dyn, "digits_mlp"], dims={"batch": 2, "seq": 16, "heads": 4})
+    with pytest.raises(WorkloadError, match="no workload is one"):
+        load_workloads(["digits_mlp"], dims={"batch": 2})
+    res = subprocess.run([sys.executable, "-m", "accel_sim", "explore", "-w",
+                          f"{dyn},digits_mlp", "-d", "systolic", "--dim", "batch=2", "--dim",
+                          "seq=16", "--trials", "2", "-q", "-o", str(tmp_path / "e")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

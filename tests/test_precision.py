@@ -22,7 +22,7 @@ import pytest
 from accel_sim import Layer, OpKind, Trace, make_device, simulate, training_trace
 from accel_sim.devices import systolic as sysmod
 from accel_sim.devices.systolic import MAC_PJ, SystolicArray, SystolicConfig, trace_word_bytes
-from accel_sim.errors import ConfigError, WorkloadError
+from accel_sim.errors import WorkloadError
 from workloads import load_workload, read_topology
 
 
@@ -124,13 +124,14 @@ def test_operands_wider_than_32_bits_need_an_explicit_word():
     assert rep.extra["word_bytes_used"] == 4
 
 
-def test_area_needs_a_word(resnet_by_bits):
-    with pytest.raises(ConfigError, match="word_bytes is unset"):
-        SystolicArray().area_mm2  # noqa: B018
-    dev = SystolicArray()
+def test_area_of_a_device_without_a_word_is_at_the_default_precision(resnet_by_bits):
+    dev = SystolicArray()  # word_bytes unset: the IR's default 16-bit operands
+    assert dev.area_mm2 == SystolicArray(SystolicConfig(word_bytes=2)).area_mm2
+    assert dev.area_mm2 != SystolicArray(SystolicConfig(word_bytes=1)).area_mm2
     tr = resnet_by_bits[16]
-    assert dev.area_for(tr) == dev.evaluate(tr).area_mm2
-    assert SystolicArray(SystolicConfig(word_bytes=2)).area_mm2 == dev.area_for(tr)
+    assert dev.area_for(tr) == dev.evaluate(tr).area_mm2 == dev.area_mm2
+    tr8 = resnet_by_bits[8]
+    assert dev.area_for(tr8) == dev.evaluate(tr8).area_mm2 < dev.area_mm2
 
 
 def test_evaluate_many_groups_by_effective_word(resnet_by_bits, monkeypatch):

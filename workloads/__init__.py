@@ -11,8 +11,14 @@ from ._digits import accuracy as digits_accuracy
 from ._digits import forward as digits_forward
 from ._digits import load_digits, load_weights
 from ._digits import split as digits_split
-from ._onnx import read_onnx
-from ._registry import WorkloadInfo, list_workloads, load_workload, parse_workload_spec
+from ._onnx import onnx_dim_names, read_onnx
+from ._registry import (
+    WorkloadInfo,
+    list_workloads,
+    load_workload,
+    load_workloads,
+    parse_workload_spec,
+)
 from ._scalesim import read_topology
 
 __all__ = [
@@ -24,6 +30,8 @@ __all__ = [
     "load_digits",
     "load_weights",
     "load_workload",
+    "load_workloads",
+    "onnx_dim_names",
     "parse_workload_spec",
     "read_onnx",
     "read_topology",

@@ -18,7 +18,7 @@ from typing import Any
 from accel_sim import ConvShape, Layer, OpKind, Trace
 from accel_sim.errors import WorkloadError
 
-__all__ = ["read_onnx"]
+__all__ = ["onnx_dim_names", "read_onnx"]
 
 #: Ops with multiply-accumulates that the importer does not translate (yet).
 _UNSUPPORTED_MAC_OPS = {
@@ -148,6 +148,24 @@ def _check_dims(path: Any, dims: Mapping[str, int] | None) -> dict[str, int]:
             raise WorkloadError(f"--dim {k}={v!r}: expected an integer in [1, 2147483647]")
         out[str(k)] = v
     return out
+
+
+def onnx_dim_names(path: str | os.PathLike[str]) -> list[str]:
+    """The symbolic dimension names of an ONNX model's inputs (no shape inference)."""
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise WorkloadError("reading .onnx workloads needs the 'onnx' package: pip install "
+                            "'accel-sim[onnx]'") from None
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WorkloadError(f"{path}: no such workload file")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for corrupt files
+        raise WorkloadError(f"{path}: not a readable ONNX model ({type(exc).__name__})"
+                            ) from None
+    return sorted(symbolic_dims(model))
 
 
 def symbolic_dims(model: Any) -> dict[str, list[str]]:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from accel_sim import Config, Layer, Trace
 from accel_sim.errors import UnknownNameError, WorkloadError
 
-__all__ = ["WorkloadInfo", "list_workloads", "load_workload", "parse_workload_spec"]
+__all__ = ["WorkloadInfo", "list_workloads", "load_workload", "load_workloads",
+           "parse_workload_spec"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,38 @@ def parse_workload_spec(spec: str) -> tuple[str, dict[str, str]]:
                 raise WorkloadError(f"workload {spec!r}: {key} is given twice")
             params[key] = value.strip()
     return name.strip(), params
+
+
+def load_workloads(specs: Iterable[str | os.PathLike[str]], *,
+                   dims: Mapping[str, int] | None = None) -> list[Trace]:
+    """Several workload arguments; ``dims`` binds the symbolic dimensions of the ``.onnx``
+    ones, each model getting the names it has (a name no model has is an error, and
+    ``dims`` without any ``.onnx`` workload too)."""
+    specs = list(specs)
+    if not dims:
+        return [load_workload(s) for s in specs]
+    models = [os.fspath(s) for s in specs if isinstance(s, (str, os.PathLike))
+              and os.fspath(s).lower().endswith(".onnx")]
+    if not models:
+        raise WorkloadError("--dim binds symbolic dimensions of .onnx models only; no "
+                            "workload is one")
+    from ._onnx import onnx_dim_names
+
+    names = {m: set(onnx_dim_names(m)) for m in models}
+    known = set().union(*names.values())
+    unknown = sorted(set(dims) - known)
+    if unknown:
+        raise WorkloadError(f"--dim {', '.join(unknown)}: no such symbolic dimension in "
+                            f"{', '.join(models)} (theirs: {', '.join(sorted(known)) or 'none'})")
+    out = []
+    for s in specs:
+        text = os.fspath(s) if isinstance(s, (str, os.PathLike)) else s
+        mine = names.get(text) if isinstance(text, str) else None
+        if mine is None:
+            out.append(load_workload(s))
+        else:
+            out.append(load_workload(s, dims={k: v for k, v in dims.items() if k in mine}))
+    return out
 
 
 def load_workload(spec: str | os.PathLike[str], *, dims: Mapping[str, int] | None = None,

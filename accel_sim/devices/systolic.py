@@ -65,6 +65,11 @@ MAC_PJ = {1: 0.3, 2: 1.5, 4: 4.6}
 ADD_PJ = {1: 0.03, 2: 0.4, 4: 0.9}
 
 
+#: Word of a trace at the IR's default precision (``Layer`` operands are 16-bit by default),
+#: used by :attr:`SystolicArray.area_mm2` when ``word_bytes`` is unset.
+DEFAULT_WORD_BYTES = 2
+
+
 @dataclass(frozen=True)
 class SystolicConfig(Config):
     """Configuration of the systolic array (SCALE-Sim names in brackets)."""
@@ -225,14 +230,11 @@ class SystolicArray(Device):
 
     @property
     def area_mm2(self) -> float:
-        """PE array plus SRAM area in mm^2 at the configured ``word_bytes`` (unset: the word
-        comes from the trace, so read ``Report.area_mm2`` or use :meth:`area_for`)."""
-        if self.config.word_bytes is None:
-            raise ConfigError(
-                "systolic.word_bytes is unset (taken from the trace), so the area depends on "
-                "the workload: use area_for(trace), Report.area_mm2, or set word_bytes in "
-                "1, 2, 4")
-        return float(_area_mm2(_Batch([self.config], self.config.word_bytes))[0, 0])
+        """PE array plus SRAM area in mm^2 at the configured ``word_bytes``; unset (the word
+        comes from the trace), at the IR's default 16-bit operands (a 2-byte word). A
+        workload's own area: :meth:`area_for` or ``Report.area_mm2``."""
+        wb = self.config.word_bytes or DEFAULT_WORD_BYTES
+        return float(_area_mm2(_Batch([self.config], wb))[0, 0])
 
     def word_bytes_for(self, trace: Trace) -> int:
         """Effective hardware word in bytes: ``word_bytes`` if set, else the trace's

@@ -13,6 +13,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from .._plotting import subplots
 from .._units import axis_label, column_label, metric_unit
 from ._pareto import hypervolume_history, pareto_mask
 
@@ -80,11 +81,8 @@ def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
     for k, v in t.constraints.items():
         row[f"constraint_{k}"] = v
     row["feasible"] = _feasible(t) if t.state is TrialState.COMPLETE else ""
-    run = t.user_attrs.get("run")  # per-trial figures (older studies: one attribute each)
     for key in ("sampler_time_s", "eval_time_s", "worker"):
-        if isinstance(run, dict) and key in run:
-            row[key] = run[key]
-        elif key in t.user_attrs:
+        if key in t.user_attrs:
             row[key] = t.user_attrs[key]
     for key in ("invalid", "failed"):
         if key in t.user_attrs:
@@ -186,22 +184,13 @@ def _label(data: ExplorationData, i: int) -> str:
     return axis_label(name, data.directions[i], unit=data.unit(name))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def pareto_figure(data: ExplorationData) -> Any:
-    """The figure of :func:`draw_pareto` (a matplotlib Figure; the caller closes it)."""
-    plt = _pyplot()
+    """The figure of :func:`draw_pareto` (a matplotlib Figure, not registered with
+    pyplot)."""
     k = len(data.objectives)
     v, feas, front = data.values, data.feasible, data.front
     if k == 1:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = subplots(figsize=(6, 4))
         ax.plot(data.numbers, v[:, 0], ".", color="0.6", label="trials")
         ax.plot(data.numbers[front], v[front, 0], "o", color="C3", label="best")
         ax.set_xlabel("trial")
@@ -209,7 +198,7 @@ def pareto_figure(data: ExplorationData) -> Any:
         ax.legend()
     else:
         n = k - 1 if k > 2 else 1
-        fig, axes = plt.subplots(n, n, figsize=(4.2 * n + 1, 3.8 * n + 0.5), squeeze=False)
+        fig, axes = subplots(n, n, figsize=(4.2 * n + 1, 3.8 * n + 0.5), squeeze=False)
         for i in range(n):
             for j in range(n):
                 ax = axes[i][j]
@@ -236,16 +225,13 @@ def pareto_figure(data: ExplorationData) -> Any:
 
 def draw_pareto(data: ExplorationData, path: str) -> None:
     """Two objectives: all trials and the front; three or more: a pairwise matrix."""
-    plt = _pyplot()
-    fig = pareto_figure(data)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pareto_figure(data).savefig(path, dpi=110)
 
 
 def hypervolume_figure(data: ExplorationData) -> Any:
-    """The figure of :func:`draw_hypervolume` (the caller closes it)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """The figure of :func:`draw_hypervolume` (a matplotlib Figure, not registered with
+    pyplot)."""
+    fig, ax = subplots(figsize=(6, 4))
     ax.step(data.numbers, data.hv, where="post")
     ax.set_xlabel("trial")
     ax.set_ylabel(axis_label("hypervolume", "maximize", unit=data.hypervolume_unit()))
@@ -259,10 +245,7 @@ def hypervolume_figure(data: ExplorationData) -> Any:
 
 def draw_hypervolume(data: ExplorationData, path: str) -> None:
     """Hypervolume of the feasible front after each trial."""
-    plt = _pyplot()
-    fig = hypervolume_figure(data)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    hypervolume_figure(data).savefig(path, dpi=110)
 
 
 def pareto_table(data: ExplorationData, limit: int = 20) -> str:

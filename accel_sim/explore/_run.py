@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -45,7 +46,6 @@ from ._storage import (
     FolderLock,
     hold_worker_lock,
     open_storage,
-    rdb_storage,
     storage_choice,
     sync_storage,
 )
@@ -53,7 +53,8 @@ from ._storage import (
 __all__ = ["ExploreResult", "Explorer", "open_storage"]
 
 _ATTR = "accel_sim"
-_rdb = rdb_storage  # the name plot used
+#: ``failed`` notes of trials whose configuration a resumed study runs again.
+_UNFINISHED = frozenset({"interrupted", "not run: interrupted", "killed", "worker stopped"})
 
 
 # ---------------------------------------------------------------------- samplers
@@ -128,7 +129,7 @@ class _Evaluator:
     """Configuration -> summary metrics, totalled over the workloads."""
 
     def __init__(self, spec: ExploreSpec) -> None:
-        from workloads import load_workload
+        from workloads import load_workloads
 
         self.device = get_device(spec.device)
         self.serving = None
@@ -139,7 +140,7 @@ class _Evaluator:
             self.traces: list[Trace] = []
             self.space = SearchSpace(self.serving.config_cls, spec.space, spec.fixed)
             return
-        self.traces = [load_workload(w, dims=spec.dims or None) for w in spec.workloads]
+        self.traces = load_workloads(spec.workloads, dims=spec.dims or None)
         if spec.training:
             from .._ir import training_trace
 
@@ -206,6 +207,7 @@ class Explorer:
         self.choice = storage_choice(spec)  # decides, creates nothing
         self.embedded = self.choice.embedded
         self._storage: BaseStorage | None = None
+        self.warm_found = 0  # Pareto designs the last warm_start source had
 
     @property
     def space(self) -> SearchSpace:
@@ -232,8 +234,12 @@ class Explorer:
 
     def describe(self) -> dict[str, Any]:
         """The settings that identify the study (stored with it, compared on resume)."""
+        cls = self.space.config_cls
         return {**self.spec.describe(), "space": self.space.describe(),
-                "fixed": {k: _jsonable(v) for k, v in sorted(self.space.fixed.items())}}
+                "fixed": {k: _jsonable(v) for k, v in sorted(self.space.fixed.items())},
+                # the declared defaults: a study is not continued after the model's
+                # defaults changed (its trials would mix two models)
+                "defaults": {s.name: _jsonable(s.default) for s in cls.specs()}}
 
     # ------------------------------------------------------------------ study
     def open_study(self) -> tuple[optuna.Study, bool]:
@@ -262,12 +268,16 @@ class Explorer:
                 raise ConfigError(f"study {spec.study!r} exists with other objectives")
             study.set_user_attr(_ATTR, want)
             return study, created
-        # keys a study made by an older version lacks are taken as they are asked now
+        if "space" not in have:
+            raise ConfigError(
+                f"study {spec.study!r} in {self._where()} was made by an earlier accel_sim "
+                "that did not record its search space and device settings, so it cannot be "
+                "continued safely (device defaults may have changed since); use another -o "
+                "or --study")
         diff = [k for k in want if k in have and have[k] != want[k]]
         diff += [k for k in ("training", "serve", "dims") if k in have and k not in want]
         if diff:
-            detail = "; ".join(f"{k}: study has {_show(have.get(k))}, asked "
-                               f"{_show(want.get(k))}" for k in diff)
+            detail = "; ".join(_difference(k, have.get(k), want.get(k)) for k in diff)
             raise ConfigError(f"study {spec.study!r} in {self._where()} was made with other "
                               f"settings ({detail}); use another -o or --study, or give the "
                               "study's settings to continue it")
@@ -280,24 +290,35 @@ class Explorer:
 
     def _recover_dead_trials(self, study: optuna.Study) -> int:
         """Fail RUNNING trials left by a killed run (the caller holds the output folder, so
-        no live process owns them) and queue their configurations again while the budget
-        allows; returns how many were queued."""
+        no live process owns them), and queue again, while the budget allows, the
+        configurations of trials a stopped or killed run did not finish: those RUNNING now,
+        those failed as interrupted, and queued ones an interruption kept from running.
+        Returns how many were queued."""
         if not self.embedded:
             return 0
-        dead = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        queued = 0
-        for t in dead:
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self.storage.set_trial_user_attr(t._trial_id, "failed", "killed")
             self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-            if _count(study, TrialState.COMPLETE, TrialState.WAITING) < self.spec.trials:
-                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number},
-                                    skip_if_exists=False)
-                queued += 1
+        trials = study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        lost = [t for t in trials if t.state is TrialState.FAIL and t.number not in retried
+                and t.user_attrs.get("failed") in _UNFINISHED]
+        queued = 0
+        for t in lost:
+            if _count(study, TrialState.COMPLETE, TrialState.WAITING) >= self.spec.trials:
+                break
+            attrs = {"retry_of": t.number}
+            if "warm_start" in t.user_attrs:
+                attrs["warm_start"] = t.user_attrs["warm_start"]
+            study.enqueue_trial(t.params, user_attrs=attrs, skip_if_exists=False)
+            queued += 1
         return queued
 
     def warm_start(self, study: optuna.Study, source: str,
-                   designs: list[dict] | None = None) -> tuple[int, int]:
+                   designs: list[dict] | None = None) -> int:
         """Enqueue the feasible Pareto designs of ``source`` (study name, output folder or
-        CSV) that fit the trial budget, spread along the front; returns (queued, found)."""
+        CSV) that fit the trial budget, spread along the front; returns how many were
+        queued (:attr:`warm_found`: how many the source had)."""
         if designs is None:
             designs = _warm_designs(source, self.spec, self.storage)
         usable = []
@@ -322,7 +343,8 @@ class Explorer:
         for params in usable:
             study.enqueue_trial(params, user_attrs={"warm_start": source},
                                 skip_if_exists=True)
-        return len(usable), len(designs)
+        self.warm_found = len(designs)
+        return len(usable)
 
     # ------------------------------------------------------------------ objective
     def objective(self, sampler: _TimedSampler, worker: int) -> Callable[[Any], Any]:
@@ -349,9 +371,9 @@ class Explorer:
                 for c in spec.constraints:
                     trial.set_constraint(c.name, c.violation(summary))
                 trial.set_constraint("device", float(violation))
-                trial.set_user_attr("run", {
-                    "eval_time_s": eval_s, "worker": worker,
-                    "sampler_time_s": sampler.spent.pop(trial.number, 0.0)})
+                trial.set_user_attr("eval_time_s", eval_s)
+                trial.set_user_attr("sampler_time_s", sampler.spent.pop(trial.number, 0.0))
+                trial.set_user_attr("worker", worker)
             return values
 
         return run
@@ -375,9 +397,13 @@ class Explorer:
         lock = slot_lock or contextlib.nullcontext
         remaining = spec.trials - _count(study, TrialState.COMPLETE)
         budget = 2 * max(remaining, 0) + 10  # trials asked, invalid ones included
+        heartbeats = (isinstance(self.storage, RDBStorage)
+                      and bool(self.storage.get_heartbeat_interval()))
         completed = invalid = 0
         while budget > 0:
             with lock(), deferred_interrupts():
+                if heartbeats:  # a dead worker's trial must not hold a place in the budget
+                    _fail_stale(study)
                 if (_count(study, TrialState.COMPLETE, TrialState.RUNNING) >= spec.trials
                         or sampler.exhausted(study)):
                     break
@@ -386,20 +412,25 @@ class Explorer:
             try:
                 with _heartbeat(self.storage, trial._trial_id):
                     values = fn(trial)
+                with deferred_interrupts():
+                    study.tell(trial, values)
             except optuna.TrialPruned:
                 with deferred_interrupts():
-                    study.tell(trial, state=TrialState.PRUNED)
+                    study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
                 invalid += 1
+                continue
+            except UpdateFinishedTrialError:
+                # the trial went stale (its heartbeat stopped, e.g. a lost database
+                # connection) and was failed and queued again meanwhile: the retry counts
                 continue
             except BaseException as exc:
                 with deferred_interrupts():
                     note = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                             else f"{type(exc).__name__}: {exc}")
-                    trial.set_user_attr("failed", note[:500])
-                    study.tell(trial, state=TrialState.FAIL)
+                    with contextlib.suppress(UpdateFinishedTrialError):
+                        trial.set_user_attr("failed", note[:500])
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 raise
-            with deferred_interrupts():
-                study.tell(trial, values)
             completed += 1
             if progress is not None:
                 progress(1)
@@ -412,12 +443,12 @@ class Explorer:
         """:meth:`optimize`, then :meth:`settle`; on a shared database, repeated while a
         dead worker's trial (counted as RUNNING until its heartbeat went stale) came back to
         the queue and the study still lacks complete trials."""
-        while True:
+        for _ in range(100):  # rounds; each completes a trial or retries a dead worker's
             completed, _ = self.optimize(study, worker, progress, slot_lock)
             self.settle(study)
-
-            if (completed == 0 or not isinstance(self.storage, RDBStorage)
-                    or _count(study, TrialState.COMPLETE) >= self.spec.trials):
+            if (not isinstance(self.storage, RDBStorage)
+                    or _count(study, TrialState.COMPLETE) >= self.spec.trials
+                    or (completed == 0 and not _count(study, TrialState.WAITING))):
                 return
 
     def settle(self, study: optuna.Study) -> None:
@@ -428,9 +459,7 @@ class Explorer:
         hb = max(1, round(self.spec.heartbeat_s))
         deadline = time.monotonic() + 3 * hb + 5
         while time.monotonic() < deadline:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+            _fail_stale(study)
             if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 return
             time.sleep(min(1.0, hb / 2))
@@ -472,8 +501,16 @@ class Explorer:
             queued = self._recover_dead_trials(study)
             if queued:
                 notes.append(f"resuming: {queued} trial(s) of a killed run queued again")
+            running = _count(study, TrialState.RUNNING)
+            if running and self.choice.kind == "journal" and not self.embedded:
+                notes.append(
+                    f"note: {running} trial(s) are RUNNING in {spec.storage} and count "
+                    "against --trials; a journal file has no heartbeats, so trials of killed "
+                    "processes stay RUNNING (use the embedded storage or PostgreSQL to have "
+                    "them retried)")
             if spec.warm_start and created:
-                n, found = self.warm_start(study, spec.warm_start, designs)
+                n = self.warm_start(study, spec.warm_start, designs)
+                found = self.warm_found
                 queued += n
                 more = (f" (the trial budget holds {n}; the others were not queued)"
                         if n < found else "")
@@ -500,11 +537,11 @@ class Explorer:
                 bar.close()
         with deferred_interrupts():
             if self.embedded:  # no other process: nothing may stay RUNNING or WAITING
-                self._close_leftovers(study, notes)
+                self._close_leftovers(study, notes, stopped is not None)
                 sync_storage(self.storage)
             ran = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
             complete = [t for t in ran if t.state is TrialState.COMPLETE]
-            sampler_s = sum(_run_attr(t, "sampler_time_s") for t in ran)
+            sampler_s = sum(float(t.user_attrs.get("sampler_time_s", 0.0)) for t in ran)
             invalid = sum(t.state is TrialState.PRUNED for t in ran)
             data = collect(study, [o.name for o in spec.objectives],
                            [o.direction for o in spec.objectives])
@@ -519,17 +556,21 @@ class Explorer:
         return ExploreResult(study, data, paths, len(complete), sampler_s,
                              time.perf_counter() - t0, invalid, queued, tuple(notes))
 
-    def _close_leftovers(self, study: optuna.Study, notes: list[str]) -> None:
-        """Fail trials still RUNNING (a worker that died) or WAITING (the budget was reached
-        before their turn) so that the study says exactly what happened."""
+    def _close_leftovers(self, study: optuna.Study, notes: list[str], stopped: bool) -> None:
+        """Fail trials still RUNNING (a worker that died) or WAITING (the budget was reached,
+        or the run was stopped, before their turn) so that the study says exactly what
+        happened; those of a stopped run are queued again when the study resumes."""
         left = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
         for t in left:
-            why = ("worker stopped" if t.state is TrialState.RUNNING
-                   else "not run: trial budget reached")
+            if t.state is TrialState.RUNNING:
+                why = "interrupted" if stopped else "worker stopped"
+            else:
+                why = "not run: interrupted" if stopped else "not run: trial budget reached"
             self.storage.set_trial_user_attr(t._trial_id, "failed", why)
             self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         if left:
-            notes.append(f"{len(left)} trial(s) left unfinished were marked FAIL")
+            again = " (queued again when the study resumes)" if stopped else ""
+            notes.append(f"{len(left)} trial(s) left unfinished were marked FAIL{again}")
 
     def _run_workers(self, study: optuna.Study, bar: Any) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -572,7 +613,10 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
         while True:
             try:
                 storage.record_heartbeat(trial_id)
-            except Exception:  # a lost connection: the trial goes stale, as it should
+            except Exception:
+                # the database is unreachable: stop beating, so the trial goes stale and is
+                # retried by a live worker; this worker's tell then meets a finished trial
+                # (UpdateFinishedTrialError), which optimize() takes as that retry
                 return
             if stop.wait(interval):
                 return
@@ -635,23 +679,36 @@ def _worker_main(spec: ExploreSpec, worker: int, parent_pid: int) -> None:
     except AccelSimError as exc:
         print(f"accel-sim: error: worker {worker}: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:  # a database or model failure: one line, not a traceback
+        text = " ".join(str(exc).split())[:300]
+        print(f"accel-sim: error: worker {worker} failed: {type(exc).__name__}: {text}",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """Fail (and, by the storage's callback, queue again) the trials of dead workers."""
+    with warnings.catch_warnings():  # heartbeats are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def _count(study: optuna.Study, *states: TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _run_attr(t: FrozenTrial, key: str) -> float:
-    """A per-trial figure recorded by :meth:`Explorer.objective` (older studies kept each
-    as its own user attribute)."""
-    run = t.user_attrs.get("run")
-    if isinstance(run, dict) and key in run:
-        return float(run[key])
-    return float(t.user_attrs.get(key, 0.0))
-
-
 def _jsonable(v: Any) -> Any:
     return v if isinstance(v, (bool, int, float, str)) or v is None else str(v)
+
+
+def _difference(key: str, have: Any, want: Any) -> str:
+    """``key: study has X, asked Y``; for mappings only the entries that differ."""
+    if isinstance(have, dict) and isinstance(want, dict) and key == "defaults":
+        keys = [k for k in {**have, **want} if have.get(k) != want.get(k)]
+        have = {k: have.get(k, "(none)") for k in keys}
+        want = {k: want.get(k, "(none)") for k in keys}
+        return (f"{key} of the device model: study has {_show(have)}, now {_show(want)}")
+    return f"{key}: study has {_show(have)}, asked {_show(want)}"
 
 
 def _show(v: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,11 +200,16 @@ class ExploreSpec:
         objs = self.objectives
         if isinstance(objs, (str, Objective)):
             objs = (objs,)
+        if not isinstance(objs, Iterable):
+            raise ConfigError(f"ExploreSpec.objectives={objs!r}: expected objective names")
         put("objectives", tuple(o if isinstance(o, Objective) else Objective.parse(_text(
             o, "objectives")) for o in objs))
         cons = self.constraints
         if isinstance(cons, (str, Constraint)):
             cons = (cons,)
+        if not isinstance(cons, Iterable):
+            raise ConfigError(f"ExploreSpec.constraints={cons!r}: expected constraints "
+                              "such as 'area_mm2<=50'")
         put("constraints", tuple(c if isinstance(c, Constraint) else Constraint.parse(_text(
             c, "constraints")) for c in cons))
         for name in ("trials", "workers"):

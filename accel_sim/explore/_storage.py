@@ -40,7 +40,7 @@ SQLITE = "study.db"
 
 
 class FlockLock(JournalFileOpenLock):
-    """Exclusive ``flock`` on ``PATH.lock`` for the journal's appends.
+    """Exclusive ``flock`` on ``PATH.flock`` for the journal's appends.
 
     Unlike Optuna's own locks (a lock file that a killed writer leaves behind, taken over
     after a grace period), the kernel drops it when the holding process dies, so a worker
@@ -50,7 +50,9 @@ class FlockLock(JournalFileOpenLock):
 
     def __init__(self, journal_path: str) -> None:
         super().__init__(journal_path)
-        self._path = journal_path + ".lock"
+        # not Optuna's PATH.lock: a stock Optuna writer would take a regular file there for
+        # a stale lock of its own, wait 30 s and delete it
+        self._path = journal_path + ".flock"
         self._fd: int | None = None
 
     def acquire(self) -> bool:

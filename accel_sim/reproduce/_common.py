@@ -65,9 +65,8 @@ def write_comparison(rows: Sequence[Comparison], outdir: str, title: str) -> str
 def save_axes(fig: Any, ax: Any, xlabel: str, ylabel: str, path: str,
               legend_size: float | None = 8) -> None:
     """Label ``ax``, add its legend (``None``: default size), save ``fig`` to ``path`` as a
-    100-dpi PNG and close it."""
-    import matplotlib.pyplot as plt
-
+    100-dpi PNG (figures are :mod:`accel_sim._plotting` ones, not pyplot's: nothing to
+    close)."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if legend_size is None:
@@ -76,4 +75,3 @@ def save_axes(fig: Any, ax: Any, xlabel: str, ylabel: str, path: str,
         ax.legend(fontsize=legend_size)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

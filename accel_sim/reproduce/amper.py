@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from .._device import make_device
+from .._plotting import subplots
 from .._progress import track
 from ._common import Comparison, save_axes, write_comparison
 
@@ -218,12 +219,7 @@ def _write(path: str, rows: list[dict[str, object]]) -> None:
 
 
 def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     ax.axhspan(55, 270, color="0.9", label="paper: 55x-270x")
     for variant, style in (("amper-k", "-"), ("amper-fr", "--")):
         for b in BATCHES:
@@ -241,7 +237,7 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
                                "latency.png"),
                               ("energy_uj", "energy per replay step [uJ] (lower is better)",
                                "energy.png")):
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = subplots(figsize=(7, 4))
         for label, _, _ in DEVICES:
             pts = [(r["capacity"], r[key]) for r in lat
                    if r["design"] == label and r["batch"] == 32]
@@ -252,7 +248,7 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
         save_axes(fig, ax, "buffer capacity [transitions]", ylabel, os.path.join(outdir, name))
 
     envs = sorted({r["env"] for r in learn})
-    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.8))
+    fig, axes = subplots(1, len(envs), figsize=(5 * len(envs), 3.8))
     for ax, env in zip(np.atleast_1d(axes), envs, strict=True):
         for buf, _ in BUFFERS:
             sel = [r for r in learn if r["env"] == env and r["buffer"] == buf]
@@ -276,4 +272,3 @@ def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "learning_curves.png"), dpi=100)
-    plt.close(fig)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._plotting import subplots
 from .._progress import progress_bar
 from .._simulate import simulate
 from ._common import Comparison, write_comparison
@@ -225,16 +226,11 @@ def _sentence(text: str) -> str:
 
 
 def _figure(sweeps: dict[str, dict], ideal: float, samples: int) -> Any:
-    """The sweep panels (a matplotlib Figure; the caller closes it)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The sweep panels (a matplotlib Figure, not registered with pyplot)."""
     from .._units import axis_label
 
     ylabel = axis_label(f"{NET} accuracy", "maximize", unit="fraction correct")
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    fig, axes = subplots(2, 3, figsize=(15, 8.5))
     for ax, (key, series) in zip(axes.flat, sweeps.items(), strict=False):
         for label, curve in series.items():
             xs = list(curve)
@@ -266,8 +262,5 @@ def _figure(sweeps: dict[str, dict], ideal: float, samples: int) -> Any:
 
 
 def _plot(sweeps: dict[str, dict], ideal: float, samples: int, path: str) -> None:
-    import matplotlib.pyplot as plt
-
     fig = _figure(sweeps, ideal, samples)
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._device import make_device
 from .._ir import OpKind
+from .._plotting import subplots
 from .._progress import track
 from ..llm import MODELS, ServeConfig, iteration_trace, layer_traffic, op_intensity, serve
 from ._common import Comparison, save_axes, write_comparison
@@ -271,18 +272,9 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
 _SYSTEMS = ("Duplex", "Duplex+PE", "Duplex+PE+ET")
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_opb(opb: Sequence[dict[str, Any]], path: str) -> None:
     """Op/B of decode attention and MoE experts against the batch (opb.csv)."""
-    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for name in DEVICES:
         rs = [x for x in opb if x["model"] == name]
         ax.plot([x["batch"] for x in rs], [x["attention_opb"] for x in rs], "o--",
@@ -334,7 +326,7 @@ def _plot_throughput(grid: Sequence[dict[str, Any]], path: str) -> None:
     """Throughput of the Duplex variants over the GPU system, one panel per model
     (throughput.csv)."""
     models = list(dict.fromkeys(r["model"] for r in grid))
-    fig, axes = _pyplot().subplots(len(models), 1, figsize=(7.5, 2.4 * len(models) + 0.6),
+    fig, axes = subplots(len(models), 1, figsize=(7.5, 2.4 * len(models) + 0.6),
                                    sharey=True, squeeze=False)
     for ax, model in zip(axes[:, 0], models, strict=True):
         rows = [r for r in grid if r["model"] == model]
@@ -353,7 +345,6 @@ def _plot_throughput(grid: Sequence[dict[str, Any]], path: str) -> None:
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
 
 
 def _energy_reduction(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -368,7 +359,7 @@ def _energy_reduction(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.nd
 
 def _plot_energy(grid: Sequence[dict[str, Any]], path: str) -> None:
     """Energy per output token, reduction of Duplex+PE+ET vs the GPU (throughput.csv)."""
-    fig, ax = _pyplot().subplots(figsize=(7, 3.8))
+    fig, ax = subplots(figsize=(7, 3.8))
     x = ticks = groups = None
     for i, model in enumerate(dict.fromkeys(r["model"] for r in grid)):
         rows = [r for r in grid if r["model"] == model]
@@ -391,7 +382,7 @@ def _plot_energy(grid: Sequence[dict[str, Any]], path: str) -> None:
 
 def _plot_load(load: Sequence[dict[str, Any]], path: str) -> None:
     """Median end-to-end latency against the offered Poisson load (load.csv)."""
-    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for label in dict.fromkeys(r["system"] for r in load):
         rs = [r for r in load if r["system"] == label]
         ax.plot([float(r["rate"]) for r in rs], [float(r["e2e_p50_s"]) for r in rs], "o-",

@@ -24,6 +24,7 @@ import os
 
 from .._device import make_device
 from .._ir import Trace, training_trace
+from .._plotting import subplots
 from .._progress import track
 from ..devices.learning_group import _osel
 from ._common import Comparison, save_axes, write_comparison
@@ -163,12 +164,7 @@ def _accuracy(quick: bool) -> list[tuple[str, int, float, float]]:
 
 def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float]],
            outdir: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for (a, b) in ((4, 1), (8, 1), (8, 32)):
         pts = [r for r in sweep if (r["agents"], r["batch"], r["training"]) == (a, b, 0)]
         if pts:
@@ -181,7 +177,7 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
               "(higher is better)",
               os.path.join(outdir, "throughput_vs_groups.png"), 8)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for train, style in ((0, "o-"), (1, "s--")):
         for (a, b) in ((4, 1), (8, 32)):
             pts = [r for r in sweep if (r["agents"], r["batch"], r["training"]) == (a, b, train)]
@@ -198,7 +194,7 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
     save_axes(fig, ax, "groups G [count]", "speedup over dense [ratio]\n(higher is better)",
               os.path.join(outdir, "speedup_vs_groups.png"), 7)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for net in sorted({a[0] for a in acc}):
         pts = [a for a in acc if a[0] == net]
         ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", label=net)

@@ -22,6 +22,7 @@ import os
 
 from .._device import make_device
 from .._ir import training_trace
+from .._plotting import subplots
 from .._progress import track
 from ..sparse import mask_diversity
 from ._common import Comparison, save_axes, write_comparison
@@ -128,12 +129,7 @@ def _accuracy(quick: bool) -> list[tuple[str, str, int, int, float, float]]:
 
 
 def _plots(speed: list[dict], acc: list[tuple], outdir: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     labels = [f"{n}:{m}" for n, m in NM_RATIOS]
     xs = range(len(NM_RATIOS))
     for wl in sorted({r["model"] for r in speed}):
@@ -147,7 +143,7 @@ def _plots(speed: list[dict], acc: list[tuple], outdir: str) -> None:
               "training speedup over dense [ratio]\n(higher is better)",
               os.path.join(outdir, "speedup_vs_nm.png"), 7)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for net in sorted({a[0] for a in acc}):
         for sch, marker in (("dense", "k*"), ("bdwp", "o"), ("transposable", "s"),
                             ("forward", "^")):
