@@ -325,6 +325,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     else:
         if args.storage is None:
             raise ConfigError(f"{target}: not a folder; give --storage URL with a study name")
+        if "://" not in args.storage and not os.path.isfile(args.storage):
+            raise ConfigError(f"--storage {args.storage}: no such journal file")
         storage = (rdb_storage(args.storage, 10.0) if "://" in args.storage
                    else journal_storage(args.storage))
         name = target

@@ -223,7 +223,7 @@ def test_other_objectives_refused_and_study_untouched(tmp_path):
     (["--warm-start", "/nonexistent/trials.csv"], "cannot read"),
     (["--warm-start", "no_such_study"], "no such study, folder or .csv file"),
     (["--workers", "2", "--storage", "sqlite:///x.db"], "SQLite does not take concurrent"),
-    (["--workers", "2", "--storage", "sqlite"], "SQLite does not take concurrent"),
+    (["--workers", "2", "--storage", "sqlite"], "--storage sqlite does not take concurrent"),
     (["--seed", "-1"], "--seed -1: must be an integer in [0, 4294967295]"),
     (["--seed", "4294967296"], "must be an integer in [0, 4294967295]"),
     (["--objectives", ""], "--objectives '': give at least one objective"),

@@ -359,3 +359,21 @@ def test_designs_an_interruption_kept_from_running_run_on_resume(tmp_path):
     seeded = {tuple(sorted(t.params.items())) for t in done if "warm_start" in t.user_attrs}
     assert len(seeded) == len(front)
     assert not _study(dst).get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def test_plot_of_a_missing_journal_creates_nothing(tmp_path):
+    _one_error_line(_cli("plot", "explore", "--storage", str(tmp_path / "none.journal")),
+                    "no such journal file")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_existing_sqlite_study_is_resumed_as_sqlite(tmp_path):
+    out = tmp_path / "db"
+    assert main(["explore", *BASE, "--trials", "3", "--storage", "sqlite", "-q", "-o",
+                 str(out)]) == 0
+    assert (out / "study.db").exists() and not (out / "study.journal").exists()
+    assert main(["explore", *BASE, "--trials", "5", "-q", "-o", str(out)]) == 0  # no --storage
+    assert not (out / "study.journal").exists()
+    res = _cli("explore", *BASE, "--trials", "6", "--workers", "2", "-q", "-o", str(out))
+    _one_error_line(res, "holds a SQLite study (study.db), and SQLite does not take "
+                         "concurrent workers")

@@ -407,7 +407,10 @@ class Explorer:
                 if (_count(study, TrialState.COMPLETE, TrialState.RUNNING) >= spec.trials
                         or sampler.exhausted(study)):
                     break
-                trial = study.ask()
+                with warnings.catch_warnings():  # we record heartbeats ourselves
+                    warnings.filterwarnings("ignore", message="Heartbeat of storage is "
+                                            "supposed to be used with Study.optimize")
+                    trial = study.ask()
             budget -= 1
             try:
                 with _heartbeat(self.storage, trial._trial_id):
@@ -481,8 +484,7 @@ class Explorer:
         folder = FolderLock(os.path.abspath(spec.output)) if self.embedded else None
         with interruptible():
             if folder is not None:
-                with deferred_interrupts():
-                    folder.acquire()
+                folder.acquire()  # releases what it took if interrupted while waiting
             try:
                 return self._run_locked(designs, progress, write, t0)
             finally:

@@ -255,8 +255,11 @@ def storage_choice(spec: ExploreSpec) -> StorageChoice:
             raise ConfigError(f"{spec.output} holds a journal study ({JOURNAL}); resume it "
                               "without --storage sqlite or choose another -o")
         if spec.workers > 1:
-            raise ConfigError(f"--storage sqlite with --workers {spec.workers}: SQLite does "
-                              "not take concurrent workers; use the default journal storage")
+            what = ("--storage sqlite" if spec.storage else
+                    f"{spec.output} holds a SQLite study ({SQLITE}), and SQLite")
+            raise ConfigError(f"{what} does not take concurrent workers (--workers "
+                              f"{spec.workers}): rerun with --workers 1, or use another -o "
+                              "(journal storage)")
         return StorageChoice("sqlite", f"sqlite:///{db}", True)
     url = str(kind)
     if "://" not in url:
@@ -300,20 +303,26 @@ class FolderLock:
                 raise
             raise ConfigError(f"{self.outdir} is in use by another explore ({_holder(self.path)}"
                               "); wait for it to finish, or use another -o") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: {_command()}\n".encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()}: {_command()}\n".encode())
+            self._wait_for_old_workers(wait_workers_s)
+        except BaseException:  # an error, Ctrl-C: give the folder back
+            self.release()
+            raise
+
+    def _wait_for_old_workers(self, wait_s: float) -> None:
         wfd = os.open(self.workers_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            deadline = time.monotonic() + wait_workers_s
+            deadline = time.monotonic() + wait_s
             while True:
                 try:
                     fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     fcntl.flock(wfd, fcntl.LOCK_UN)
-                    break
+                    return
                 except OSError:
                     if time.monotonic() > deadline:
-                        self.release()
                         raise ConfigError(f"{self.outdir}: worker processes of an earlier "
                                           "explore are still running; stop them first"
                                           ) from None
