@@ -209,8 +209,11 @@ def pareto_figure(data: ExplorationData) -> Any:
                 ax.scatter(v[~feas, xi], v[~feas, yi], s=8, c="0.8", label="infeasible")
                 ax.scatter(v[feas, xi], v[feas, yi], s=10, c="C0", alpha=0.6, label="feasible")
                 order = np.argsort(v[front, xi])
-                ax.plot(v[front, xi][order], v[front, yi][order], "o-", c="C3", ms=4,
-                        lw=0.8, label="Pareto front")
+                # two objectives: the front is a line; more: a pair's projection of the
+                # front is a cloud (points dominated in this pair, not in all objectives)
+                ax.plot(v[front, xi][order], v[front, yi][order], "o-" if k == 2 else "o",
+                        c="C3", ms=4, lw=0.8, label="Pareto front" if k == 2
+                        else "Pareto front (all objectives)")
                 for axis, setter in ((v[:, xi], ax.set_xscale), (v[:, yi], ax.set_yscale)):
                     if len(axis) and np.all(axis > 0) and axis.max() / axis.min() > 100:
                         setter("log")
