@@ -124,6 +124,9 @@ def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
     from accel_sim.cli import main
 
     assert main(["reproduce", "learning-group", "--quick", "-o", str(tmp_path)]) == 0
+    from _golden import assert_matches_golden
+
+    assert_matches_golden(tmp_path, "reproduce-learning-group")
     with open(tmp_path / "comparison.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",

@@ -128,6 +128,11 @@ def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
     from accel_sim.cli import main
 
     assert main(["reproduce", "amper", "--quick", "-o", str(tmp_path)]) == 0
+    from _golden import assert_matches_golden
+
+    assert_matches_golden(  # the per_cpu check is timed on this machine: not compared
+        tmp_path, "reproduce-amper", skip=frozenset({"cpu_check.csv"}),
+        drop_rows=("per_cpu model vs our sum tree measured",))
     with open(tmp_path / "comparison.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",
