@@ -1,24 +1,50 @@
-"""accel_sim: cycle-approximate accelerator simulator and design-space explorer."""
+"""accel_sim: cycle-approximate accelerator simulator and design-space explorer.
+
+The package's public names are loaded on first use (PEP 562), so importing one module of the
+project (``accel_sim._ir`` from a workload, one device from the registry) does not import the
+rest of it.
+"""
 
 from __future__ import annotations
 
-from ._device import Device, available_devices, get_device, make_device, register_device
-from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
-from ._params import Config, ParamSpec, param
-from ._progress import progress_enabled, set_progress
-from ._report import Report
-from ._simulate import simulate
-from ._sweep import Grid, grid_configs, iter_sweep, run_sweep
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AccelSimError,
     ConfigError,
+    Interrupted,
     NumericError,
     ResourceError,
     UnknownNameError,
     WorkloadError,
 )
 
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from ._device import Device
+    from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
+    from ._params import Config, ParamSpec, param
+    from ._progress import progress_enabled, set_progress
+    from ._registry import available_devices, get_device, make_device, register_device
+    from ._report import Report
+    from ._simulate import simulate
+    from ._sweep import Grid, grid_configs, iter_sweep, run_sweep
+
 __version__ = "0.1.0.dev0"
+
+#: Public name -> the module (under accel_sim) that defines it.
+_LAZY = {
+    "Device": "_device",
+    "ConvShape": "_ir", "Layer": "_ir", "OpKind": "_ir", "Phase": "_ir",
+    "SparsityPattern": "_ir", "Trace": "_ir", "training_trace": "_ir",
+    "Config": "_params", "ParamSpec": "_params", "param": "_params",
+    "progress_enabled": "_progress", "set_progress": "_progress",
+    "available_devices": "_registry", "get_device": "_registry", "make_device": "_registry",
+    "register_device": "_registry",
+    "Report": "_report",
+    "simulate": "_simulate",
+    "Grid": "_sweep", "grid_configs": "_sweep", "iter_sweep": "_sweep", "run_sweep": "_sweep",
+}
 
 __all__ = [
     "AccelSimError",
@@ -27,6 +53,7 @@ __all__ = [
     "ConvShape",
     "Device",
     "Grid",
+    "Interrupted",
     "Layer",
     "NumericError",
     "OpKind",
@@ -51,3 +78,16 @@ __all__ = [
     "simulate",
     "training_trace",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'accel_sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,21 +1,18 @@
-"""The device plug-in API: one abstract base class, found through entry points."""
+"""The device plug-in API: one abstract base class (the registry that finds devices through
+entry points is :mod:`accel_sim._registry`)."""
 
 from __future__ import annotations
 
 import abc
-import warnings
-from collections.abc import Mapping, Sequence
-from importlib.metadata import entry_points
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ._ir import DNN_OPS, OpKind, Trace
 from ._params import Config
 from ._report import Report
-from .errors import AccelSimError, ConfigError, UnknownNameError, WorkloadError
+from .errors import ConfigError, WorkloadError
 
-__all__ = ["Device", "available_devices", "get_device", "make_device", "register_device"]
-
-ENTRY_POINT_GROUP = "accel_sim.devices"
+__all__ = ["Device"]
 
 
 class Device(abc.ABC):
@@ -104,11 +101,12 @@ class Device(abc.ABC):
                                 "workloads.load_workload)")
         for lay in trace.layers:
             if lay.op not in self.supported_ops:
-                others = sorted(n for n, c in available_devices().items()
-                                if lay.op in c.supported_ops)
+                hint = ""
+                if _devices_supporting is not None:  # set by the registry (see below)
+                    hint = f"; devices that do: {', '.join(_devices_supporting(lay.op))}"
                 raise WorkloadError(
                     f"device {self.name!r} does not model {lay.op.value} ops (layer "
-                    f"{lay.name!r} of {trace.name!r}); devices that do: {', '.join(others)}")
+                    f"{lay.name!r} of {trace.name!r}){hint}")
 
     @abc.abstractmethod
     def evaluate(self, trace: Trace) -> Report:
@@ -119,84 +117,7 @@ class Device(abc.ABC):
         return [type(self)(c).evaluate(trace) for c in configs]
 
 
-# ---------------------------------------------------------------------- registry
-_registered: dict[str, type[Device]] = {}
-_load_errors: dict[str, str] = {}
-_entry_points_loaded = False
-
-
-def register_device(cls: type[Device]) -> type[Device]:
-    """Register a device class under ``cls.name`` (also usable as a class decorator)."""
-    if not (isinstance(cls, type) and issubclass(cls, Device)):
-        raise TypeError(f"{cls!r} is not a Device subclass")
-    _registered[cls.name] = cls
-    return cls
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    from . import devices as _builtin  # noqa: F401  (registers the built-in devices)
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _registered and ep.value.startswith("accel_sim."):
-            continue
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken third-party plug-in must not hide the others
-            _load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
-                f"accel_sim device plug-in {ep.name!r} ({ep.value}) failed to load: {exc}",
-                RuntimeWarning, stacklevel=3,
-            )
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Device)):
-            _load_errors[ep.name] = f"{ep.value} is not a Device subclass"
-            warnings.warn(f"accel_sim device plug-in {ep.name!r}: {ep.value} is not a Device",
-                          RuntimeWarning, stacklevel=3)
-            continue
-        if cls.name != ep.name:
-            _load_errors[ep.name] = f"entry point name differs from {cls.__name__}.name"
-            warnings.warn(
-                f"accel_sim device plug-in {ep.name!r}: class name attribute is {cls.name!r}",
-                RuntimeWarning, stacklevel=3)
-            continue
-        _registered[ep.name] = cls
-
-
-def available_devices() -> dict[str, type[Device]]:
-    """All devices: built-ins, entry-point plug-ins and explicitly registered classes."""
-    _load_entry_points()
-    return dict(sorted(_registered.items()))
-
-
-def get_device(name: str) -> type[Device]:
-    """The device class registered under ``name``."""
-    if not isinstance(name, str):
-        raise UnknownNameError(f"a device name must be text (e.g. 'systolic'), got "
-                               f"{type(name).__name__}")
-    devices = available_devices()
-    if name in devices:
-        return devices[name]
-    if name in _load_errors:
-        raise UnknownNameError(f"device {name!r} failed to load: {_load_errors[name]}")
-    raise UnknownNameError(f"unknown device {name!r}; available: {', '.join(devices)}")
-
-
-def make_device(device: str | Device | type[Device],
-                params: Mapping[str, Any] | None = None) -> Device:
-    """A device instance from a name, a class or an instance (``params`` for name/class)."""
-    if isinstance(device, Device):
-        if params:
-            raise AccelSimError("pass parameters in the device's Config, not beside an instance")
-        return device
-    if isinstance(device, str):
-        cls = get_device(device)
-    elif isinstance(device, type) and issubclass(device, Device):
-        cls = device
-    else:
-        raise ConfigError(f"device must be a device name (e.g. 'systolic'), a Device class or "
-                          f"instance, got {type(device).__name__}")
-    return cls.from_params(params)
+#: Names of the registered devices that model an op kind. The registry
+#: (:mod:`accel_sim._registry`, a layer above) installs it when it is imported, so that
+#: :meth:`Device.require_supported` can name the devices that fit without importing it.
+_devices_supporting: Callable[[OpKind], list[str]] | None = None

@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._device import Device, make_device
+from ._device import Device
 from ._ir import Trace
+from ._registry import make_device
 from ._report import Report
 
 __all__ = ["simulate"]

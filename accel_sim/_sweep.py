@@ -33,7 +33,7 @@ DEFAULT_MAX_POINTS = 1_000_000
 def _device_class(device: Any) -> Any:
     """A device name resolved to its class (anything else is returned as it is)."""
     if isinstance(device, str):
-        from ._device import get_device
+        from ._registry import get_device
 
         return get_device(device)
     return device

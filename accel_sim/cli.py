@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ._device import available_devices, get_device
+from ._registry import available_devices, get_device
 from .errors import AccelSimError, ConfigError
 
 __all__ = ["main"]

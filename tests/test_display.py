@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from accel_sim import make_device, progress_enabled
-from accel_sim._device import available_devices
 from accel_sim._progress import progress_bar, track
+from accel_sim._registry import available_devices
 from accel_sim._units import ACCURACY_UNITS, axis_label, column_label, metric_unit
 from accel_sim.cli import main
 from accel_sim.errors import ConfigError

@@ -1,34 +1,27 @@
-"""Built-in devices (registered on import; third-party devices come through entry points)."""
+"""Built-in devices. Each is an entry point of the group ``accel_sim.devices`` in accel_sim's
+package metadata (``setup.cfg``), found and imported one at a time by
+:mod:`accel_sim._registry`, exactly like a third-party device. The class names below are
+loaded on first use (``from accel_sim.devices import SystolicArray``)."""
 
 from __future__ import annotations
 
-from .._device import register_device
-from .amper import AmperTcam
-from .analog import AnalogArray
-from .gpu import GpuRoofline
-from .learning_group import LearningGroup
-from .llm_system import (
-    BankGroupPimSystem,
-    BankPimSystem,
-    DuplexSystem,
-    LogicPimSystem,
-    XpuSystem,
-)
-from .per import PerCpu, PerGpu
-from .sat import SparseTrainingArray
-from .systolic import SystolicArray
+import importlib
+from typing import Any
 
-register_device(SystolicArray)
-register_device(GpuRoofline)
-register_device(AnalogArray)
-register_device(LearningGroup)
-register_device(SparseTrainingArray)
-register_device(AmperTcam)
-register_device(PerGpu)
-register_device(PerCpu)
-for _cls in (XpuSystem, LogicPimSystem, BankGroupPimSystem, BankPimSystem, DuplexSystem):
-    register_device(_cls)
+#: Class name -> submodule.
+_CLASSES = {
+    "AmperTcam": "amper", "AnalogArray": "analog", "GpuRoofline": "gpu",
+    "LearningGroup": "learning_group", "PerCpu": "per", "PerGpu": "per",
+    "SparseTrainingArray": "sat", "SystolicArray": "systolic",
+    "BankGroupPimSystem": "llm_system", "BankPimSystem": "llm_system",
+    "DuplexSystem": "llm_system", "LogicPimSystem": "llm_system", "XpuSystem": "llm_system",
+}
 
-__all__ = ["AnalogArray", "BankGroupPimSystem", "BankPimSystem", "DuplexSystem", "GpuRoofline",
-           "LearningGroup", "LogicPimSystem", "SparseTrainingArray", "SystolicArray",
-           "XpuSystem"]
+__all__ = sorted(_CLASSES)
+
+
+def __getattr__(name: str) -> Any:
+    module = _CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'accel_sim.devices' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -100,7 +100,7 @@ def _units(study: optuna.Study, objectives: Sequence[str]) -> dict[str, str]:
     metrics = desc.get("metrics") or list(objectives)
     units = {o: metric_unit(m, task=task) for o, m in zip(objectives, metrics, strict=False)}
     try:
-        from .._device import get_device
+        from .._registry import get_device
 
         cls = get_device(desc["device"])
         config = cls.Config

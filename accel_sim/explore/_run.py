@@ -28,7 +28,6 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from .._device import get_device
 from .._ir import Trace
 from .._procs import (
     children_start_blocked,
@@ -37,6 +36,7 @@ from .._procs import (
     interruptible,
     unblock_stop_signals,
 )
+from .._registry import get_device
 from ..errors import AccelSimError, ConfigError, Interrupted
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from .._device import get_device
 from .._params import Config, param
 from .._progress import progress_bar
+from .._registry import get_device
 from ..devices.llm_system import LlmSystem
 from ..errors import ConfigError
 from ._model import MODELS, LlmModel, get_model

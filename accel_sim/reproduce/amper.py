@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from .._device import make_device
 from .._plotting import subplots
 from .._progress import track
+from .._registry import make_device
 from ._common import Comparison, save_axes, write_comparison
 
 CAPACITIES = (1_000, 10_000, 100_000, 1_000_000)

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .._device import make_device
 from .._ir import OpKind
 from .._plotting import subplots
 from .._progress import track
+from .._registry import make_device
 from ..llm import MODELS, ServeConfig, iteration_trace, layer_traffic, op_intensity, serve
 from ._common import Comparison, save_axes, write_comparison
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import csv
 import os
 
-from .._device import make_device
 from .._ir import training_trace
 from .._plotting import subplots
 from .._progress import track
+from .._registry import make_device
 from ..sparse import mask_diversity
 from ._common import Comparison, save_axes, write_comparison
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from .. import _memory
-from .._device import Device, get_device
+from .._device import Device
 from .._ir import MAX_DIM, ConvShape, Layer, OpKind, SparsityPattern, Trace, training_trace
 from .._params import Config
+from .._registry import get_device
 from .._report import REQUIRED_COLUMNS, SIGNED_EXTRAS, Report
 from ..errors import AccelSimError, ConfigError, NumericError
 
