@@ -11,6 +11,7 @@ from ._ir import DNN_OPS, OpKind, Trace
 from ._params import Config
 from ._report import Report
 from .errors import ConfigError, WorkloadError
+from .tasks import Task
 
 __all__ = ["Device"]
 
@@ -50,6 +51,11 @@ class Device(abc.ABC):
        :data:`~accel_sim._ir.DNN_OPS`); ``evaluate`` raises
        :class:`~accel_sim.errors.WorkloadError` for a trace with other ops (call
        :meth:`require_supported` first).
+    8. Functional work: ``supported_tasks`` lists the :mod:`accel_sim.tasks` types the device
+       measures, and :meth:`accuracy` (the one accuracy hook) measures one. ``evaluate`` puts
+       :meth:`task_metrics` (``{"accuracy": ...}`` when the trace's task is a supported one)
+       in the report's ``extra``. Other tasks are not measured; :meth:`task_note` says so in
+       one line.
 
     Optional: override :meth:`evaluate_many` to evaluate many configurations at once
     (vectorised); the default loops over :meth:`evaluate`.
@@ -59,6 +65,7 @@ class Device(abc.ABC):
     Config: ClassVar[type[Config]]
     description: ClassVar[str] = ""
     supported_ops: ClassVar[frozenset[OpKind]] = DNN_OPS
+    supported_tasks: ClassVar[frozenset[type[Task]]] = frozenset()
 
     def __init__(self, config: Config | None = None) -> None:
         if config is None:
@@ -107,6 +114,37 @@ class Device(abc.ABC):
                 raise WorkloadError(
                     f"device {self.name!r} does not model {lay.op.value} ops (layer "
                     f"{lay.name!r} of {trace.name!r}){hint}")
+
+    # ------------------------------------------------------------------ tasks
+    def accuracy(self, task: Task) -> float:
+        """The accuracy of ``task`` on this configuration (its unit: ``task.accuracy_unit``).
+
+        Devices that list task types in ``supported_tasks`` implement it; it is only called
+        with one of them.
+        """
+        raise NotImplementedError(f"device {self.name!r} declares supported_tasks but does "
+                                  "not implement accuracy()")
+
+    def supports_task(self, task: Task | None) -> bool:
+        """Whether ``task`` is one this device measures."""
+        return task is not None and isinstance(task, tuple(self.supported_tasks))
+
+    def task_metrics(self, trace: Trace) -> dict[str, float]:
+        """``{"accuracy": ...}`` for a trace whose task this device measures (and has an
+        accuracy), else ``{}``."""
+        task = trace.task
+        if not self.supports_task(task) or not task.accuracy_unit:  # type: ignore[union-attr]
+            return {}
+        return {"accuracy": float(self.accuracy(task))}  # type: ignore[arg-type]
+
+    def task_note(self, trace: Trace) -> str | None:
+        """One line when the trace carries a task with an accuracy that this device does not
+        measure (``None`` otherwise)."""
+        task = trace.task
+        if task is None or not task.accuracy_unit or self.supports_task(task):
+            return None
+        return (f"device {self.name!r} does not measure {task.kind} tasks ({task.describe()})"
+                "; no accuracy is reported")
 
     @abc.abstractmethod
     def evaluate(self, trace: Trace) -> Report:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._units import ACCURACY_UNITS, column_label
+from .tasks import DqnLearning, Task
 
 __all__ = ["accuracy_line", "layer_table", "scalesim_summary", "serve_summary",
            "shows_utilization"]
@@ -71,21 +72,20 @@ def layer_table(report: Any, limit: int = 60) -> str:
     return "\n".join(lines)
 
 
-def accuracy_line(summary: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
+def accuracy_line(summary: Mapping[str, Any], task: Task | None) -> str | None:
     """``accuracy: ... (meaning)`` when the summary has an accuracy, else ``None``.
 
-    ``metadata`` is the trace's (a ``replay`` workload's accuracy is a DQN return).
+    ``task`` is the trace's (a ``replay`` workload's accuracy is a DQN return).
     """
     if "accuracy" not in summary:
         return None
     acc = float(summary["accuracy"])
-    if metadata.get("workload") == "replay":
+    if isinstance(task, DqnLearning):
         from .replay import DQNConfig
 
         return (f"accuracy: {acc:.4g} ({ACCURACY_UNITS['dqn']} of DQN on "
-                f"{metadata.get('env')}: the last {DQNConfig.final_episodes} training "
-                f"episodes, averaged over {metadata.get('runs')} runs of "
-                f"{metadata.get('dqn_steps')} steps)")
+                f"{task.env}: the last {DQNConfig.final_episodes} training "
+                f"episodes, averaged over {task.runs} runs of {task.steps} steps)")
     return (f"accuracy: {acc:.4f} ({ACCURACY_UNITS['classification']}: share of the digits "
             "test images classified correctly)")
 

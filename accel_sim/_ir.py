@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from .errors import WorkloadError
+from .tasks import Task
 
 __all__ = [
     "DNN_OPS",
@@ -410,17 +411,21 @@ PHASE_CODES = {ph: i for i, ph in enumerate(Phase)}
 
 @dataclass(frozen=True)
 class Trace(Sequence[Layer]):
-    """An ordered, immutable sequence of layers with metadata.
+    """An ordered, immutable sequence of layers with metadata and, optionally, a task.
 
     Attributes:
         name: Workload name (e.g. ``"resnet50"``).
         layers: The layers in execution order.
-        metadata: Free-form provenance (source file, parameters); read-only mapping.
+        metadata: Free-form provenance (source file, parameters); read-only mapping. Devices
+            do not read it: what they need beyond the layers is the ``task``.
+        task: The functional work the trace stands for (:mod:`accel_sim.tasks`: a network and
+            test set, a DQN task, an LLM iteration), or ``None``.
     """
 
     name: str
     layers: tuple[Layer, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    task: Task | None = None
     _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                      compare=False, hash=False)
 
@@ -432,6 +437,9 @@ class Trace(Sequence[Layer]):
                                 f"{type(self.layers).__name__}")
         if not isinstance(self.metadata, Mapping):
             raise WorkloadError(f"trace {self.name!r}: metadata must be a mapping")
+        if self.task is not None and not isinstance(self.task, Task):
+            raise WorkloadError(f"trace {self.name!r}: task must be an accel_sim.tasks.Task, "
+                                f"got {type(self.task).__name__}")
         layers = tuple(self.layers)
         if not layers:
             raise WorkloadError(f"trace {self.name!r} has no layers")
@@ -454,7 +462,7 @@ class Trace(Sequence[Layer]):
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
-            return Trace(self.name, self.layers[i], self.metadata)
+            return Trace(self.name, self.layers[i], self.metadata, self.task)
         return self.layers[i]
 
     def __iter__(self) -> Iterator[Layer]:
@@ -462,13 +470,14 @@ class Trace(Sequence[Layer]):
 
     def __add__(self, other: Trace) -> Trace:
         return Trace(f"{self.name}+{other.name}", self.layers + other.layers,
-                     {**self.metadata, **other.metadata})
+                     {**self.metadata, **other.metadata},
+                     self.task if self.task == other.task else None)
 
     def __hash__(self) -> int:
         return hash((self.name, self.layers))
 
     def __reduce__(self) -> tuple[Any, ...]:  # for worker processes: no read-only views
-        return (Trace, (self.name, self.layers, dict(self.metadata)))
+        return (Trace, (self.name, self.layers, dict(self.metadata), self.task))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Trace) and (self.name, self.layers) == (other.name, other.layers)
@@ -536,13 +545,13 @@ class Trace(Sequence[Layer]):
             lay for lay in self.layers
             if (ph is None or lay.phase is ph) and (not matmul_only or lay.op.is_matmul)
         )
-        return Trace(self.name, kept, self.metadata)
+        return Trace(self.name, kept, self.metadata, self.task)
 
     def with_precision(self, bits: int) -> Trace:
         """A copy with every operand precision set to ``bits``."""
         return Trace(self.name, tuple(
             lay.with_(input_bits=bits, weight_bits=bits, output_bits=bits) for lay in self.layers
-        ), self.metadata)
+        ), self.metadata, self.task)
 
 
 # ---------------------------------------------------------------------- training
@@ -605,5 +614,5 @@ def training_trace(trace: Trace, *, include_update: bool = True) -> Trace:
     out.extend(updates)
     meta = dict(trace.metadata)
     meta["training"] = True
-    return Trace(trace.name, tuple(out), meta)
+    return Trace(trace.name, tuple(out), meta, trace.task)
 

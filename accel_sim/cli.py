@@ -101,7 +101,7 @@ def _print_table(report, trace=None, limit: int = 60) -> None:
     from ._display import accuracy_line, layer_table
 
     print(layer_table(report, limit))
-    line = accuracy_line(report.summary(), trace.metadata if trace is not None else {})
+    line = accuracy_line(report.summary(), trace.task if trace is not None else None)
     if line:
         print(line)
 

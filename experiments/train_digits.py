@@ -3,12 +3,12 @@
 Backprop written out by hand, softmax cross-entropy, Adam with a cosine learning-rate decay,
 mini-batches of 32 drawn from a ``np.random.default_rng(seed)`` permutation per epoch: the
 result is deterministic for a given seed (and numpy/BLAS build). Training uses the training
-split of ``workloads._digits.split()`` (seed 0, 1347 samples); the 450 test samples are only
+split of ``accel_sim.nets.digits.split()`` (seed 0, 1347 samples); the 450 test samples are only
 evaluated once at the end. Layouts (GEMM weights, im2col ordering, NHWC) are those of
-``workloads._digits``. Writes ``OUTDIR/digits_mlp.npz``, ``OUTDIR/digits_cnn.npz`` (float32)
+``accel_sim.nets.digits``. Writes ``OUTDIR/digits_mlp.npz``, ``OUTDIR/digits_cnn.npz`` (float32)
 and ``OUTDIR/digits_weights.json`` (accuracies and training settings).
 
-Usage: ``python experiments/train_digits.py [--seed 0] [--epochs N] [-o workloads/data]``
+Usage: ``python experiments/train_digits.py [--seed 0] [--epochs N] [-o accel_sim/nets/data]``
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from accel_sim.nets.digits import LAYERS, accuracy, split
+from accel_sim.nets.digits_train import forward_cached, init_params  # noqa: F401 (re-exported)
 from accel_sim.sparse import sparse_train
-from workloads._digits import LAYERS, accuracy, split
-from workloads._digits_train import forward_cached, init_params  # noqa: F401 (re-exported)
 
 Params = dict[str, np.ndarray]
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "workloads" / "data"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "accel_sim" / "nets" / "data"
 DEFAULTS: dict[str, dict[str, float]] = {
     "digits_mlp": {"epochs": 100, "lr": 2e-3},
     "digits_cnn": {"epochs": 30, "lr": 2e-3},
@@ -71,7 +71,7 @@ def main() -> None:
             "train_accuracy": round(accuracy(name, p, Xtr, ytr), 6),
             "n_test": len(yte),
             "n_train": len(ytr),
-            "split": "workloads._digits.split(seed=0, test_fraction=0.25)",
+            "split": "accel_sim.nets.digits.split(seed=0, test_fraction=0.25)",
             "epochs": int(DEFAULTS[name]["epochs"] if args.epochs is None else args.epochs),
             "seed": args.seed,
             "lr": DEFAULTS[name]["lr"],

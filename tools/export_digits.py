@@ -1,10 +1,10 @@
-"""Export scikit-learn's 8x8 digits to ``workloads/data/digits.npz`` (run once, sklearn needed).
+"""Export scikit-learn's 8x8 digits to ``accel_sim/nets/data/digits.npz`` (run once; needs sklearn).
 
 The file holds ``X`` (1797, 64) uint8 pixel values 0..16 (row-major 8x8 images) and ``y``
 (1797,) uint8 labels 0..9, in scikit-learn's order. The runtime loader
-(``workloads._digits.load_digits``) reads this file and never imports scikit-learn.
+(``accel_sim.nets.digits.load_digits``) reads this file and never imports scikit-learn.
 
-Usage: ``python tools/export_digits.py [-o workloads/data/digits.npz]``
+Usage: ``python tools/export_digits.py [-o accel_sim/nets/data/digits.npz]``
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "workloads" / "data" / "digits.npz"
+DEFAULT_OUT = (Path(__file__).resolve().parents[1] / "accel_sim" / "nets" / "data"
+               / "digits.npz")
 
 
 def export(out: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+from accel_sim.nets.digits import accuracy as digits_accuracy
+from accel_sim.nets.digits import forward as digits_forward
+from accel_sim.nets.digits import load_digits, load_weights
+from accel_sim.nets.digits import split as digits_split
+
 from . import _models  # noqa: F401  (registers the built-in workloads)
-from ._digits import accuracy as digits_accuracy
-from ._digits import forward as digits_forward
-from ._digits import load_digits, load_weights
-from ._digits import split as digits_split
 from ._onnx import onnx_dim_names, read_onnx
 from ._registry import (
     WorkloadInfo,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accel_sim import ConvShape, Layer, OpKind
+from accel_sim._ir import ConvShape, Layer, OpKind
 
 
 class NetBuilder:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from accel_sim import Config, Layer, OpKind, param
+from accel_sim._ir import Layer, OpKind, Trace
+from accel_sim._params import Config, param
 from accel_sim.errors import ConfigError
+from accel_sim.tasks import Classification, DqnLearning
 
 from ._builder import NetBuilder, ceil_div
 from ._registry import workload
@@ -354,12 +356,12 @@ class DigitsMlpParams(CommonParams):
 
 
 @workload("digits_mlp", DigitsMlpParams, "MLP 64-hidden-10 for the 8x8 digits")
-def digits_mlp(p: DigitsMlpParams) -> list[Layer]:
+def digits_mlp(p: DigitsMlpParams) -> Trace:
     b = NetBuilder(p.batch, p.bits)
     b.linear("fc1", 1, 64, p.hidden)
     b.vector("relu1", OpKind.ELEMENTWISE, 1, p.hidden)
     b.linear("fc2", 1, p.hidden, 10)
-    return b.layers
+    return _with_digits_task("digits_mlp", b.layers)
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,17 @@ def digits_cnn(p: DigitsCnnParams) -> list[Layer]:
     h, w = b.pool("pool1", h, w, c, 2, stride=2)
     h, w = b.conv("conv2", h, w, c, 2 * c, 3)
     b.linear("fc", 1, h * w * 2 * c, 10)
-    return b.layers
+    return _with_digits_task("digits_cnn", b.layers)
+
+
+def _with_digits_task(name: str, layers: list[Layer]) -> Trace:
+    """The network's layers, with its classification task when its weight shapes are those
+    of the shipped weights (the default sizes): a device can then measure its accuracy."""
+    from accel_sim.nets import weight_shapes
+
+    shapes = {lay.name: (lay.k, lay.n) for lay in layers if lay.op.has_weights}
+    task = Classification(name) if shapes == weight_shapes(name) else None
+    return Trace(name, tuple(layers), task=task)
 
 
 def _all() -> Iterator[str]:  # pragma: no cover - helper for interactive use
@@ -416,9 +428,12 @@ class ReplayParams(Config):
 
 @workload("replay", ReplayParams,
           "Replay memory, one training step: insert, sample a batch, update its priorities")
-def replay(p: ReplayParams) -> list[Layer]:
+def replay(p: ReplayParams) -> Trace:
     # priorities and indices travel as 32-bit words
     common = {"n": p.capacity, "k": 1, "input_bits": 32, "weight_bits": 32, "output_bits": 32}
-    return [Layer("insert", OpKind.REPLAY_INSERT, m=p.inserts, **common),
-            Layer("sample", OpKind.REPLAY_SAMPLE, m=p.batch, **common),
-            Layer("update", OpKind.REPLAY_UPDATE, m=p.batch, **common)]
+    layers = (Layer("insert", OpKind.REPLAY_INSERT, m=p.inserts, **common),
+              Layer("sample", OpKind.REPLAY_SAMPLE, m=p.batch, **common),
+              Layer("update", OpKind.REPLAY_UPDATE, m=p.batch, **common))
+    task = None if p.env == "none" else DqnLearning(
+        env=p.env, capacity=p.capacity, batch=p.batch, steps=p.dqn_steps, runs=p.runs)
+    return Trace("replay", layers, task=task)

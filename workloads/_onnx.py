@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from accel_sim import ConvShape, Layer, OpKind, Trace
+from accel_sim._ir import ConvShape, Layer, OpKind, Trace
 from accel_sim.errors import WorkloadError
 
 __all__ = ["onnx_dim_names", "read_onnx"]

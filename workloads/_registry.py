@@ -6,7 +6,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from accel_sim import Config, Layer, Trace
+from accel_sim._ir import Layer, Trace
+from accel_sim._params import Config
 from accel_sim.errors import UnknownNameError, WorkloadError
 
 __all__ = ["WorkloadInfo", "list_workloads", "load_workload", "load_workloads",
@@ -27,9 +28,11 @@ class WorkloadInfo:
         p = params if params is not None else self.params()
         meta = {"workload": self.name, **p.to_dict()}
         built = self.build(p)
-        if isinstance(built, Trace):  # a builder may return a trace with its own metadata
+        task = None
+        if isinstance(built, Trace):  # a builder may return a trace with metadata and a task
             meta = {**built.metadata, **meta}
-        return Trace(self.name, tuple(built), meta)
+            task = built.task
+        return Trace(self.name, tuple(built), meta, task)
 
 
 _WORKLOADS: dict[str, WorkloadInfo] = {}

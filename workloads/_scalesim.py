@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import os
 
-from accel_sim import ConvShape, Layer, OpKind, SparsityPattern, Trace
+from accel_sim._ir import ConvShape, Layer, OpKind, SparsityPattern, Trace
 from accel_sim.errors import WorkloadError
 
 __all__ = ["read_topology"]

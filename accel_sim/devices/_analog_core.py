@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from .analog import AnalogConfig
 
 COUNTS = ("arrays", "row_tiles", "col_tiles", "input_phases", "adc_conversions", "mvms")
-DIGITS = ("digits_mlp", "digits_cnn")
 
 
 # ====================================================================== mapping pass
@@ -415,22 +414,6 @@ class AnalogLayer:
 
 
 # ====================================================================== digits accuracy
-def digits_network(trace: Trace) -> str | None:
-    """The digits network a trace is, if its weights ship with accel_sim (default sizes)."""
-    name = trace.metadata.get("workload")
-    if name not in DIGITS:
-        return None
-    from workloads import load_weights
-
-    params = load_weights(name)
-    for lay in trace.layers:
-        if lay.op.has_weights:
-            w = params.get(f"{lay.name}.W")
-            if w is None or w.shape != (lay.k, lay.n):
-                return None
-    return str(name)
-
-
 def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
     """Test accuracy of a digits network with every weight product simulated on the arrays.
 
@@ -438,10 +421,10 @@ def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
     ``cfg.eval_samples`` test images. Programming error is sampled once (seeded), read noise
     on every MVM.
     """
-    from workloads import digits_forward, digits_split, load_weights
+    from ..nets.digits import forward, load_weights, split
 
     params = load_weights(name)
-    xtr, _, xte, yte = digits_split()
+    xtr, _, xte, yte = split()
     rng = np.random.default_rng(cfg.seed)
     layers: dict[str, AnalogLayer] = {}
 
@@ -462,14 +445,14 @@ def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
             bar.update(1)
             return out
 
-        digits_forward(name, params, xtr[:200], matmul=calibrate_step)
+        forward(name, params, xtr[:200], matmul=calibrate_step)
 
         def run(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
             out = layers[layer].mvm(a)
             bar.update(1)
             return out
 
-        logits = digits_forward(name, params, xte[:n], matmul=run)
+        logits = forward(name, params, xte[:n], matmul=run)
     out = float(np.mean(np.argmax(logits, axis=1) == yte[:n]))
     if not math.isfinite(out):  # pragma: no cover - guarded by the checks above
         raise ArithmeticError("accuracy is not finite")

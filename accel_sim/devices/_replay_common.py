@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._ir import REPLAY_OPS, OpKind, Trace
+from ..tasks import DqnLearning
 
 __all__ = ["REPLAY_OPS", "learning_accuracy", "replay_columns", "tree_depth"]
 
@@ -25,16 +26,12 @@ def tree_depth(capacity: np.ndarray) -> np.ndarray:
     return np.ceil(np.log2(cap))
 
 
-def learning_accuracy(trace: Trace, kind: str, options: dict[str, float],
-                      seed: int) -> float | None:
-    """DQN learning metric of a ``replay`` workload trace with ``env`` set, else ``None``:
-    mean return of the final training episodes (see :mod:`accel_sim.replay`)."""
-    meta = trace.metadata
-    env = meta.get("env", "none")
-    if meta.get("workload") != "replay" or env in (None, "none"):
-        return None
+def learning_accuracy(task: DqnLearning, kind: str, options: dict[str, float],
+                      seed: int) -> float:
+    """The DQN learning metric of a replay device: mean return of the final training
+    episodes of ``task`` with this buffer (see :mod:`accel_sim.replay`)."""
     from ..replay import learning_return
 
-    return learning_return(str(env), kind, tuple(sorted(options.items())),
-                           capacity=int(meta["capacity"]), batch=int(meta["batch"]),
-                           steps=int(meta["dqn_steps"]), runs=int(meta["runs"]), seed=seed)
+    return learning_return(task.env, kind, tuple(sorted(options.items())),
+                           capacity=task.capacity, batch=task.batch, steps=task.steps,
+                           runs=task.runs, seed=seed)

@@ -60,6 +60,7 @@ from .._ir import REPLAY_OPS, Trace
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
+from ..tasks import DqnLearning, Task
 from ._replay_common import learning_accuracy, replay_columns
 
 __all__ = ["AmperConfig", "AmperTcam", "mean_prefixes", "search_plan"]
@@ -174,6 +175,7 @@ class AmperTcam(Device):
     Config = AmperConfig
     description = "AMPER: prioritized replay by TCAM search (AMPER-k / AMPER-fr)"
     supported_ops = REPLAY_OPS
+    supported_tasks = frozenset({DqnLearning})
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -213,10 +215,7 @@ class AmperTcam(Device):
         extra: dict[str, float] = {
             "searches_per_sample": float(searches[is_smp].mean()) if is_smp.any() else 0.0,
             "rows": float(cfg.arrays * cfg.rows)}
-        acc = learning_accuracy(trace, "amper-k" if cfg.search == "k" else "amper-fr",
-                                self._buffer_options(), cfg.seed)
-        if acc is not None:
-            extra["accuracy"] = acc
+        extra.update(self.task_metrics(trace))
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
             ops=tuple(lay.op.value for lay in trace.layers),
@@ -227,6 +226,14 @@ class AmperTcam(Device):
                      "energy_write_j": e_write, "utilization": util,
                      "searches": np.where(is_smp, m * searches, 0.0)},
             area_mm2=None, extra=extra, violations={"tcam_rows": over})
+
+    def accuracy(self, task: Task) -> float:
+        """Mean final DQN return of a :class:`~accel_sim.tasks.DqnLearning` task with an
+        AMPER buffer of this configuration."""
+        assert isinstance(task, DqnLearning)
+        cfg = self.config
+        return learning_accuracy(task, "amper-k" if cfg.search == "k" else "amper-fr",
+                                 self._buffer_options(), cfg.seed)
 
     def _buffer_options(self) -> dict[str, float]:
         cfg = self.config

@@ -29,6 +29,7 @@ from .._ir import Trace
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
+from ..tasks import Classification, Task
 from . import _analog_core as core
 
 __all__ = ["AnalogArray", "AnalogConfig"]
@@ -171,6 +172,13 @@ class AnalogArray(Device):
     name = "analog"
     Config = AnalogConfig
     description = "Analog in-memory computing crossbars (mapping, non-idealities, accuracy)"
+    supported_tasks = frozenset({Classification})
+
+    def accuracy(self, task: Task) -> float:
+        """Test accuracy of a digits network with every weight product simulated on the
+        arrays of this configuration (:func:`._analog_core.digits_accuracy`)."""
+        assert isinstance(task, Classification)
+        return core.digits_accuracy(self.config, task.network)
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -179,9 +187,7 @@ class AnalogArray(Device):
         plan = core.mapping_pass(cfg, trace)
         ppa = core.performance(cfg, plan, trace)
         extra: dict[str, float] = {"arrays": float(plan.arrays.sum())}
-        digits = core.digits_network(trace)
-        if digits is not None:
-            extra["accuracy"] = core.digits_accuracy(cfg, digits)
+        extra.update(self.task_metrics(trace))
         util = np.clip(ppa["utilization"], 0.0, 1.0)
         return Report(
             device=self.name, workload=trace.name, names=trace.names,

@@ -67,6 +67,7 @@ from .._ir import Phase, Trace
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
+from ..tasks import Classification, Task
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
 
 __all__ = ["LearningGroup", "LearningGroupConfig"]
@@ -208,6 +209,13 @@ class LearningGroup(Device):
     name = "learning_group"
     Config = LearningGroupConfig
     description = "LearningGroup FPGA sparse training with learnable weight grouping (FLGW)"
+    supported_tasks = frozenset({Classification})
+
+    def accuracy(self, task: Task) -> float:
+        """Test accuracy of a digits network trained with FLGW at this configuration's
+        groups (dense at 1 group)."""
+        assert isinstance(task, Classification)
+        return _digits_accuracy(task, self.config)
 
     @property
     def board(self) -> FpgaBoard:
@@ -301,9 +309,7 @@ class LearningGroup(Device):
         if tot_lat > 0:
             extra["effective_gflops"] = trace.flops / tot_lat * 1e-9
             extra["gflops_per_w"] = extra["effective_gflops"] / cfg.power_w
-        acc = _digits_accuracy(trace, cfg)
-        if acc is not None:
-            extra["accuracy"] = acc
+        extra.update(self.task_metrics(trace))
         cols = trace.columns
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
@@ -332,11 +338,8 @@ def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:
     return total
 
 
-def _digits_accuracy(trace: Trace, cfg: LearningGroupConfig) -> float | None:
-    from ..sparse._training import FLGW, Dense, digits_network, sparse_training_accuracy
+def _digits_accuracy(task: Classification, cfg: LearningGroupConfig) -> float:
+    from ..sparse._training import FLGW, Dense, sparse_training_accuracy
 
-    name = digits_network(trace)
-    if name is None:
-        return None
     scheme = FLGW(cfg.groups) if cfg.groups > 1 else Dense()
-    return sparse_training_accuracy(name, scheme, cfg.seed, cfg.train_epochs)
+    return sparse_training_accuracy(task.network, scheme, cfg.seed, cfg.train_epochs)

@@ -68,6 +68,7 @@ from .._memory import require_memory
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
+from ..tasks import LlmIteration
 from ._llm_cost import MOE_PLACE, MOE_SPLIT, MOE_XPU, Unit, activation_bytes, moe_layer_times
 from .gpu import GPU_SPECS
 
@@ -452,7 +453,8 @@ class LlmSystem(Device):
         self.require_supported(trace)
         ops = [lay_.op for lay_ in trace.layers]
         cols = trace.columns
-        out = self.costs(trace.names, ops, cols, trace.metadata)
+        task = trace.task if isinstance(trace.task, LlmIteration) else None
+        out = self.costs(trace.names, ops, cols, task)
         violations = {}
         need = self._memory_need(trace)
         if need is not None:
@@ -468,11 +470,13 @@ class LlmSystem(Device):
             violations=violations,
         )
 
-    def costs(self, names: tuple[str, ...], ops: list[OpKind], cols, meta) -> dict:
+    def costs(self, names: tuple[str, ...], ops: list[OpKind], cols,
+              task: LlmIteration | None) -> dict:
         """Per-row cost columns of :meth:`evaluate` from a trace's columnar view (``cols``: the
-        keys of :attr:`Trace.columns`), its op kinds, names and metadata."""
-        experts = int(meta.get("experts", 0) or 0)
-        top_k = int(meta.get("top_k", 0) or 0)
+        keys of :attr:`Trace.columns`), its op kinds and names, and its LLM iteration task
+        (``None``: a trace of other operators, with no MoE routing)."""
+        experts = task.experts if task is not None else 0
+        top_k = task.top_k if task is not None else 0
         lay = self.layout(experts)
         x, p = self.xpu_unit(), self.pim_unit()
         mb = lay.microbatches
@@ -501,7 +505,7 @@ class LlmSystem(Device):
             mt = _EXPERT_RE.match(names[i])
             key, part = (mt["layer"], mt["part"]) if mt else (f"#{i}", "up")
             groups.setdefault(key, {"up": [], "down": []})[part].append(i)
-        known = meta.get("expert_counts")
+        known = task.expert_counts if task is not None else None
         for key, rows in groups.items():
             ups, downs = rows["up"], rows["down"]
             n_experts = sum(int(cols["groups"][i]) for i in ups)
@@ -547,8 +551,8 @@ class LlmSystem(Device):
         scale = (mb + lay.stages - 1) / lay.stages
         latency = (t_row + comm) * scale
         if lay.stages > 1:
-            hidden = int(meta.get("hidden", 0) or cols["n"][-1])
-            tokens = float(meta.get("tokens", cols["m"][0] * cols["batch"][0]))
+            hidden = int((task.hidden if task is not None else 0) or cols["n"][-1])
+            tokens = float(task.tokens if task is not None else cols["m"][0] * cols["batch"][0])
             xfer = (mb + lay.stages - 1) * float(
                 self.p2p_time(tokens / mb * hidden * cols["output_bits"][-1] / 8.0, lay))
             comm[-1] += xfer / scale
@@ -608,12 +612,14 @@ class LlmSystem(Device):
         """Bytes one device needs for the trace's weights and KV cache (``None``: unknown)."""
         from ..llm._model import MODELS
 
-        meta = trace.metadata
-        model = MODELS.get(str(meta.get("llm_model", "")))
+        task = trace.task
+        if not isinstance(task, LlmIteration):
+            return None
+        model = MODELS.get(task.model)
         if model is None:
             return None
         lay = self.layout(model.experts)
-        kv = float(meta.get("kv_tokens", 0)) * self.kv_bytes_per_token_per_device(model)
+        kv = float(task.kv_tokens) * self.kv_bytes_per_token_per_device(model)
         return self.weights_per_device(model) + kv / lay.dp
 
 

@@ -50,6 +50,7 @@ from .._device import Device
 from .._ir import REPLAY_OPS, Trace
 from .._params import Config, param
 from .._report import Report
+from ..tasks import DqnLearning, Task
 from ._replay_common import learning_accuracy, replay_columns, tree_depth
 
 __all__ = ["PerCpu", "PerCpuConfig", "PerGpu", "PerGpuConfig", "level_latency_ns"]
@@ -115,6 +116,13 @@ class PerGpu(Device):
     Config = PerGpuConfig
     description = "Sum-tree prioritized replay on a GPU (AMPER's baseline)"
     supported_ops = REPLAY_OPS
+    supported_tasks = frozenset({DqnLearning})
+
+    def accuracy(self, task: Task) -> float:
+        """Mean final DQN return of a :class:`~accel_sim.tasks.DqnLearning` task with a
+        sum-tree PER buffer."""
+        assert isinstance(task, DqnLearning)
+        return learning_accuracy(task, "per", {}, self.config.seed)
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -131,7 +139,7 @@ class PerGpu(Device):
                    + np.where(is_smp, cfg.sync_us * 1e-6, 0.0))
         util = np.clip(m / (waves * cfg.threads), 0.0, 1.0)
         return _report(self.name, trace, latency, cfg.power_w, cfg.clock_mhz, util,
-                       {"kernels": kernels}, learning_accuracy(trace, "per", {}, cfg.seed))
+                       {"kernels": kernels}, self.task_metrics(trace))
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,13 @@ class PerCpu(Device):
     Config = PerCpuConfig
     description = "Sum-tree prioritized replay on a CPU core (our numba sum tree)"
     supported_ops = REPLAY_OPS
+    supported_tasks = frozenset({DqnLearning})
+
+    def accuracy(self, task: Task) -> float:
+        """Mean final DQN return of a :class:`~accel_sim.tasks.DqnLearning` task with our sum
+        tree (the buffer this device models)."""
+        assert isinstance(task, DqnLearning)
+        return learning_accuracy(task, "per", {}, self.config.seed)
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -202,16 +217,15 @@ class PerCpu(Device):
         latency = call_us * 1e-6 + m * per_item * 1e-9
         util = np.zeros_like(latency)  # one core of a latency-bound walk: no peak to compare
         return _report(self.name, trace, latency, cfg.power_w, cfg.clock_mhz, util, {},
-                       learning_accuracy(trace, "per", {}, cfg.seed))
+                       self.task_metrics(trace))
 
 
 def _report(device: str, trace: Trace, latency: np.ndarray, power_w: float, clock_mhz: float,
-            util: np.ndarray, more: dict[str, np.ndarray], accuracy: float | None) -> Report:
+            util: np.ndarray, more: dict[str, np.ndarray], extra: dict[str, float]) -> Report:
     """Report of a platform drawing ``power_w`` while busy, cycles counted at ``clock_mhz``."""
     c = trace.columns
     energy = latency * power_w
     cycles = np.ceil(latency * clock_mhz * 1e6)
-    extra = {} if accuracy is None else {"accuracy": accuracy}
     return Report(
         device=device, workload=trace.name, names=trace.names,
         ops=tuple(lay.op.value for lay in trace.layers),

@@ -56,6 +56,7 @@ from .._ir import Phase, Trace
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
+from ..tasks import Classification, Task
 from . import _systolic_core as core
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
 
@@ -162,6 +163,13 @@ class SparseTrainingArray(Device):
     name = "sat"
     Config = SatConfig
     description = "SAT: systolic N:M sparse training accelerator (BDWP) on an FPGA"
+    supported_tasks = frozenset({Classification})
+
+    def accuracy(self, task: Task) -> float:
+        """Test accuracy of a digits network trained with this configuration's scheme
+        (dense or N:M; :func:`accel_sim.sparse.sparse_training_accuracy`)."""
+        assert isinstance(task, Classification)
+        return _digits_accuracy(task, self.config)
 
     @property
     def board(self) -> FpgaBoard:
@@ -247,9 +255,7 @@ class SparseTrainingArray(Device):
             kk = c["k"][sparse_gemm]
             extra["padded_fraction"] = (float(((-(-kk // cfg.m)) * cfg.m - kk).sum() / kk.sum())
                                         if kk.size else 0.0)
-        acc = _digits_accuracy(trace, cfg)
-        if acc is not None:
-            extra["accuracy"] = acc
+        extra.update(self.task_metrics(trace))
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
             ops=tuple(lay.op.value for lay in layers),
@@ -271,11 +277,8 @@ def _fp16_bytes(c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                  for name in ("input", "weight", "output"))  # type: ignore[return-value]
 
 
-def _digits_accuracy(trace: Trace, cfg: SatConfig) -> float | None:
-    from ..sparse._training import NM, Dense, digits_network, sparse_training_accuracy
+def _digits_accuracy(task: Classification, cfg: SatConfig) -> float:
+    from ..sparse._training import NM, Dense, sparse_training_accuracy
 
-    name = digits_network(trace)
-    if name is None:
-        return None
     scheme = NM(cfg.n, cfg.m, scheme=cfg.mode) if cfg.sparse else Dense()
-    return sparse_training_accuracy(name, scheme, cfg.seed, cfg.train_epochs)
+    return sparse_training_accuracy(task.network, scheme, cfg.seed, cfg.train_epochs)

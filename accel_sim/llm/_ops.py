@@ -35,6 +35,7 @@ import numpy as np
 from .._ir import Layer, OpKind, Trace
 from ..devices._llm_cost import activation_bytes
 from ..errors import ConfigError
+from ..tasks import LlmIteration
 from ._model import LlmModel, get_model
 
 __all__ = ["balanced_counts", "iteration_trace", "layer_traffic", "op_intensity"]
@@ -131,15 +132,14 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
                 add(f"moe{i}.expert_down.c{c}", OpKind.MOE_EXPERT, c, h, m.ffn, groups=n_exp)
     add("final_norm", OpKind.NORM, logits, h, 1)
     add("lm_head", OpKind.GEMM, logits, m.vocab, h)
-    meta = {
-        "llm_model": m.name, "top_k": m.top_k, "experts": m.experts, "hidden": h,
-        "tokens": tokens, "decode_requests": len(dec), "prefill_requests": len(pre),
-        "kv_tokens": sum(dec) + sum(pre), "kv_bytes_per_token": m.kv_bytes_per_token,
-        "weight_bytes": m.weight_bytes,
-    }
-    if m.is_moe:  # which expert got which count (the rows keep only how many got each)
-        meta["expert_counts"] = tuple(tuple(int(x) for x in row) for row in counts)
-    return Trace(name or f"{m.name}.iteration", tuple(rows), meta)
+    task = LlmIteration(
+        model=m.name, top_k=m.top_k, experts=m.experts, hidden=h, tokens=tokens,
+        decode_requests=len(dec), prefill_requests=len(pre), kv_tokens=sum(dec) + sum(pre),
+        kv_bytes_per_token=m.kv_bytes_per_token, weight_bytes=m.weight_bytes,
+        # which expert got which count (the rows keep only how many got each)
+        expert_counts=(tuple(tuple(int(x) for x in row) for row in counts) if m.is_moe
+                       else None))
+    return Trace(name or f"{m.name}.iteration", tuple(rows), {"llm_model": m.name}, task)
 
 
 def layer_traffic(layer: Layer) -> float:

@@ -15,6 +15,7 @@ and placement), computed without building a trace per step:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ class StepModel:
         (ta, ia), (tb, ib), (tc, ic) = views
         self._d_names = tuple(ta.names[i] for i in ia)
         self._d_ops = [ta.layers[i].op for i in ia]
-        self._d_meta = dict(ta.metadata)
+        self._d_task = ta.task
         ca, cb, cc = (t.columns for t in (ta, tb, tc))
         self._d_const = {k: np.asarray(ca[k])[ia] for k in ca}
         self._d_lin = {}
@@ -113,8 +114,8 @@ class StepModel:
             cols = dict(self._d_const)
             for k, (a_, dt, dl) in self._d_lin.items():
                 cols[k] = a_ + dt * (tokens - 1) + dl * (logits - 1)
-            meta = {**self._d_meta, "tokens": tokens}
-            out = self.device.costs(self._d_names, self._d_ops, cols, meta)
+            task = dataclasses.replace(self._d_task, tokens=tokens)
+            out = self.device.costs(self._d_names, self._d_ops, cols, task)
             hit = (float(out["latency_s"].sum()), float(out["energy_dynamic_j"].sum()),
                    float(out["pim_s"].sum()))
             if len(self._dense) < 65536:

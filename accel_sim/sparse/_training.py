@@ -54,7 +54,6 @@ __all__ = [
     "Dense",
     "Scheme",
     "TrainResult",
-    "digits_network",
     "flgw_mask",
     "padded_nm_mask",
     "padded_transposable_mask",
@@ -362,14 +361,8 @@ def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
         max_batches: Stop each epoch after this many batches (quick runs).
         data: ``(X, y)`` to train on; the training split of ``digits_split()`` by default.
     """
-    from workloads._digits import accuracy, split
-    from workloads._digits_train import (
-        backward,
-        forward_cached,
-        init_params,
-        softmax_xent,
-        weight_shapes,
-    )
+    from ..nets.digits import accuracy, split, weight_shapes
+    from ..nets.digits_train import backward, forward_cached, init_params, softmax_xent
 
     _check_network(network)
     scheme = Dense() if scheme is None else scheme
@@ -454,19 +447,3 @@ def sparse_training_accuracy(network: str, scheme: Scheme, seed: int = 0,
     """Test accuracy after :func:`sparse_train` (memoised: devices call it per evaluation)."""
     return sparse_train(network, scheme, seed=seed, epochs=epochs).test_accuracy
 
-
-def digits_network(trace: object) -> str | None:
-    """The digits network (``digits_mlp``/``digits_cnn`` at default sizes) a forward or
-    training trace was built from, or ``None``."""
-    from workloads._digits_train import weight_shapes
-
-    from .._ir import Phase, Trace
-
-    if not isinstance(trace, Trace):
-        return None
-    name = trace.metadata.get("workload")
-    if name not in DEFAULT_EPOCHS:
-        return None
-    shapes = {lay.name: (lay.k, lay.n) for lay in trace.layers
-              if lay.op.has_weights and lay.phase is Phase.FORWARD}
-    return str(name) if shapes == weight_shapes(str(name)) else None
