@@ -20,8 +20,8 @@ from ._device import Device
 from ._ir import OpKind
 from .errors import AccelSimError, ConfigError, UnknownNameError
 
-__all__ = ["ENTRY_POINT_GROUP", "available_devices", "device_names", "devices_supporting",
-           "get_device", "make_device", "register_device"]
+__all__ = ["ENTRY_POINT_GROUP", "available_devices", "device_names", "devices_measuring",
+           "devices_supporting", "get_device", "make_device", "register_device"]
 
 ENTRY_POINT_GROUP = "accel_sim.devices"
 
@@ -110,6 +110,12 @@ def available_devices() -> dict[str, type[Device]]:
 def devices_supporting(op: OpKind) -> list[str]:
     """Names of the devices that model op kind ``op``."""
     return sorted(n for n, c in available_devices().items() if op in c.supported_ops)
+
+
+def devices_measuring(task_type: type) -> list[str]:
+    """Names of the devices whose ``supported_tasks`` include ``task_type``."""
+    return sorted(n for n, c in available_devices().items()
+                  if any(issubclass(task_type, t) for t in c.supported_tasks))
 
 
 def make_device(device: str | Device | type[Device],

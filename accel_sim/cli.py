@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ._registry import available_devices, get_device
+from ._registry import available_devices, devices_measuring, get_device
 from .errors import AccelSimError, ConfigError
 
 __all__ = ["main"]
@@ -125,6 +125,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         json.dump(summary, fh, indent=2)
     _print_table(report, trace)
     _note_skipped(trace)
+    note = device.task_note(trace)
+    if note:
+        print(f"note: {note}; devices that do: "
+              f"{', '.join(devices_measuring(type(trace.task)))}", file=sys.stderr)
     print(f"wrote {args.output}/layers.csv and {args.output}/summary.json")
     return 0
 
@@ -359,7 +363,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ._display import serve_summary
-    from .llm import ServeConfig, serve
+    from .serving import ServeConfig, serve
 
     values: dict[str, str] = {"model": args.model}
     for key in ("batch", "lin", "lout", "rate", "requests", "seed", "routing", "zipf_s",

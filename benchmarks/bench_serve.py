@@ -41,7 +41,8 @@ import numpy as np
 from _timing import median_time
 
 from accel_sim import get_device
-from accel_sim.llm import Router, ServeConfig, get_model, iteration_trace, serve
+from accel_sim.llm import Router, get_model, iteration_trace
+from accel_sim.serving import ServeConfig, serve
 
 MODEL = "mixtral_8x7b"
 DEVICES = ("xpu", "duplex")

@@ -76,7 +76,7 @@ def test_axis_label_rejects_a_bad_direction_and_takes_a_unit():
 
 def _summaries():
     """Summary metrics of every built-in device (small workloads) and of a serving run."""
-    from accel_sim.llm import ServeConfig, serve
+    from accel_sim.serving import ServeConfig, serve
     from workloads import load_workload
 
     replay = "replay:capacity=1000,batch=32"

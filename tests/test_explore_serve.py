@@ -10,8 +10,8 @@ from accel_sim import get_device, make_device
 from accel_sim.cli import main
 from accel_sim.errors import ConfigError
 from accel_sim.explore import ExploreSpec
-from accel_sim.llm import MODELS, ServeConfig, serve
-from accel_sim.llm._serve import ServingEvaluator
+from accel_sim.llm import MODELS
+from accel_sim.serving import ServeConfig, ServingEvaluator, serve
 
 
 def _rows(path):

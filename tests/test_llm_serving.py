@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from accel_sim.cli import main
+from accel_sim.devices._llm_step import StepModel
 from accel_sim.devices.llm_system import (
     BankGroupPimSystem,
     BankPimSystem,
@@ -29,17 +30,14 @@ from accel_sim.devices.llm_system import (
 from accel_sim.errors import ConfigError
 from accel_sim.llm import (
     MODELS,
-    REQUEST_COLUMNS,
     LlmModel,
     Router,
-    ServeConfig,
-    StepModel,
     balanced_counts,
     get_model,
     iteration_trace,
     op_intensity,
-    serve,
 )
+from accel_sim.serving import REQUEST_COLUMNS, ServeConfig, serve
 from accel_sim.testing import DeviceContract
 
 # ---------------------------------------------------------------------- documented constants
@@ -519,7 +517,7 @@ def test_tiny_tensor_parallel_step_by_hand():
     assert s["energy_j"] == pytest.approx(energy, rel=1e-9)
     assert s["comm_s"] == pytest.approx(4 * ring, rel=1e-9)
     step = StepModel(m, dev, None).steps(2, np.array([32.0]))
-    assert step[0][0] == pytest.approx(lat, rel=1e-9)
+    assert step.latency_s[0] == pytest.approx(lat, rel=1e-9)
 
 
 def test_tiny_pipeline_step_by_hand():
@@ -536,8 +534,8 @@ def test_tiny_pipeline_step_by_hand():
     assert s["energy_j"] == pytest.approx(2 * per_mb_energy, rel=1e-9)
     assert s["pipeline_bubble"] == pytest.approx(1 / 3, rel=1e-12)
     step = StepModel(m, dev, None).steps(4, np.array([64.0]))
-    assert step[0][0] == pytest.approx(lat, rel=1e-9)
-    assert step[1][0] == pytest.approx(2 * per_mb_energy, rel=1e-9)
+    assert step.latency_s[0] == pytest.approx(lat, rel=1e-9)
+    assert step.energy_j[0] == pytest.approx(2 * per_mb_energy, rel=1e-9)
 
 
 def test_collective_times_by_hand():

@@ -13,21 +13,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["Unit", "activation_bytes"]
+__all__ = ["ATTN", "DENSE", "EXPERT", "VECTOR", "Unit"]
 
-
-def activation_bytes(score: np.ndarray, context: np.ndarray, input_bytes: np.ndarray,
-                     output_bytes: np.ndarray, m: np.ndarray, k: np.ndarray,
-                     groups: np.ndarray, batch: np.ndarray, repeat: np.ndarray,
-                     input_bits: np.ndarray) -> np.ndarray:
-    """DRAM traffic of operators' activations, B, with attention fused (FlashAttention /
-    FlashDecoding): the score matrix ``S = Q K^T`` never leaves the chip, so a score row moves
-    only Q and K, and a context row only V and its output (``input_bytes`` of a context row
-    counts the probabilities ``m x k`` and V)."""
-    probs = np.asarray(repeat, np.float64) * groups * batch * m * k * input_bits / 8.0
-    return np.where(score, input_bytes,
-                    np.where(context, input_bytes - probs + output_bytes,
-                             input_bytes + output_bytes))
+#: Row kinds of a serving iteration: weights split over tensor parallelism (DENSE), replicated
+#: vector operators (VECTOR), attention (ATTN), MoE experts (EXPERT).
+DENSE, VECTOR, ATTN, EXPERT = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ tokens routed off it. Groups within a node use NVLink, larger ones InfiniBand. P
 layer times (GPipe bubble ``(K-1)/(M+K-1)``), plus one stage-to-stage transfer per slot.
 
 Attention is fused (FlashAttention/FlashDecoding): the score matrix stays on chip, so attention
-moves Q, K, V and its output only (:func:`accel_sim.devices._llm_cost.activation_bytes`).
+moves Q, K, V and its output only (:func:`accel_sim.llm.activation_bytes`).
 
 Trace conventions (row names) are those of :func:`accel_sim.llm.iteration_trace`; other traces
 get tensor-parallel splits without communication.
@@ -58,7 +58,7 @@ import math
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -68,12 +68,29 @@ from .._memory import require_memory
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
+from ..llm._model import LlmModel
+from ..llm._ops import activation_bytes
+from ..llm._routing import Router
+from ..llm._system import ServingLayout
 from ..tasks import LlmIteration
-from ._llm_cost import MOE_PLACE, MOE_SPLIT, MOE_XPU, Unit, activation_bytes, moe_layer_times
+from ._llm_cost import (
+    ATTN,
+    DENSE,
+    EXPERT,
+    MOE_PLACE,
+    MOE_SPLIT,
+    MOE_XPU,
+    VECTOR,
+    Unit,
+    moe_layer_times,
+)
 from .gpu import GPU_SPECS
 
+if TYPE_CHECKING:
+    from ._llm_step import StepModel
+
 __all__ = ["PIM_SPECS", "BankGroupPimSystem", "BankPimSystem", "DuplexConfig", "DuplexSystem",
-           "Layout", "LlmSystem", "LogicPimSystem", "PimSpec", "PimSystemConfig",
+           "Layout", "LlmSystem", "LogicPimSystem", "PimSpec", "PimSystemConfig", "RowCosts",
            "XpuSystem", "XpuSystemConfig"]
 
 #: Arithmetic energy of every unit: 0.46 pJ per FP16 MAC (LLMSimulator ``src/dram/power.h``;
@@ -90,7 +107,6 @@ XPU_PJ_PER_BIT = 3.48
 #: counts and their micro-batch split, the expert-to-group map, per-expert times and order).
 MOE_BYTES_PER_EXPERT = 96
 #: Operator kinds of :meth:`LlmSystem.split_rows`.
-DENSE, VECTOR, ATTN, EXPERT = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -252,8 +268,26 @@ class Layout:
         return (k - 1) / (m + k - 1)
 
 
+@dataclass(frozen=True)
+class RowCosts:
+    """What :meth:`LlmSystem.costs` gives for a trace's rows.
+
+    Attributes:
+        columns: Per-row report columns (``cycles, latency_s, energy_j, utilization,
+            energy_dynamic_j, energy_static_j, comm_s, pim_s, on_pim``).
+        layout: The parallel layout the rows were costed with.
+    """
+
+    columns: dict[str, np.ndarray]
+    layout: Layout
+
+
 class LlmSystem(Device):
-    """Base of the serving systems (see the module docstring); subclasses set ``pim_kind``."""
+    """Base of the serving systems (see the module docstring); subclasses set ``pim_kind``.
+
+    Implements :class:`accel_sim.llm.ServingSystem` (``serving_layout``, ``max_batch``,
+    ``step_costs``), so :func:`accel_sim.serving.serve` serves it.
+    """
 
     Config: ClassVar[type[Config]] = XpuSystemConfig
     pim_kind: ClassVar[str | None] = None
@@ -348,6 +382,18 @@ class LlmSystem(Device):
         """KV-cache bytes one token of a request puts on each device that holds it."""
         lay = self.layout(model.experts)
         return model.kv_bytes_per_token / lay.stages / min(lay.tp, model.kv_heads)
+
+    # ------------------------------------------------------------------ serving protocol
+    def serving_layout(self, model: LlmModel) -> ServingLayout:
+        """Devices used for ``model`` and their idle power (:class:`ServingSystem`)."""
+        lay = self.layout(model.experts)
+        return ServingLayout(devices=lay.devices, idle_power_w=self.static_w * lay.devices)
+
+    def step_costs(self, model: LlmModel, router: Router | None) -> StepModel:
+        """The iteration-cost model of ``model`` (:class:`ServingSystem`)."""
+        from ._llm_step import StepModel
+
+        return StepModel(model, self, router)
 
     def max_batch(self, model, tokens_per_request: int) -> int:
         """Requests of ``tokens_per_request`` tokens (prompt + output) whose KV cache fits."""
@@ -459,19 +505,19 @@ class LlmSystem(Device):
         need = self._memory_need(trace)
         if need is not None:
             violations["memory"] = need / self.memory_bytes() - 1.0
-        lay = out.pop("_layout")
+        lay = out.layout
         return Report(
             device=self.name, workload=trace.name, names=trace.names,
             ops=tuple(o.value for o in ops),
             phases=tuple(lay_.phase.value for lay_ in trace.layers),
-            columns={"macs": cols["macs"], "flops": cols["flops"], **out},
+            columns={"macs": cols["macs"], "flops": cols["flops"], **out.columns},
             extra={"devices": float(lay.devices), "opb_threshold": self.threshold(),
                    "pipeline_bubble": lay.bubble},
             violations=violations,
         )
 
     def costs(self, names: tuple[str, ...], ops: list[OpKind], cols,
-              task: LlmIteration | None) -> dict:
+              task: LlmIteration | None) -> RowCosts:
         """Per-row cost columns of :meth:`evaluate` from a trace's columnar view (``cols``: the
         keys of :attr:`Trace.columns`), its op kinds and names, and its LLM iteration task
         (``None``: a trace of other operators, with no MoE routing)."""
@@ -562,14 +608,13 @@ class LlmSystem(Device):
         peak = lay.devices * (x.flops + (p.flops if p else 0.0))
         util = np.where(latency > 0, cols["flops"] / peak / np.where(latency > 0, latency, 1.0),
                         0.0)
-        return {
+        return RowCosts({
             "cycles": np.ceil(latency * self.spec.clock_mhz * 1e6),
             "latency_s": latency, "energy_j": e_dyn + e_static,
             "utilization": np.clip(util, 0.0, 1.0),
             "energy_dynamic_j": e_dyn, "energy_static_j": e_static,
             "comm_s": comm * scale, "pim_s": pim_time * scale,
-            "on_pim": on_pim.astype(float), "_layout": lay,
-        }
+            "on_pim": on_pim.astype(float)}, lay)
 
     def split_rows(self, kind: np.ndarray, flops: np.ndarray, wbytes: np.ndarray,
                    abytes: np.ndarray, lay: Layout, kv_heads: int

@@ -105,7 +105,7 @@ def _units(study: optuna.Study, objectives: Sequence[str]) -> dict[str, str]:
         cls = get_device(desc["device"])
         config = cls.Config
         if desc.get("serve"):
-            from ..llm import ServingEvaluator
+            from ..serving import ServingEvaluator
 
             config = ServingEvaluator(cls).config_cls
         units.update({f"param_{s.name}": s.unit for s in config.specs() if s.unit})

@@ -36,7 +36,7 @@ from .._procs import (
     interruptible,
     unblock_stop_signals,
 )
-from .._registry import get_device
+from .._registry import devices_measuring, get_device
 from ..errors import AccelSimError, ConfigError, Interrupted
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask
@@ -134,7 +134,7 @@ class _Evaluator:
         self.device = get_device(spec.device)
         self.serving = None
         if spec.serve:
-            from ..llm._serve import ServingEvaluator
+            from ..serving import ServingEvaluator
 
             self.serving = ServingEvaluator(self.device)
             self.traces: list[Trace] = []
@@ -229,8 +229,22 @@ class Explorer:
         for what, metric in [("objective", o.metric) for o in self.spec.objectives] + [
                 ("constraint", c.metric) for c in self.spec.constraints]:
             if metric not in summary:
+                why = ""
+                if metric == "accuracy":
+                    why = self._accuracy_hint()
                 raise ConfigError(f"{what} metric {metric!r} is not produced by device "
-                                  f"{self.spec.device!r}; available: {', '.join(known)}")
+                                  f"{self.spec.device!r}{why}; available: {', '.join(known)}")
+
+    def _accuracy_hint(self) -> str:
+        """Why a device reports no accuracy: the workloads' tasks and who measures them."""
+        tasks = {type(t.task) for t in self.evaluator.traces if t.task is not None
+                 and t.task.accuracy_unit}
+        if not tasks:
+            return (" (no workload carries a task with an accuracy: digits_mlp, digits_cnn, "
+                    "or replay with env=)")
+        kinds = ", ".join(sorted(t.kind for t in tasks))
+        who = sorted({n for t in tasks for n in devices_measuring(t)})
+        return f" (it does not measure {kinds} tasks; devices that do: {', '.join(who)})"
 
     def describe(self) -> dict[str, Any]:
         """The settings that identify the study (stored with it, compared on resume)."""

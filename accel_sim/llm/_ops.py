@@ -33,12 +33,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._ir import Layer, OpKind, Trace
-from ..devices._llm_cost import activation_bytes
 from ..errors import ConfigError
 from ..tasks import LlmIteration
 from ._model import LlmModel, get_model
 
-__all__ = ["balanced_counts", "iteration_trace", "layer_traffic", "op_intensity"]
+__all__ = ["activation_bytes", "balanced_counts", "iteration_trace", "layer_traffic",
+           "op_intensity"]
 
 
 def balanced_counts(model: LlmModel, tokens: int) -> np.ndarray:
@@ -142,10 +142,24 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
     return Trace(name or f"{m.name}.iteration", tuple(rows), {"llm_model": m.name}, task)
 
 
+def activation_bytes(score: np.ndarray, context: np.ndarray, input_bytes: np.ndarray,
+                     output_bytes: np.ndarray, m: np.ndarray, k: np.ndarray,
+                     groups: np.ndarray, batch: np.ndarray, repeat: np.ndarray,
+                     input_bits: np.ndarray) -> np.ndarray:
+    """DRAM traffic of operators' activations, B, with attention fused (FlashAttention /
+    FlashDecoding): the score matrix ``S = Q K^T`` never leaves the chip, so a score row moves
+    only Q and K, and a context row only V and its output (``input_bytes`` of a context row
+    counts the probabilities ``m x k`` and V)."""
+    probs = np.asarray(repeat, np.float64) * groups * batch * m * k * input_bits / 8.0
+    return np.where(score, input_bytes,
+                    np.where(context, input_bytes - probs + output_bytes,
+                             input_bytes + output_bytes))
+
+
 def layer_traffic(layer: Layer) -> float:
     """DRAM bytes of a layer as the serving devices count them: weights plus activations, with
     attention fused (the score matrix stays on chip; see
-    :func:`accel_sim.devices._llm_cost.activation_bytes`)."""
+    :func:`activation_bytes`)."""
     act = activation_bytes(
         np.array(layer.op is OpKind.ATTN_SCORE), np.array(layer.op is OpKind.ATTN_CONTEXT),
         np.array(layer.input_bytes), np.array(layer.output_bytes), np.array(layer.m),

@@ -166,8 +166,9 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
 
 def _vgg8_ppa() -> tuple[float, float]:
     """TOPS/W and TOPS/mm^2 of NeuroSim's VGG-8 (CIFAR-10, 32x32) on the analog model."""
-    from accel_sim import Trace
     from workloads._builder import NetBuilder
+
+    from .._ir import Trace
 
     b = NetBuilder(batch=1, bits=8)
     h = w = 32

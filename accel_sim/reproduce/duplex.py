@@ -31,7 +31,8 @@ from .._ir import OpKind
 from .._plotting import subplots
 from .._progress import track
 from .._registry import make_device
-from ..llm import MODELS, ServeConfig, iteration_trace, layer_traffic, op_intensity, serve
+from ..llm import MODELS, iteration_trace, layer_traffic, op_intensity
+from ..serving import ServeConfig, serve
 from ._common import Comparison, save_axes, write_comparison
 
 #: Devices per model in the paper's evaluation.

@@ -10,8 +10,9 @@ iteration prefills the admitted prompts (producing their first token) and, with
 a prefill iteration runs alone and the running requests wait (LLMSimulator's scheduler).
 
 Runs of decode-only iterations between two events (a completion, or the next arrival when there
-is room) are costed in one vectorised call (:class:`StepModel`); simpy keeps the clock, the
-arrival process and the admission decisions.
+is room) are costed in one vectorised call to the system's step-cost model (the
+:class:`~accel_sim.llm.ServingSystem` protocol: any device that implements it is served); simpy
+keeps the clock, the arrival process and the admission decisions.
 
 Metrics: throughput = output tokens / (last finish - first arrival); time to first token
 (TTFT) = first token - arrival; time between tokens (TBT) = gap between consecutive tokens of a
@@ -33,16 +34,17 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .._device import Device
 from .._params import Config, param
 from .._progress import progress_bar
-from .._registry import get_device
-from ..devices.llm_system import LlmSystem
+from .._registry import available_devices, get_device
 from ..errors import ConfigError
-from ._model import MODELS, LlmModel, get_model
-from ._routing import ROUTING_POLICIES, Router
-from ._step import StepModel
+from ..llm._model import MODELS, LlmModel, get_model
+from ..llm._routing import ROUTING_POLICIES, Router
+from ..llm._system import ServingLayout, ServingSystem, StepCoster, is_serving_system
 
-__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "ServingEvaluator", "serve"]
+__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "ServingEvaluator", "serve",
+           "serving_devices"]
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,25 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(np.quantile(values, q, weights=weights, method="inverted_cdf"))
 
 
-def serve(config: ServeConfig, device: LlmSystem | str = "duplex", *,
+def serving_devices() -> list[str]:
+    """Names of the registered devices that implement :class:`~accel_sim.llm.ServingSystem`."""
+    return sorted(n for n, c in available_devices().items() if is_serving_system(c))
+
+
+def _not_serving(name: str, what: str = "serve") -> ConfigError:
+    return ConfigError(f"{what}: device {name!r} is not an LLM serving system (it does not "
+                       "implement accel_sim.llm.ServingSystem); use one of "
+                       f"{', '.join(serving_devices())}")
+
+
+def serve(config: ServeConfig, device: ServingSystem | str = "duplex", *,
           model: LlmModel | None = None, cap_to_memory: bool = False) -> ServeResult:
     """Simulate serving ``config.requests`` requests on ``device``.
 
     Args:
         config: Serving scenario.
-        device: An xPU/PIM system instance or registered name.
+        device: A device implementing :class:`~accel_sim.llm.ServingSystem` (instance or
+            registered name).
         model: Overrides ``config.model`` with a custom architecture.
         cap_to_memory: When ``batch`` does not fit the KV memory, serve with the largest batch
             that does (and report ``kv_memory_violation`` > 0) instead of raising.
@@ -147,22 +161,24 @@ def serve(config: ServeConfig, device: LlmSystem | str = "duplex", *,
         ConfigError: ``batch`` does not fit the memory (the message says the largest that
             does), the weights alone do not fit, or the device is not an LLM serving system.
     """
+    if not isinstance(config, ServeConfig):
+        raise ConfigError(f"serve: config must be a ServeConfig, got {type(config).__name__}")
     dev = get_device(device)() if isinstance(device, str) else device
-    if not isinstance(dev, LlmSystem):
-        raise ConfigError(f"serve: device {dev.name!r} is not an LLM serving system; use one "
-                          "of xpu, logic_pim, bankgroup_pim, bank_pim, duplex")
+    if not is_serving_system(dev):
+        raise _not_serving(getattr(dev, "name", type(dev).__name__))
     m = model if model is not None else get_model(config.model)
     per_req = config.lin + config.lout
+    layout = dev.serving_layout(m)
     fit = dev.max_batch(m, per_req)
     if fit < 1:
         raise ConfigError(
             f"model {m.name} ({m.weight_bytes / 2**30:.1f} GiB of weights) leaves no room for "
-            f"one request of lin+lout={per_req} tokens on {dev.config.devices} x {dev.name}; "
+            f"one request of lin+lout={per_req} tokens on {layout.devices} x {dev.name}; "
             "use more devices")
     violation = config.batch / fit - 1.0
     if violation > 0 and not cap_to_memory:
         raise ConfigError(
-            f"batch={config.batch} does not fit the KV memory of {dev.config.devices} x "
+            f"batch={config.batch} does not fit the KV memory of {layout.devices} x "
             f"{dev.name} for {m.name} at lin+lout={per_req} tokens: at most {fit} requests fit")
     cap = min(config.batch, fit)
     router = None
@@ -172,26 +188,22 @@ def serve(config: ServeConfig, device: LlmSystem | str = "duplex", *,
                         seed=config.seed)
     with progress_bar(config.requests, desc=f"serve {m.name} on {dev.name}",
                       unit="req") as bar:
-        if m.is_moe and not bar.disable and _jit_cold():
-            bar.set_postfix_str("loading numba kernels (compiled on the first run ever)")
-        sim = _Server(config, m, StepModel(m, dev, router), cap, None if bar.disable else bar)
+        if not bar.disable and _FIRST_RUN:  # numba kernels load (or compile) on first use
+            bar.set_postfix_str("loading kernels (compiled on the first run ever)")
+        sim = _Server(config, m, dev.step_costs(m, router), cap, None if bar.disable else bar)
         sim.run()
-    return sim.result(dev, fit, violation)
+    _FIRST_RUN.clear()
+    return sim.result(dev.name, layout, fit, violation)
 
 
-def _jit_cold() -> bool:
-    """Whether the MoE kernels are not yet compiled (or loaded from numba's cache) in this
-    process: the first serving run of a MoE model compiles them (seconds)."""
-    from ..devices._llm_cost import moe_layer_times
-    from ._routing import _route_steps
-
-    return not (moe_layer_times.signatures and _route_steps.signatures)
+#: Non-empty until the first serving run of this process ends (the progress note).
+_FIRST_RUN = [True]
 
 
 class _Server:
     """The simulation state (see the module docstring)."""
 
-    def __init__(self, cfg: ServeConfig, model: LlmModel, steps: StepModel, cap: int,
+    def __init__(self, cfg: ServeConfig, model: LlmModel, steps: StepCoster, cap: int,
                  bar: Any = None) -> None:
         self.cfg, self.model, self.steps, self.cap = cfg, model, steps, cap
         self.bar = bar  # progress bar (requests finished) or None
@@ -301,7 +313,8 @@ class _Server:
         prompts = tuple(int(self.lin[r]) for r in admit)
         dec = np.array(decode, dtype=np.int64)
         sum_kv = float((self.lin[dec] + self.made[dec]).sum()) if dec.size else 0.0
-        lat, energy, pim = self.steps.steps(dec.size, np.array([sum_kv]), prompts)
+        cost = self.steps.steps(dec.size, np.array([sum_kv]), prompts)
+        lat, energy, pim = cost.latency_s, cost.energy_j, cost.offload_s
         start = env.now
         yield env.timeout(float(lat[0]))
         self._log(start, lat, dec.size, sum(prompts), energy, pim)
@@ -335,14 +348,15 @@ class _Server:
                 and self.issued < self.cfg.requests:
             t_next = float(self.schedule[self.issued]) - env.now
         # cost steps in growing chunks until the block ends or passes the next arrival
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # latency, energy, pim
         done, elapsed = 0, 0.0
         chunk = n if not np.isfinite(t_next) else max(
             2, min(n, int(t_next / self.last_step_s) + 2))
         while done < n and elapsed < t_next:
             k = min(chunk, n - done)
             sum_kv = kv0 + d * np.arange(done, done + k, dtype=float)
-            part = self.steps.steps(d, sum_kv)
+            cost = self.steps.steps(d, sum_kv)
+            part = (cost.latency_s, cost.energy_j, cost.offload_s)
             parts.append(part)
             done += k
             elapsed += float(part[0].sum())
@@ -374,7 +388,8 @@ class _Server:
             self._finish(ended)
 
     # ------------------------------------------------------------------ results
-    def result(self, dev: LlmSystem, fit: int, violation: float) -> ServeResult:
+    def result(self, device: str, layout: ServingLayout, fit: int, violation: float
+               ) -> ServeResult:
         cfg = self.cfg
         its = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self.it_cols.items()}
         tokens = int(self.lout.sum())
@@ -387,13 +402,12 @@ class _Server:
                                 / np.maximum(self.lout - 1, 1), np.nan)
         gv = np.concatenate(self.gap_vals) if self.gap_vals else np.zeros(0)
         gw = np.concatenate(self.gap_wts) if self.gap_wts else np.zeros(0)
-        lay = dev.layout(self.model.experts)
-        e_idle = dev.static_w * lay.devices * self.idle_s
+        e_idle = layout.idle_power_w * self.idle_s
         energy = float(its["energy_j"].sum()) + e_idle
         busy = float(its["latency_s"].sum())
         dec_tokens = its["decode"].astype(float)
         summary: dict[str, Any] = {
-            "model": self.model.name, "device": dev.name, "devices": lay.devices,
+            "model": self.model.name, "device": device, "devices": layout.devices,
             "batch": cfg.batch, "batch_cap": self.cap, "max_batch_kv": fit,
             "lin": cfg.lin, "lout": cfg.lout,
             "rate": cfg.rate, "mode": "poisson" if cfg.rate is not None else "closed_loop",
@@ -408,8 +422,8 @@ class _Server:
             "tbt_mean_s": float(np.average(gv, weights=gw)) if gw.sum() > 0 else float("nan"),
             "e2e_p50_s": float(np.median(e2e)), "e2e_p99_s": float(np.quantile(e2e, 0.99)),
             "energy_j": energy, "energy_per_token_j": energy / tokens,
-            "energy_static_j": dev.static_w * lay.devices * (busy + self.idle_s),
-            "energy_dynamic_per_token_j": (energy - dev.static_w * lay.devices
+            "energy_static_j": layout.idle_power_w * (busy + self.idle_s),
+            "energy_dynamic_per_token_j": (energy - layout.idle_power_w
                                            * (busy + self.idle_s)) / tokens,
             "power_w": energy / makespan if makespan > 0 else float("nan"),
             "iterations": int(its["latency_s"].size),
@@ -439,10 +453,9 @@ class ServingEvaluator:
     """
 
     def __init__(self, device_cls: type) -> None:
-        if not (isinstance(device_cls, type) and issubclass(device_cls, LlmSystem)):
-            raise ConfigError(f"explore --serve: device {getattr(device_cls, 'name', '?')!r} "
-                              "is not an LLM serving system; use one of xpu, logic_pim, "
-                              "bankgroup_pim, bank_pim, duplex")
+        if not (isinstance(device_cls, type) and issubclass(device_cls, Device)
+                and is_serving_system(device_cls)):
+            raise _not_serving(getattr(device_cls, "name", "?"), "explore --serve")
         self.device_cls = device_cls
         dev_fields = {f.name for f in dataclasses.fields(device_cls.Config)}
         clash = dev_fields & {f.name for f in dataclasses.fields(ServeConfig)}

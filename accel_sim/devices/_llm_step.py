@@ -18,14 +18,19 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._ir import Layer, OpKind
-from ..devices.llm_system import ATTN, LlmSystem
-from ._model import LlmModel
-from ._ops import iteration_trace, layer_traffic
-from ._routing import Router
+from ..llm._model import LlmModel
+from ..llm._ops import iteration_trace, layer_traffic
+from ..llm._routing import Router
+from ..llm._system import StepCosts
+from ._llm_cost import ATTN
+
+if TYPE_CHECKING:
+    from .llm_system import LlmSystem
 
 __all__ = ["StepModel"]
 
@@ -116,8 +121,9 @@ class StepModel:
                 cols[k] = a_ + dt * (tokens - 1) + dl * (logits - 1)
             task = dataclasses.replace(self._d_task, tokens=tokens)
             out = self.device.costs(self._d_names, self._d_ops, cols, task)
-            hit = (float(out["latency_s"].sum()), float(out["energy_dynamic_j"].sum()),
-                   float(out["pim_s"].sum()))
+            hit = (float(out.columns["latency_s"].sum()),
+                   float(out.columns["energy_dynamic_j"].sum()),
+                   float(out.columns["pim_s"].sum()))
             if len(self._dense) < 65536:
                 self._dense[key] = hit
         return hit
@@ -194,7 +200,7 @@ class StepModel:
 
     # ------------------------------------------------------------------ iterations
     def steps(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              ) -> StepCosts:
         """Iterations with ``n_decode`` decode requests (KV lengths summing to ``sum_kv[i]`` in
         step ``i``) and the prompts ``prefill``: latency (s), energy (J, dynamic + the
         devices' idle power over the latency) and PIM-busy time (s) per step."""
@@ -209,4 +215,4 @@ class StepModel:
         latency = d_lat + (a_lat + m_lat) * s
         energy = d_e + a_e + m_e + self.device.static_w * self.lay.devices * latency
         pim = d_pim + (a_pim + m_pim) * s
-        return latency, energy, pim
+        return StepCosts(latency, energy, pim)
