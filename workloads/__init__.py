@@ -11,22 +11,27 @@ from accel_sim.nets.digits import forward as digits_forward
 from accel_sim.nets.digits import load_digits, load_weights
 from accel_sim.nets.digits import split as digits_split
 
-from . import _models  # noqa: F401  (registers the built-in workloads)
 from ._onnx import onnx_dim_names, read_onnx
 from ._registry import (
+    Workload,
     WorkloadInfo,
+    get_workload,
     list_workloads,
     load_workload,
     load_workloads,
     parse_workload_spec,
+    workload,
+    workload_names,
 )
 from ._scalesim import read_topology
 
 __all__ = [
+    "Workload",
     "WorkloadInfo",
     "digits_accuracy",
     "digits_forward",
     "digits_split",
+    "get_workload",
     "list_workloads",
     "load_digits",
     "load_weights",
@@ -36,4 +41,6 @@ __all__ = [
     "parse_workload_spec",
     "read_onnx",
     "read_topology",
+    "workload",
+    "workload_names",
 ]

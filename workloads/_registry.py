@@ -1,27 +1,65 @@
-"""Registry of built-in workloads and parsing of workload arguments."""
+"""The workload registry and the parsing of workload arguments.
+
+Every named workload, built-in or third-party, is an entry point of the group
+``accel_sim.workloads``: a callable that takes keyword parameters and returns an
+:class:`accel_sim.Trace` (or its layers). The built-ins are declared in accel_sim's own package
+metadata (``setup.cfg``) like a plug-in's, and a workload's module is imported only when that
+workload (or the list of them) is asked for.
+
+A plug-in can be a plain function with annotated keyword parameters and defaults::
+
+    def my_net(batch: int = 1, hidden: int = 256, act: str = "relu") -> Trace: ...
+
+Its values are then parsed and checked by type (``-w my_net:batch=8,hidden=512``); declaring
+ranges, units and docs as for device parameters is optional: give the function a ``params``
+attribute holding an :class:`accel_sim.Config` subclass, or build it with :func:`workload`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
+import types
+import typing
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from accel_sim._ir import Layer, Trace
-from accel_sim._params import Config
-from accel_sim.errors import UnknownNameError, WorkloadError
+from accel_sim._params import Config, param
+from accel_sim.errors import AccelSimError, UnknownNameError, WorkloadError
 
-__all__ = ["WorkloadInfo", "list_workloads", "load_workload", "load_workloads",
-           "parse_workload_spec"]
+__all__ = ["ENTRY_POINT_GROUP", "Workload", "WorkloadInfo", "get_workload", "list_workloads",
+           "load_workload", "load_workloads", "parse_workload_spec", "workload",
+           "workload_from_callable", "workload_names"]
+
+ENTRY_POINT_GROUP = "accel_sim.workloads"
 
 
 @dataclass(frozen=True)
-class WorkloadInfo:
-    """A built-in workload: its name, parameter declaration, description and builder."""
+class Workload:
+    """A named workload: its parameter declaration, description and builder.
+
+    Calling it with keyword parameters (Python values, checked against ``params``) returns
+    the trace: ``resnet50(batch=4)``.
+
+    Attributes:
+        name: The ``-w`` name.
+        params: The parameters, a :class:`accel_sim.Config` subclass (defaults: ``params()``).
+        description: One line for ``accel-sim workloads``.
+        build: ``build(params) -> Trace | iterable of Layer``.
+    """
 
     name: str
     params: type[Config]
     description: str
-    build: Callable[[Config], Iterable[Layer]]
+    build: Callable[[Config], Iterable[Layer] | Trace]
+
+    def __call__(self, **values: Any) -> Trace:
+        return self.trace(self.params.from_mapping(values))
 
     def trace(self, params: Config | None = None) -> Trace:
         """Build the trace for the given parameters (defaults if ``None``)."""
@@ -32,25 +70,137 @@ class WorkloadInfo:
         if isinstance(built, Trace):  # a builder may return a trace with metadata and a task
             meta = {**built.metadata, **meta}
             task = built.task
+        elif not isinstance(built, Iterable):
+            raise WorkloadError(f"workload {self.name!r} returned {type(built).__name__}, not "
+                                "a Trace or its layers")
         return Trace(self.name, tuple(built), meta, task)
 
 
-_WORKLOADS: dict[str, WorkloadInfo] = {}
+#: The former name of :class:`Workload`.
+WorkloadInfo = Workload
 
 
-def workload(name: str, params: type[Config], description: str):
-    """Decorator registering a builder ``f(params) -> iterable of Layer`` under ``name``."""
+def workload(name: str, params: type[Config], description: str
+             ) -> Callable[[Callable[[Config], Iterable[Layer] | Trace]], Workload]:
+    """Decorator turning a builder ``f(params) -> Trace | layers`` into a :class:`Workload`
+    (list it under the entry-point group ``accel_sim.workloads`` to make it a ``-w`` name)."""
 
-    def deco(fn: Callable[[Config], Iterable[Layer]]):
-        _WORKLOADS[name] = WorkloadInfo(name, params, description, fn)
-        return fn
+    def deco(fn: Callable[[Config], Iterable[Layer] | Trace]) -> Workload:
+        return Workload(name, params, description, fn)
 
     return deco
 
 
-def list_workloads() -> dict[str, WorkloadInfo]:
-    """The built-in workloads by name."""
-    return dict(sorted(_WORKLOADS.items()))
+_TYPES = {int, float, bool, str}
+
+
+def workload_from_callable(name: str, obj: Any) -> Workload:
+    """The :class:`Workload` of an entry point: a :class:`Workload` as it is, or a plain
+    function whose keyword parameters (annotated ``int``, ``float``, ``bool``, ``str``, or one
+    of those ``| None``, each with a default) become its declared parameters."""
+    if isinstance(obj, Workload):
+        return obj if obj.name == name else dataclasses.replace(obj, name=name)
+    if not callable(obj):
+        raise WorkloadError(f"workload plug-in {name!r}: {obj!r} is not callable")
+    doc = inspect.getdoc(obj) or ""
+    description = getattr(obj, "description", "") or (doc.splitlines()[0] if doc else name)
+    declared = getattr(obj, "params", None)
+    if isinstance(declared, type) and issubclass(declared, Config):
+        return Workload(name, declared, description, lambda p: obj(**p.to_dict()))
+    try:
+        hints = typing.get_type_hints(obj)
+    except Exception as exc:
+        raise WorkloadError(f"workload plug-in {name!r}: cannot read its annotations ({exc})"
+                            ) from None
+    fields = []
+    for pname, prm in inspect.signature(obj).parameters.items():
+        if prm.kind not in (prm.KEYWORD_ONLY, prm.POSITIONAL_OR_KEYWORD):
+            raise WorkloadError(f"workload plug-in {name!r}: parameter {pname!r} must be a "
+                                "keyword parameter")
+        if prm.default is prm.empty:
+            raise WorkloadError(f"workload plug-in {name!r}: parameter {pname!r} needs a "
+                                "default")
+        typ = hints.get(pname)
+        base, optional = _plain_type(typ)
+        if base is None:
+            raise WorkloadError(f"workload plug-in {name!r}: parameter {pname!r} must be "
+                                f"annotated int, float, bool or str (or one | None), got {typ}")
+        fields.append((pname, base | None if optional else base,
+                       param(prm.default, optional=optional, search=False)))
+    cls = dataclasses.make_dataclass(f"{name}_params", fields, bases=(Config,), frozen=True)
+    return Workload(name, cls, description, lambda p: obj(**p.to_dict()))
+
+
+def _plain_type(typ: Any) -> tuple[type | None, bool]:
+    if typ in _TYPES:
+        return typ, False
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if len(args) == 1 and args[0] in _TYPES and len(typing.get_args(typ)) == 2:
+            return args[0], True
+    return None, False
+
+
+# ---------------------------------------------------------------------- registry
+_points: dict[str, EntryPoint] | None = None
+_loaded: dict[str, Workload] = {}
+_errors: dict[str, str] = {}
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    global _points
+    if _points is None:
+        found: dict[str, EntryPoint] = {}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in found and not ep.value.startswith("workloads."):
+                continue  # a plug-in reusing a built-in's name: the built-in wins
+            found[ep.name] = ep
+        _points = found
+    return _points
+
+
+def workload_names() -> list[str]:
+    """Every workload name, without importing any of them."""
+    return sorted(_entry_points())
+
+
+def _load(name: str) -> Workload | None:
+    ep = _entry_points().get(name)
+    if ep is None:
+        return None
+    try:
+        wl = workload_from_callable(name, ep.load())
+    except AccelSimError as exc:
+        _errors[name] = str(exc)
+        return None
+    except Exception as exc:  # a broken plug-in must not hide the others: reported by name
+        _errors[name] = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"accel_sim workload plug-in {name!r} ({ep.value}) failed to load: "
+                      f"{exc}", RuntimeWarning, stacklevel=3)
+        return None
+    _loaded[name] = wl
+    return wl
+
+
+def get_workload(name: str) -> Workload:
+    """The workload registered under ``name`` (imports its module only)."""
+    wl = _loaded.get(name) or _load(name)
+    if wl is not None:
+        return wl
+    if name in _errors:
+        raise UnknownNameError(f"workload {name!r} failed to load: {_errors[name]}")
+    raise UnknownNameError(f"unknown workload {name!r}; known: {', '.join(workload_names())} "
+                           "(or a path to a .csv/.onnx file)")
+
+
+def list_workloads() -> dict[str, Workload]:
+    """Every workload that loads, by name."""
+    out = {}
+    for name in workload_names():
+        wl = _loaded.get(name) or _load(name)
+        if wl is not None:
+            out[name] = wl
+    return out
 
 
 def parse_workload_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -134,12 +284,7 @@ def load_workload(spec: str | os.PathLike[str], *, dims: Mapping[str, int] | Non
 
         return read_onnx(text, dims=dims)
     name, str_params = parse_workload_spec(text)
-    if name not in _WORKLOADS:
-        raise UnknownNameError(
-            f"unknown workload {name!r}; built-ins: {', '.join(sorted(_WORKLOADS))} "
-            "(or a path to a .csv/.onnx file)"
-        )
-    info = _WORKLOADS[name]
+    info = get_workload(name)
     cfg_cls = info.params
     values = {k: cfg_cls.spec(k).parse(v, name) for k, v in str_params.items()}
     for k, v in params.items():

@@ -41,10 +41,16 @@ from .._registry import available_devices, get_device
 from ..errors import ConfigError
 from ..llm._model import MODELS, LlmModel, get_model
 from ..llm._routing import ROUTING_POLICIES, Router
-from ..llm._system import ServingLayout, ServingSystem, StepCoster, is_serving_system
+from ..llm._system import (
+    ServingLayout,
+    ServingSystem,
+    StepCoster,
+    StepCosts,
+    is_serving_system,
+)
 
-__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "ServingEvaluator", "serve",
-           "serving_devices"]
+__all__ = ["REQUEST_COLUMNS", "IterationLog", "Recorder", "Scheduler", "ServeConfig",
+           "ServeResult", "ServingEvaluator", "serve", "serving_devices"]
 
 
 @dataclass(frozen=True)
@@ -190,24 +196,88 @@ def serve(config: ServeConfig, device: ServingSystem | str = "duplex", *,
                       unit="req") as bar:
         if not bar.disable and _FIRST_RUN:  # numba kernels load (or compile) on first use
             bar.set_postfix_str("loading kernels (compiled on the first run ever)")
-        sim = _Server(config, m, dev.step_costs(m, router), cap, None if bar.disable else bar)
+        recorder = Recorder(config)
+        sim = _Server(config, dev.step_costs(m, router), Scheduler(cap, config.prefill),
+                      recorder, None if bar.disable else bar)
         sim.run()
     _FIRST_RUN.clear()
-    return sim.result(dev.name, layout, fit, violation)
+    return recorder.result(m, dev.name, layout, cap, fit, violation)
 
 
 #: Non-empty until the first serving run of this process ends (the progress note).
 _FIRST_RUN = [True]
 
 
-class _Server:
-    """The simulation state (see the module docstring)."""
+@dataclass(frozen=True)
+class Scheduler:
+    """Admission and batching policy: iteration-level continuous batching (Orca/vLLM).
 
-    def __init__(self, cfg: ServeConfig, model: LlmModel, steps: StepCoster, cap: int,
-                 bar: Any = None) -> None:
-        self.cfg, self.model, self.steps, self.cap = cfg, model, steps, cap
-        self.bar = bar  # progress bar (requests finished) or None
+    At the start of an iteration the waiting requests are admitted in arrival order while
+    fewer than ``cap`` run (no preemption: every admitted request keeps its KV memory to the
+    end). ``prefill="mixed"``: the running requests decode one token in the same iteration
+    as the admitted prompts; ``"separate"``: a prefill iteration runs alone.
+    """
+
+    cap: int
+    prefill: str = "mixed"
+
+    def admit(self, waiting: list[int], running: list[int]) -> list[int]:
+        """The waiting requests to admit now (in order)."""
+        room = self.cap - len(running)
+        return waiting[:room] if room > 0 else []
+
+    def decode_with_prefill(self, running: list[int]) -> list[int]:
+        """The running requests that decode in an iteration that prefills."""
+        return [] if self.prefill == "separate" else list(running)
+
+    def has_room(self, running: list[int]) -> bool:
+        """Whether an arrival could be admitted now."""
+        return len(running) < self.cap
+
+
+@dataclass
+class IterationLog:
+    """Iterations as they are simulated: one array entry per iteration, in blocks.
+
+    Attributes:
+        start_s, latency_s: Start time and duration, s.
+        decode: Requests decoding one token.
+        prefill_tokens: Prompt tokens prefilled.
+        energy_j: Energy, J.
+        pim_s: Time the system's offload unit was busy, s.
+    """
+
+    start_s: list[np.ndarray] = field(default_factory=list)
+    latency_s: list[np.ndarray] = field(default_factory=list)
+    decode: list[np.ndarray] = field(default_factory=list)
+    prefill_tokens: list[np.ndarray] = field(default_factory=list)
+    energy_j: list[np.ndarray] = field(default_factory=list)
+    pim_s: list[np.ndarray] = field(default_factory=list)
+
+    def append(self, start: float, cost: StepCosts, decode: int, prefill_tokens: int) -> None:
+        """A block of consecutive iterations starting at ``start``."""
+        lat = cost.latency_s
+        n = lat.size
+        self.start_s.append(start + np.concatenate([[0.0], np.cumsum(lat)[:-1]]))
+        self.latency_s.append(lat)
+        self.decode.append(np.full(n, decode, dtype=np.int64))
+        self.prefill_tokens.append(np.full(n, prefill_tokens, dtype=np.int64))
+        self.energy_j.append(cost.energy_j)
+        self.pim_s.append(cost.offload_s)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The log as columns (``iterations.csv``)."""
+        return {f.name: (np.concatenate(getattr(self, f.name)) if getattr(self, f.name)
+                         else np.zeros(0)) for f in dataclasses.fields(self)}
+
+
+class Recorder:
+    """Metrics collection: token times of every request, gaps between tokens, the iteration
+    log and the idle time; :meth:`result` turns them into the serving metrics."""
+
+    def __init__(self, cfg: ServeConfig) -> None:
         n = cfg.requests
+        self.cfg = cfg
         self.lin = np.full(n, cfg.lin, dtype=np.int64)
         self.lout = np.full(n, cfg.lout, dtype=np.int64)
         self.arrival = np.full(n, np.nan)
@@ -216,163 +286,33 @@ class _Server:
         self.last_token = np.full(n, np.nan)
         self.tbt_max = np.zeros(n)
         self.made = np.zeros(n, dtype=np.int64)  # tokens produced
-        rng = np.random.default_rng(cfg.seed)
-        if cfg.rate is not None:
-            self.schedule = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
-        else:
-            self.schedule = None
-        self.env = simpy.Environment()
-        self.waiting: list[int] = []
-        self.running: list[int] = []
-        self.issued = 0
-        self.done = 0
-        self.wake: simpy.Event | None = None
-        # logs: gaps between tokens (value, weight), iterations
-        self.gap_vals: list[np.ndarray] = []
+        self.gap_vals: list[np.ndarray] = []  # gaps between tokens (value, weight)
         self.gap_wts: list[np.ndarray] = []
-        self.it_cols: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("start_s", "latency_s", "decode", "prefill_tokens", "energy_j",
-                            "pim_s")}
+        self.log = IterationLog()
         self.idle_s = 0.0
-        self.last_step_s = 1e-3  # latest decode-step time (s): sizes the next block's chunks
 
-    # ------------------------------------------------------------------ arrivals
-    def _arrive(self, rid: int) -> None:
-        self.arrival[rid] = self.env.now
-        self.waiting.append(rid)
-        if self.wake is not None and not self.wake.triggered:
-            self.wake.succeed()
+    def arrived(self, rid: int, now: float) -> None:
+        self.arrival[rid] = now
 
-    def _source(self):
-        assert self.schedule is not None
-        for rid in range(self.cfg.requests):
-            yield self.env.timeout(max(self.schedule[rid] - self.env.now, 0.0))
-            self.issued += 1
-            self._arrive(rid)
-
-    # ------------------------------------------------------------------ engine
-    def run(self) -> None:
-        if self.schedule is None:  # closed loop: fill the batch at time 0
-            for _ in range(min(self.cap, self.cfg.requests)):
-                self._arrive(self.issued)
-                self.issued += 1
-        else:
-            self.env.process(self._source())
-        self.env.process(self._engine())
-        self.env.run()
-
-    def _log(self, start: float, lat: np.ndarray, decode: int, pre: int, energy: np.ndarray,
-             pim: np.ndarray) -> None:
-        n = lat.size
-        starts = start + np.concatenate([[0.0], np.cumsum(lat)[:-1]])
-        self.it_cols["start_s"].append(starts)
-        self.it_cols["latency_s"].append(lat)
-        self.it_cols["decode"].append(np.full(n, decode, dtype=np.int64))
-        self.it_cols["prefill_tokens"].append(np.full(n, pre, dtype=np.int64))
-        self.it_cols["energy_j"].append(energy)
-        self.it_cols["pim_s"].append(pim)
-
-    def _finish(self, rids: list[int]) -> None:
-        now = self.env.now
-        for rid in rids:
-            self.finish[rid] = now
-            self.running.remove(rid)
-            self.done += 1
-            if self.schedule is None and self.issued < self.cfg.requests:
-                self._arrive(self.issued)
-                self.issued += 1
-        if self.bar is not None:  # once per completion event, not per token
-            if self.bar.postfix:
-                self.bar.set_postfix_str("", refresh=False)
-            self.bar.update(len(rids))
-
-    def _engine(self):
-        cfg, env = self.cfg, self.env
-        while self.done < cfg.requests:
-            if not self.running and not self.waiting:
-                self.wake = env.event()
-                t0 = env.now
-                started = self.issued >= 1  # idle between requests, not before the first one
-                yield self.wake
-                self.wake = None
-                if started:
-                    self.idle_s += env.now - t0
-                continue
-            room = self.cap - len(self.running)
-            admit = self.waiting[:room] if room > 0 else []
-            if admit:
-                del self.waiting[:len(admit)]
-                decode = [] if cfg.prefill == "separate" else list(self.running)
-                yield from self._iteration(admit, decode)
-            else:
-                yield from self._decode_block()
-
-    def _iteration(self, admit: list[int], decode: list[int]):
-        """One iteration: prefill ``admit`` and advance ``decode`` by one token."""
-        env = self.env
-        prompts = tuple(int(self.lin[r]) for r in admit)
-        dec = np.array(decode, dtype=np.int64)
-        sum_kv = float((self.lin[dec] + self.made[dec]).sum()) if dec.size else 0.0
-        cost = self.steps.steps(dec.size, np.array([sum_kv]), prompts)
-        lat, energy, pim = cost.latency_s, cost.energy_j, cost.offload_s
-        start = env.now
-        yield env.timeout(float(lat[0]))
-        self._log(start, lat, dec.size, sum(prompts), energy, pim)
-        now = env.now
-        if dec.size:
-            gaps = now - self.last_token[dec]
+    def iteration(self, now: float, decode: np.ndarray, admitted: list[int]) -> None:
+        """An iteration that ended at ``now``: ``decode`` made one token, ``admitted``
+        their first."""
+        if decode.size:
+            gaps = now - self.last_token[decode]
             self.gap_vals.append(gaps)
-            self.gap_wts.append(np.ones(dec.size))
-            self.tbt_max[dec] = np.maximum(self.tbt_max[dec], gaps)
-            self.made[dec] += 1
-            self.last_token[dec] = now
-        adm = np.array(admit, dtype=np.int64)
+            self.gap_wts.append(np.ones(decode.size))
+            self.tbt_max[decode] = np.maximum(self.tbt_max[decode], gaps)
+            self.made[decode] += 1
+            self.last_token[decode] = now
+        adm = np.array(admitted, dtype=np.int64)
         self.first[adm] = now
         self.last_token[adm] = now
         self.made[adm] = 1
-        self.running.extend(admit)
-        ended = [int(r) for r in self.running if self.made[r] >= self.lout[r]]
-        if ended:
-            self._finish(ended)
 
-    def _decode_block(self):
-        """Decode iterations until the next completion or the next admissible arrival."""
-        env = self.env
-        run = np.array(self.running, dtype=np.int64)
-        left = self.lout[run] - self.made[run]
-        n = int(left.min())
-        d = run.size
-        kv0 = float((self.lin[run] + self.made[run]).sum())
-        t_next = np.inf
-        if self.schedule is not None and len(self.running) < self.cap \
-                and self.issued < self.cfg.requests:
-            t_next = float(self.schedule[self.issued]) - env.now
-        # cost steps in growing chunks until the block ends or passes the next arrival
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # latency, energy, pim
-        done, elapsed = 0, 0.0
-        chunk = n if not np.isfinite(t_next) else max(
-            2, min(n, int(t_next / self.last_step_s) + 2))
-        while done < n and elapsed < t_next:
-            k = min(chunk, n - done)
-            sum_kv = kv0 + d * np.arange(done, done + k, dtype=float)
-            cost = self.steps.steps(d, sum_kv)
-            part = (cost.latency_s, cost.energy_j, cost.offload_s)
-            parts.append(part)
-            done += k
-            elapsed += float(part[0].sum())
-            chunk *= 2
-        lat, energy, pim = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        self.last_step_s = float(lat[-1])
-        ends = np.cumsum(lat)
-        if np.isfinite(t_next):
-            cut = int(np.searchsorted(ends, t_next, side="left"))
-            n = min(done, cut + 1)
-        else:
-            n = done
-        lat, energy, pim, ends = lat[:n], energy[:n], pim[:n], ends[:n]
-        start = env.now
-        yield env.timeout(float(ends[-1]))
-        self._log(start, lat, d, 0, energy, pim)
+    def decode_block(self, start: float, now: float, run: np.ndarray, lat: np.ndarray) -> None:
+        """``lat.size`` decode iterations from ``start`` to ``now``, each making one token of
+        every request in ``run``."""
+        n, d = lat.size, run.size
         first_gap = start + lat[0] - self.last_token[run]
         self.gap_vals.append(first_gap)
         self.gap_wts.append(np.ones(d))
@@ -382,16 +322,16 @@ class _Server:
         block_max = float(lat[1:].max()) if n > 1 else 0.0
         self.tbt_max[run] = np.maximum(self.tbt_max[run], np.maximum(first_gap, block_max))
         self.made[run] += n
-        self.last_token[run] = env.now
-        ended = [int(r) for r in run if self.made[r] >= self.lout[r]]
-        if ended:
-            self._finish(ended)
+        self.last_token[run] = now
 
-    # ------------------------------------------------------------------ results
-    def result(self, device: str, layout: ServingLayout, fit: int, violation: float
-               ) -> ServeResult:
+    def finished(self, rid: int, now: float) -> None:
+        self.finish[rid] = now
+
+    def result(self, model: LlmModel, device: str, layout: ServingLayout, cap: int, fit: int,
+               violation: float) -> ServeResult:
+        """The serving metrics (see the module docstring)."""
         cfg = self.cfg
-        its = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self.it_cols.items()}
+        its = self.log.columns()
         tokens = int(self.lout.sum())
         t0 = float(np.nanmin(self.arrival))
         makespan = float(np.nanmax(self.finish)) - t0
@@ -407,8 +347,8 @@ class _Server:
         busy = float(its["latency_s"].sum())
         dec_tokens = its["decode"].astype(float)
         summary: dict[str, Any] = {
-            "model": self.model.name, "device": device, "devices": layout.devices,
-            "batch": cfg.batch, "batch_cap": self.cap, "max_batch_kv": fit,
+            "model": model.name, "device": device, "devices": layout.devices,
+            "batch": cfg.batch, "batch_cap": cap, "max_batch_kv": fit,
             "lin": cfg.lin, "lout": cfg.lout,
             "rate": cfg.rate, "mode": "poisson" if cfg.rate is not None else "closed_loop",
             "requests": cfg.requests, "seed": cfg.seed, "routing": cfg.routing,
@@ -441,6 +381,148 @@ class _Server:
             arr.setflags(write=False)
         return ServeResult(MappingProxyType(summary), MappingProxyType(reqs),
                            MappingProxyType(its))
+
+
+class _Server:
+    """The simulation engine: simpy keeps the clock and the arrivals; the
+    :class:`Scheduler` decides admissions, the system's :class:`StepCoster` prices iterations,
+    the :class:`Recorder` collects the metrics."""
+
+    def __init__(self, cfg: ServeConfig, steps: StepCoster, scheduler: Scheduler,
+                 recorder: Recorder, bar: Any = None) -> None:
+        self.cfg, self.steps, self.scheduler, self.rec = cfg, steps, scheduler, recorder
+        self.bar = bar  # progress bar (requests finished) or None
+        n = cfg.requests
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.rate is not None:
+            self.schedule = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
+        else:
+            self.schedule = None
+        self.env = simpy.Environment()
+        self.waiting: list[int] = []
+        self.running: list[int] = []
+        self.issued = 0
+        self.done = 0
+        self.wake: simpy.Event | None = None
+        self.last_step_s = 1e-3  # latest decode-step time (s): sizes the next block's chunks
+
+    # ------------------------------------------------------------------ arrivals
+    def _arrive(self, rid: int) -> None:
+        self.rec.arrived(rid, self.env.now)
+        self.waiting.append(rid)
+        if self.wake is not None and not self.wake.triggered:
+            self.wake.succeed()
+
+    def _source(self):
+        assert self.schedule is not None
+        for rid in range(self.cfg.requests):
+            yield self.env.timeout(max(self.schedule[rid] - self.env.now, 0.0))
+            self.issued += 1
+            self._arrive(rid)
+
+    # ------------------------------------------------------------------ engine
+    def run(self) -> None:
+        if self.schedule is None:  # closed loop: fill the batch at time 0
+            for _ in range(min(self.scheduler.cap, self.cfg.requests)):
+                self._arrive(self.issued)
+                self.issued += 1
+        else:
+            self.env.process(self._source())
+        self.env.process(self._engine())
+        self.env.run()
+
+    def _finish(self, rids: list[int]) -> None:
+        now = self.env.now
+        for rid in rids:
+            self.rec.finished(rid, now)
+            self.running.remove(rid)
+            self.done += 1
+            if self.schedule is None and self.issued < self.cfg.requests:
+                self._arrive(self.issued)
+                self.issued += 1
+        if self.bar is not None:  # once per completion event, not per token
+            if self.bar.postfix:
+                self.bar.set_postfix_str("", refresh=False)
+            self.bar.update(len(rids))
+
+    def _engine(self):
+        cfg, env = self.cfg, self.env
+        while self.done < cfg.requests:
+            if not self.running and not self.waiting:
+                self.wake = env.event()
+                t0 = env.now
+                started = self.issued >= 1  # idle between requests, not before the first one
+                yield self.wake
+                self.wake = None
+                if started:
+                    self.rec.idle_s += env.now - t0
+                continue
+            admit = self.scheduler.admit(self.waiting, self.running)
+            if admit:
+                del self.waiting[:len(admit)]
+                decode = self.scheduler.decode_with_prefill(self.running)
+                yield from self._iteration(admit, decode)
+            else:
+                yield from self._decode_block()
+
+    def _iteration(self, admit: list[int], decode: list[int]):
+        """One iteration: prefill ``admit`` and advance ``decode`` by one token."""
+        env, rec = self.env, self.rec
+        prompts = tuple(int(rec.lin[r]) for r in admit)
+        dec = np.array(decode, dtype=np.int64)
+        sum_kv = float((rec.lin[dec] + rec.made[dec]).sum()) if dec.size else 0.0
+        cost = self.steps.steps(dec.size, np.array([sum_kv]), prompts)
+        start = env.now
+        yield env.timeout(float(cost.latency_s[0]))
+        rec.log.append(start, cost, dec.size, sum(prompts))
+        rec.iteration(env.now, dec, admit)
+        self.running.extend(admit)
+        ended = [int(r) for r in self.running if rec.made[r] >= rec.lout[r]]
+        if ended:
+            self._finish(ended)
+
+    def _decode_block(self):
+        """Decode iterations until the next completion or the next admissible arrival."""
+        env, rec = self.env, self.rec
+        run = np.array(self.running, dtype=np.int64)
+        left = rec.lout[run] - rec.made[run]
+        n = int(left.min())
+        d = run.size
+        kv0 = float((rec.lin[run] + rec.made[run]).sum())
+        t_next = np.inf
+        if self.schedule is not None and self.scheduler.has_room(self.running) \
+                and self.issued < self.cfg.requests:
+            t_next = float(self.schedule[self.issued]) - env.now
+        # cost steps in growing chunks until the block ends or passes the next arrival
+        parts: list[StepCosts] = []
+        done, elapsed = 0, 0.0
+        chunk = n if not np.isfinite(t_next) else max(
+            2, min(n, int(t_next / self.last_step_s) + 2))
+        while done < n and elapsed < t_next:
+            k = min(chunk, n - done)
+            sum_kv = kv0 + d * np.arange(done, done + k, dtype=float)
+            cost = self.steps.steps(d, sum_kv)
+            parts.append(cost)
+            done += k
+            elapsed += float(cost.latency_s.sum())
+            chunk *= 2
+        lat, energy, pim = (np.concatenate([getattr(p, f) for p in parts])
+                            for f in ("latency_s", "energy_j", "offload_s"))
+        self.last_step_s = float(lat[-1])
+        ends = np.cumsum(lat)
+        if np.isfinite(t_next):
+            cut = int(np.searchsorted(ends, t_next, side="left"))
+            n = min(done, cut + 1)
+        else:
+            n = done
+        lat, energy, pim, ends = lat[:n], energy[:n], pim[:n], ends[:n]
+        start = env.now
+        yield env.timeout(float(ends[-1]))
+        rec.log.append(start, StepCosts(lat, energy, pim), d, 0)
+        rec.decode_block(start, env.now, run, lat)
+        ended = [int(r) for r in run if rec.made[r] >= rec.lout[r]]
+        if ended:
+            self._finish(ended)
 
 
 class ServingEvaluator:
