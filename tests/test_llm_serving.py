@@ -38,7 +38,7 @@ from accel_sim.llm import (
     op_intensity,
 )
 from accel_sim.serving import REQUEST_COLUMNS, ServeConfig, serve
-from accel_sim.testing import DeviceContract
+from accel_sim.testing import DeviceContract, ServingSystemContract
 
 # ---------------------------------------------------------------------- documented constants
 H100_FLOPS = 989.4e12  # FP16 dense, FLOP/s
@@ -863,6 +863,29 @@ class TestDuplexContract(DeviceContract):
     def configs(self):
         return [DuplexSystem.Config(), DuplexSystem.Config(devices=8, pp=2, microbatches=4),
                 DuplexSystem.Config(placement="xpu")]
+
+
+class TestXpuServing(ServingSystemContract):
+    device_class = XpuSystem
+
+
+class TestLogicPimServing(ServingSystemContract):
+    device_class = LogicPimSystem
+
+
+class TestBankGroupPimServing(ServingSystemContract):
+    device_class = BankGroupPimSystem
+
+
+class TestBankPimServing(ServingSystemContract):
+    device_class = BankPimSystem
+
+
+class TestDuplexServing(ServingSystemContract):
+    device_class = DuplexSystem
+
+    def device(self):
+        return DuplexSystem(DuplexSystem.Config(devices=8, pp=2, microbatches=4))
 
 
 def test_all_llm_systems_are_llm_systems():

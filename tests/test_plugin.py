@@ -1,4 +1,5 @@
-"""A third-party device package, installed for real, is found through its entry point."""
+"""A third-party package, installed for real, plugs in a device with an accuracy, a serving
+system and a workload through entry points, and each passes the shipped contracts."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _run(env, *args, check=True):
 def test_plugin_listed_with_its_parameters(plugin_env):
     out = _run(plugin_env, "devices").stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("toy_mac_array "))
-    assert "Toy MAC array: one MAC per unit per cycle (3 parameters, 3 searched" in line
+    assert "Toy MAC array: one MAC per unit per cycle (4 parameters, 4 searched" in line
     assert any(ln.startswith("systolic ") for ln in out.splitlines())  # built-ins still there
     out = _run(plugin_env, "devices", "toy_mac_array").stdout
     assert "macs_per_cycle=64" in out and "searched" in out and "[MAC/cycle]" in out
@@ -46,7 +47,7 @@ def test_readme_example_is_the_tested_plugin():
     """The README's plug-in example is this package's code, line for line, and its
     entry-point block is this package's pyproject.toml table."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("## Writing a device plug-in")[1].split("\n## ")[0]
+    section = readme.split("## Writing plug-ins")[1].split("\n## ")[0]
     blocks = section.split("```")
     code = next(b for b in blocks if b.startswith("python\nfrom dataclasses"))
     source = (PLUGIN / "accel_sim_toy_plugin" / "__init__.py").read_text()
@@ -79,3 +80,54 @@ def test_unknown_parameter_of_plugin_is_a_clear_error(plugin_env):
                "-o", "x", check=False)
     assert res.returncode == 2
     assert "unknown parameter 'foo'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_plugin_device_measures_digits_accuracy_through_the_hook(plugin_env, tmp_path):
+    import json
+
+    _run(plugin_env, "run", "-w", "digits_mlp", "-d", "toy_mac_array", "-s", "weight_bits=4",
+         "-o", str(tmp_path / "a"))
+    acc4 = json.loads((tmp_path / "a" / "summary.json").read_text())["accuracy"]
+    _run(plugin_env, "run", "-w", "digits_mlp", "-d", "toy_mac_array", "-s", "weight_bits=12",
+         "-o", str(tmp_path / "b"))
+    acc12 = json.loads((tmp_path / "b" / "summary.json").read_text())["accuracy"]
+    # the shipped float weights reach 0.9756 on the 450 test images (weights_info); 12-bit
+    # weights change at most a few images, 4-bit ones cost accuracy
+    assert 0.95 <= acc12 <= 1.0 and acc4 < acc12
+    res = _run(plugin_env, "explore", "-w", "digits_mlp", "-d", "toy_mac_array",
+               "--objectives", "latency,accuracy", "--trials", "4", "-q", "-o",
+               str(tmp_path / "e"))
+    assert "4 complete trials" in res.stdout
+
+
+def test_plugin_serving_system_is_served_and_explored(plugin_env, tmp_path):
+    import json
+
+    res = _run(plugin_env, "serve", "-m", "llama3_70b", "-d", "toy_server", "--batch", "16",
+               "--lin", "256", "--lout", "64", "--requests", "64", "-q", "-o",
+               str(tmp_path / "s"))
+    assert res.returncode == 0
+    s = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert s["device"] == "toy_server" and s["devices"] == 4 and s["throughput_tok_s"] > 0
+    res = _run(plugin_env, "explore", "--serve", "-d", "toy_server", "-s", "model=llama3_70b",
+               "-s", "lin=128", "-s", "lout=32", "-s", "requests=32", "--space", "batch=4:64",
+               "tflops", "--objectives", "throughput_tok_s,energy_per_token_j", "--trials", "5",
+               "-q", "-o", str(tmp_path / "x"))
+    assert "5 complete trials" in res.stdout
+    res = _run(plugin_env, "serve", "-m", "llama3_70b", "-d", "toy_mac_array", "-o",
+               str(tmp_path / "n"), check=False)
+    assert res.returncode == 2 and "toy_server" in res.stderr  # named among those that serve
+
+
+def test_plugin_workload_is_reached_by_name(plugin_env, tmp_path):
+    import json
+
+    out = _run(plugin_env, "workloads").stdout
+    assert "toy_mlp: Toy MLP" in out and "hidden=256" in out
+    _run(plugin_env, "run", "-w", "toy_mlp:hidden=128,layers=3,batch=2", "-d", "systolic",
+         "-o", str(tmp_path / "w"))
+    s = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert s["macs"] == 2 * (64 * 128 + 128 * 128 * 2 + 128 * 10)
+    bad = _run(plugin_env, "run", "-w", "toy_mlp:hidden=abc", "-d", "systolic", "-o",
+               str(tmp_path / "x"), check=False)
+    assert bad.returncode == 2 and "hidden" in bad.stderr and "Traceback" not in bad.stderr

@@ -242,3 +242,17 @@ def test_onnx_corrupt_file(tmp_path):
     with pytest.raises(WorkloadError, match=r"broken\.onnx"):
         load_workload(str(p))
 
+
+
+# ---------------------------------------------------------------------- contract
+def _contract_classes():
+    """One WorkloadContract test class per built-in workload (named after it)."""
+    from accel_sim.testing import WorkloadContract
+    from workloads import workload_names
+
+    for name in workload_names():
+        cls = type(f"TestWorkload_{name}", (WorkloadContract,), {"workload_name": name})
+        globals()[cls.__name__] = cls
+
+
+_contract_classes()

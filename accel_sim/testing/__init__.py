@@ -1,13 +1,19 @@
-"""Reusable tests for device plug-ins.
+"""Reusable tests for plug-ins: devices, serving systems and workloads.
 
-Subclass :class:`DeviceContract` in your test suite (pytest collects it)::
+Subclass the contract in your test suite (pytest collects it)::
 
-    from accel_sim.testing import DeviceContract
+    from accel_sim.testing import DeviceContract, ServingSystemContract, WorkloadContract
 
     class TestMyDevice(DeviceContract):
         device_class = MyDevice
 
-Every built-in device passes it; so must a third-party one. It needs pytest (the extra
+    class TestMyServingSystem(ServingSystemContract):
+        device_class = MyServingSystem
+
+    class TestMyWorkload(WorkloadContract):
+        workload_name = "my_workload"
+
+Every built-in passes them; so must a third-party one. They need pytest (the extra
 ``accel-sim[testing]``).
 """
 
@@ -20,5 +26,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       ) from exc
 
 from ._contract import DeviceContract, check_figures, contract_traces, edge_traces
+from ._serving import ServingSystemContract
+from ._workload import WorkloadContract
 
-__all__ = ["DeviceContract", "check_figures", "contract_traces", "edge_traces"]
+__all__ = ["DeviceContract", "ServingSystemContract", "WorkloadContract", "check_figures",
+           "contract_traces", "edge_traces"]

@@ -16,6 +16,7 @@ from .._params import Config
 from .._registry import get_device
 from .._report import REQUIRED_COLUMNS, SIGNED_EXTRAS, Report
 from ..errors import AccelSimError, ConfigError, NumericError
+from ..tasks import Classification, DqnLearning, Task
 
 #: Memory the edge-of-range test lets a device use (it stands in for a small machine, so that
 #: huge layers are refused quickly and the test never depends on the machine it runs on).
@@ -293,6 +294,59 @@ class DeviceContract:
                     pytest.fail(f"{where}: {type(exc).__name__}: {exc} (only AccelSimError may "
                                 "be raised)")
                 check_figures(rep, where)
+
+    # ---------------------------------------------------------------- tasks
+    def task_traces(self) -> list[Trace]:
+        """Traces carrying each task type the device measures (default: ``digits_mlp`` for
+        :class:`~accel_sim.tasks.Classification`, forward and training step; a short
+        CartPole DQN for :class:`~accel_sim.tasks.DqnLearning`)."""
+        from workloads import load_workload
+
+        out: list[Trace] = []
+        for t in self.device_class.supported_tasks:
+            if issubclass(Classification, t):
+                fwd = load_workload("digits_mlp:batch=8")
+                out += [fwd, training_trace(fwd)]
+            elif issubclass(DqnLearning, t):
+                out.append(load_workload("replay:capacity=2000,batch=16,env=cartpole,"
+                                         "dqn_steps=2000,runs=1"))
+        return [tr for tr in out if self.device_class.accepts(tr)]
+
+    def test_declared_tasks(self) -> None:
+        """Task types are :class:`accel_sim.tasks.Task` subclasses, and a device that
+        declares any implements the accuracy hook."""
+        cls = self.device_class
+        for t in cls.supported_tasks:
+            assert isinstance(t, type) and issubclass(t, Task), t
+        if cls.supported_tasks:
+            assert cls.accuracy is not Device.accuracy, "supported_tasks needs accuracy()"
+
+    def test_accuracy_of_supported_tasks(self) -> None:
+        """The report of a trace with a supported task has a finite ``accuracy`` (a fraction
+        in [0, 1] for a classification) from the accuracy hook."""
+        dev = self.device_class(self.configs()[0])
+        for tr in self.task_traces():
+            rep = dev.evaluate(tr)
+            assert "accuracy" in rep.extra, f"{tr.name}: no accuracy for {tr.task}"
+            acc = rep.extra["accuracy"]
+            assert math.isfinite(acc)
+            if isinstance(tr.task, Classification):
+                assert 0.0 <= acc <= 1.0
+            assert acc == dev.accuracy(tr.task)  # type: ignore[arg-type]
+            assert dev.task_note(tr) is None
+
+    def test_other_tasks_are_not_measured(self) -> None:
+        """A task the device does not declare gets no accuracy, and ``task_note`` says so in
+        one line."""
+        for tr in self.traces():
+            for task in (Classification("digits_mlp"), DqnLearning("cartpole", 100, 4, 2000, 1)):
+                if self.device_class().supports_task(task):
+                    continue
+                rep = self.device_class().evaluate(Trace(tr.name, tr.layers, task=task))
+                assert "accuracy" not in rep.extra
+                note = self.device_class().task_note(Trace(tr.name, tr.layers, task=task))
+                assert note and "\n" not in note
+            break
 
     def test_evaluate_many_matches_evaluate(self) -> None:
         cfgs = self.configs()
