@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ._device import Device
     from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
     from ._params import Config, ParamSpec, param
-    from ._progress import progress_enabled, set_progress
+    from ._progress_tqdm import progress_enabled, set_progress
     from ._registry import available_devices, get_device, make_device, register_device
     from ._report import Report
     from ._simulate import simulate
@@ -38,7 +38,7 @@ _LAZY = {
     "ConvShape": "_ir", "Layer": "_ir", "OpKind": "_ir", "Phase": "_ir",
     "SparsityPattern": "_ir", "Trace": "_ir", "training_trace": "_ir",
     "Config": "_params", "ParamSpec": "_params", "param": "_params",
-    "progress_enabled": "_progress", "set_progress": "_progress",
+    "progress_enabled": "_progress_tqdm", "set_progress": "_progress_tqdm",
     "available_devices": "_registry", "get_device": "_registry", "make_device": "_registry",
     "register_device": "_registry",
     "Report": "_report",

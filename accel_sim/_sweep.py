@@ -144,11 +144,11 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(device: type[Device], trace: Trace, grid: Grid | None) -> None:
     # never raise here: multiprocessing.Pool would start a new worker forever
     try:
+        from . import _progress
         from ._procs import worker_signals
-        from ._progress import set_progress
 
         worker_signals()  # a forkserver's child: dies with the forkserver, which exits
-        set_progress(False)  # with this process; the parent draws the bar
+        _progress.install(None)  # with this process; the parent draws the bar
         _WORKER.update(device=device, trace=trace, grid=grid)
     except BaseException as exc:  # reported by the first task instead
         _WORKER["error"] = exc

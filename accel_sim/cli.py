@@ -585,16 +585,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for user errors, 128 + signal number when
     stopped by SIGINT or SIGTERM)."""
+    from . import _progress
     from ._procs import interruptible
-    from ._progress import progress_enabled
+    from ._progress_tqdm import progress_enabled
     from .errors import Interrupted
 
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet = getattr(args, "quiet", False)
     try:
-        with interruptible(), (progress_enabled(False) if quiet
-                               else contextlib.nullcontext()):
+        if quiet:
+            progress = progress_enabled(False)
+        elif _progress.current() is None:  # bars on a terminal, unless a caller chose
+            progress = progress_enabled(None)
+        else:
+            progress = contextlib.nullcontext()
+        with interruptible(), progress:
             return int(args.func(args) or 0)
     except AccelSimError as exc:
         print(f"accel-sim: error: {_one_line(str(exc))}", file=sys.stderr)

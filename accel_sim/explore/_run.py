@@ -194,7 +194,9 @@ class Explorer:
     seed) are stored in the study's user attribute ``accel_sim``; resuming with other settings
     is an error that names what differs.
 
-    Nothing is created on disk until :meth:`run` has validated every input.
+    Constructing an explorer validates the spec and evaluates nothing; nothing is created on
+    disk until :meth:`run` has checked every input (including the metrics, by evaluating the
+    default design once).
     """
 
     def __init__(self, spec: ExploreSpec) -> None:
@@ -202,7 +204,6 @@ class Explorer:
             raise ConfigError(f"Explorer takes an ExploreSpec, got {type(spec).__name__}")
         self.spec = spec
         self.evaluator = _Evaluator(spec)  # validates workloads, device and space
-        self._check_metrics()
         make_sampler(spec, self.space)  # validates the sampler against the space
         self.choice = storage_choice(spec)  # decides, creates nothing
         self.embedded = self.choice.embedded
@@ -221,8 +222,9 @@ class Explorer:
             self._storage = self.choice.open(self.spec)
         return self._storage
 
-    def _check_metrics(self) -> None:
-        """Every objective and constraint names a metric the device produces."""
+    def check_metrics(self) -> None:
+        """Every objective and constraint names a metric the device produces (evaluates the
+        default design once; :meth:`run` calls it before it writes anything)."""
         default = self.evaluator.space.config({})
         summary, _ = self.evaluator(default)
         known = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
@@ -493,6 +495,7 @@ class Explorer:
         """
         spec = self.spec
         t0 = time.perf_counter()
+        self.check_metrics()  # one evaluation of the default design, before any file
         # read the warm-start source first: a bad one must not leave an empty study behind
         designs = _warm_designs(spec.warm_start, spec, None) if spec.warm_start else []
         folder = FolderLock(os.path.abspath(spec.output)) if self.embedded else None
@@ -674,10 +677,10 @@ def _file_lock(path: str) -> Iterator[None]:
 def _worker_main(spec: ExploreSpec, worker: int, parent_pid: int) -> None:
     import sys
 
-    from .._progress import set_progress
+    from .. import _progress
 
     die_with_parent(parent_pid)
-    set_progress(False)  # the parent draws the bar
+    _progress.install(None)  # the parent draws the bar
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with interruptible():
