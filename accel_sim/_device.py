@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from ._ir import DNN_OPS, OpKind, Trace
 from ._params import Config
@@ -13,10 +13,13 @@ from ._report import Report
 from .errors import ConfigError, WorkloadError
 from .tasks import Task
 
-__all__ = ["Device"]
+__all__ = ["C", "Device"]
 
 
-class Device(abc.ABC):
+C = TypeVar("C", bound=Config)
+
+
+class Device(abc.ABC, Generic[C]):
     """A hardware model that evaluates layer traces.
 
     Contract (checked for every device by :class:`accel_sim.testing.DeviceContract`):
@@ -67,10 +70,14 @@ class Device(abc.ABC):
     supported_ops: ClassVar[frozenset[OpKind]] = DNN_OPS
     supported_tasks: ClassVar[frozenset[type[Task]]] = frozenset()
 
-    def __init__(self, config: Config | None = None) -> None:
+    config: C
+    """The configuration, an instance of the device's ``Config`` (typed by ``Device[C]``)."""
+
+    def __init__(self, config: C | None = None) -> None:
         if config is None:
-            config = self.Config()
-        elif not isinstance(config, self.Config):
+            self.config = cast(C, self.Config())
+            return
+        if not isinstance(config, self.Config):
             raise ConfigError(
                 f"device {self.name!r} takes a {self.Config.__name__}, "
                 f"got {type(config).__name__}"
@@ -80,8 +87,22 @@ class Device(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 
+    def report(self, trace: Trace, columns: Mapping[str, Any], *,
+               area_mm2: float | None = None, extra: Mapping[str, float] | None = None,
+               violations: Mapping[str, float] | None = None) -> Report:
+        """The :class:`Report` of ``trace``: names, op kinds, phases, ``macs`` and ``flops``
+        come from the trace; ``columns`` gives the rest (at least ``cycles, latency_s,
+        energy_j, utilization``)."""
+        cols = trace.columns
+        return Report(
+            device=self.name, workload=trace.name, names=trace.names,
+            ops=tuple(lay.op.value for lay in trace.layers),
+            phases=tuple(lay.phase.value for lay in trace.layers),
+            columns={"macs": cols["macs"], "flops": cols["flops"], **columns},
+            area_mm2=area_mm2, extra=dict(extra or {}), violations=dict(violations or {}))
+
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None = None) -> Device:
+    def from_params(cls, params: Mapping[str, Any] | None = None) -> Device[Any]:
         """Build from a mapping of values; strings are parsed by each parameter's declaration."""
         if params is not None and not isinstance(params, Mapping):
             raise ConfigError(f"parameters of device {cls.name!r} must be a mapping of name "

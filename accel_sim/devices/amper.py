@@ -168,7 +168,7 @@ class AmperConfig(Config):
         return self.priority_bits + self.tag_bits
 
 
-class AmperTcam(Device):
+class AmperTcam(Device[AmperConfig]):
     """AMPER replay memory on TCAM arrays (see the module docs for the model)."""
 
     name = "amper"
@@ -183,7 +183,6 @@ class AmperTcam(Device):
         t_sub, e_sub, t_ic, e_ic, t_per, e_per, t_wr, e_wr = TCAM[cfg.rows]
         scale = cfg.width / CONST_WIDTH
         clk = cfg.clock_mhz * 1e-3  # cycles per ns
-        c = trace.columns
         m, cap, is_smp, _ = replay_columns(trace)  # inserts and updates share the write model
         active = np.ceil(cap / cfg.rows)
         levels_up = np.ceil(np.log2(np.maximum(active, 1.0)))
@@ -216,16 +215,12 @@ class AmperTcam(Device):
             "searches_per_sample": float(searches[is_smp].mean()) if is_smp.any() else 0.0,
             "rows": float(cfg.arrays * cfg.rows)}
         extra.update(self.task_metrics(trace))
-        return Report(
-            device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in trace.layers),
-            phases=tuple(lay.phase.value for lay in trace.layers),
-            columns={"macs": c["macs"], "flops": c["flops"], "cycles": cyc,
-                     "latency_s": latency, "energy_j": energy,
-                     "energy_search_j": e_search, "energy_periph_j": e_periph,
-                     "energy_write_j": e_write, "utilization": util,
-                     "searches": np.where(is_smp, m * searches, 0.0)},
-            area_mm2=None, extra=extra, violations={"tcam_rows": over})
+        return self.report(
+            trace, {"cycles": cyc, "latency_s": latency, "energy_j": energy,
+                    "energy_search_j": e_search, "energy_periph_j": e_periph,
+                    "energy_write_j": e_write, "utilization": util,
+                    "searches": np.where(is_smp, m * searches, 0.0)},
+            extra=extra, violations={"tcam_rows": over})
 
     def accuracy(self, task: Task) -> float:
         """Mean final DQN return of a :class:`~accel_sim.tasks.DqnLearning` task with an

@@ -166,7 +166,7 @@ class AnalogConfig(Config):
         return self.weight_bits // self.weight_slices
 
 
-class AnalogArray(Device):
+class AnalogArray(Device[AnalogConfig]):
     """Analog IMC accelerator: mapping, PPA and functional accuracy in one model."""
 
     name = "analog"
@@ -183,19 +183,14 @@ class AnalogArray(Device):
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
         cfg = self.config
-        cols = trace.columns
         plan = core.mapping_pass(cfg, trace)
         ppa = core.performance(cfg, plan, trace)
         extra: dict[str, float] = {"arrays": float(plan.arrays.sum())}
         extra.update(self.task_metrics(trace))
         util = np.clip(ppa["utilization"], 0.0, 1.0)
-        return Report(
-            device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in trace.layers),
-            phases=tuple(lay.phase.value for lay in trace.layers),
-            columns={"macs": cols["macs"], "flops": cols["flops"], "cycles": ppa["cycles"],
-                     "latency_s": ppa["latency_s"], "energy_j": ppa["energy_j"],
-                     "utilization": util,
-                     **{k: v for k, v in ppa.items()
-                        if (k.startswith("energy_") and k != "energy_j") or k in core.COUNTS}},
+        return self.report(
+            trace, {"cycles": ppa["cycles"], "latency_s": ppa["latency_s"],
+                    "energy_j": ppa["energy_j"], "utilization": util,
+                    **{k: v for k, v in ppa.items()
+                       if (k.startswith("energy_") and k != "energy_j") or k in core.COUNTS}},
             area_mm2=ppa["area_mm2"], extra=extra)

@@ -112,7 +112,7 @@ class GpuConfig(Config):
         True, doc="Use the 2x sparse tensor-core peak for 2:4 (or 1:2) N:M weights.")
 
 
-class GpuRoofline(Device):
+class GpuRoofline(Device[GpuConfig]):
     """Roofline model of a data-centre GPU (see module docstring)."""
 
     name = "gpu"

@@ -203,7 +203,7 @@ def _osel(rows: int, length: int, groups: int, osel: bool, scan_bits: int, hit: 
     return distinct * miss + (rows - distinct) * hit
 
 
-class LearningGroup(Device):
+class LearningGroup(Device[LearningGroupConfig]):
     """LearningGroup FPGA datapath (see the module docstring for the model)."""
 
     name = "learning_group"
@@ -310,16 +310,11 @@ class LearningGroup(Device):
             extra["effective_gflops"] = trace.flops / tot_lat * 1e-9
             extra["gflops_per_w"] = extra["effective_gflops"] / cfg.power_w
         extra.update(self.task_metrics(trace))
-        cols = trace.columns
-        return Report(
-            device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in trace.layers),
-            phases=tuple(lay.phase.value for lay in trace.layers),
-            columns={"macs": cols["macs"], "flops": cols["flops"], "cycles": cycles,
-                     "latency_s": latency, "energy_j": energy,
-                     "energy_board_j": energy, "utilization": np.clip(util, 0.0, 1.0),
-                     "encode_cycles": encode},
-            area_mm2=None, extra=extra, violations=viol)
+        return self.report(
+            trace, {"cycles": cycles, "latency_s": latency, "energy_j": energy,
+                    "energy_board_j": energy, "utilization": np.clip(util, 0.0, 1.0),
+                    "encode_cycles": encode},
+            extra=extra, violations=viol)
 
 
 def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:

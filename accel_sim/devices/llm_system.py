@@ -282,7 +282,7 @@ class RowCosts:
     layout: Layout
 
 
-class LlmSystem(Device):
+class LlmSystem(Device[XpuSystemConfig]):
     """Base of the serving systems (see the module docstring); subclasses set ``pim_kind``.
 
     Implements :class:`accel_sim.llm.ServingSystem` (``serving_layout``, ``max_batch``,
@@ -506,15 +506,11 @@ class LlmSystem(Device):
         if need is not None:
             violations["memory"] = need / self.memory_bytes() - 1.0
         lay = out.layout
-        return Report(
-            device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(o.value for o in ops),
-            phases=tuple(lay_.phase.value for lay_ in trace.layers),
-            columns={"macs": cols["macs"], "flops": cols["flops"], **out.columns},
+        return self.report(
+            trace, out.columns,
             extra={"devices": float(lay.devices), "opb_threshold": self.threshold(),
                    "pipeline_bubble": lay.bubble},
-            violations=violations,
-        )
+            violations=violations)
 
     def costs(self, names: tuple[str, ...], ops: list[OpKind], cols,
               task: LlmIteration | None) -> RowCosts:

@@ -43,6 +43,7 @@ sum tree stores them); the trace's bits are not used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,7 @@ class PerGpuConfig(Config):
                       doc="Seed of the functional DQN runs (accuracy metric).")
 
 
-class PerGpu(Device):
+class PerGpu(Device[PerGpuConfig]):
     """Sum-tree PER on a GPU (see the module docs)."""
 
     name = "per_gpu"
@@ -138,8 +139,8 @@ class PerGpu(Device):
         latency = (kernels * cfg.launch_us * 1e-6 + mem_ns * 1e-9
                    + np.where(is_smp, cfg.sync_us * 1e-6, 0.0))
         util = np.clip(m / (waves * cfg.threads), 0.0, 1.0)
-        return _report(self.name, trace, latency, cfg.power_w, cfg.clock_mhz, util,
-                       {"kernels": kernels}, self.task_metrics(trace))
+        return _report(self, trace, latency, cfg.power_w, cfg.clock_mhz, util,
+                       {"kernels": kernels})
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class PerCpuConfig(Config):
                       doc="Seed of the functional DQN runs (accuracy metric).")
 
 
-class PerCpu(Device):
+class PerCpu(Device[PerCpuConfig]):
     """Sum-tree PER on one CPU core (see the module docs)."""
 
     name = "per_cpu"
@@ -216,21 +217,15 @@ class PerCpu(Device):
                            np.where(is_ins, cfg.call_insert_us, cfg.call_update_us))
         latency = call_us * 1e-6 + m * per_item * 1e-9
         util = np.zeros_like(latency)  # one core of a latency-bound walk: no peak to compare
-        return _report(self.name, trace, latency, cfg.power_w, cfg.clock_mhz, util, {},
-                       self.task_metrics(trace))
+        return _report(self, trace, latency, cfg.power_w, cfg.clock_mhz, util, {})
 
 
-def _report(device: str, trace: Trace, latency: np.ndarray, power_w: float, clock_mhz: float,
-            util: np.ndarray, more: dict[str, np.ndarray], extra: dict[str, float]) -> Report:
+def _report(device: Device[Any], trace: Trace, latency: np.ndarray, power_w: float,
+            clock_mhz: float, util: np.ndarray, more: dict[str, np.ndarray]) -> Report:
     """Report of a platform drawing ``power_w`` while busy, cycles counted at ``clock_mhz``."""
-    c = trace.columns
     energy = latency * power_w
     cycles = np.ceil(latency * clock_mhz * 1e6)
-    return Report(
-        device=device, workload=trace.name, names=trace.names,
-        ops=tuple(lay.op.value for lay in trace.layers),
-        phases=tuple(lay.phase.value for lay in trace.layers),
-        columns={"macs": c["macs"], "flops": c["flops"], "cycles": cycles,
-                 "latency_s": latency, "energy_j": energy, "utilization": util,
-                 "tree_depth": tree_depth(c["n"]), **more},
-        extra=extra)
+    return device.report(
+        trace, {"cycles": cycles, "latency_s": latency, "energy_j": energy,
+                "utilization": util, "tree_depth": tree_depth(trace.columns["n"]), **more},
+        extra=device.task_metrics(trace))

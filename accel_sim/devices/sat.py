@@ -157,7 +157,7 @@ def _gemm_cycles(cfg: SatConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray
     return best, words  # type: ignore[return-value]
 
 
-class SparseTrainingArray(Device):
+class SparseTrainingArray(Device[SatConfig]):
     """SAT: systolic training with dense / N:M BDWP / transposable modes (see module docs)."""
 
     name = "sat"
@@ -256,18 +256,14 @@ class SparseTrainingArray(Device):
             extra["padded_fraction"] = (float(((-(-kk // cfg.m)) * cfg.m - kk).sum() / kk.sum())
                                         if kk.size else 0.0)
         extra.update(self.task_metrics(trace))
-        return Report(
-            device=self.name, workload=trace.name, names=trace.names,
-            ops=tuple(lay.op.value for lay in layers),
-            phases=tuple(lay.phase.value for lay in layers),
-            columns={"macs": c["macs"], "flops": c["flops"], "cycles": cycles,
-                     "latency_s": latency, "energy_j": energy,
-                     "energy_compute_j": e_compute, "energy_sram_j": e_sram,
-                     "energy_dram_j": e_dram, "energy_static_j": e_static,
-                     "utilization": np.clip(util, 0.0, 1.0), "gemm_cycles": compute,
-                     "sore_cycles": sore, "sore_exposed_cycles": exposed,
-                     "executed_macs": macs_exec},
-            area_mm2=None, extra=extra, violations=viol)
+        return self.report(
+            trace, {"cycles": cycles, "latency_s": latency, "energy_j": energy,
+                    "energy_compute_j": e_compute, "energy_sram_j": e_sram,
+                    "energy_dram_j": e_dram, "energy_static_j": e_static,
+                    "utilization": np.clip(util, 0.0, 1.0), "gemm_cycles": compute,
+                    "sore_cycles": sore, "sore_exposed_cycles": exposed,
+                    "executed_macs": macs_exec},
+            extra=extra, violations=viol)
 
 
 def _fp16_bytes(c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

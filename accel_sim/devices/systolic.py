@@ -220,7 +220,7 @@ def trace_word_bytes(trace: Trace) -> int:
 
 
 # ---------------------------------------------------------------------- the device
-class SystolicArray(Device):
+class SystolicArray(Device[SystolicConfig]):
     """Systolic array with SCALE-Sim v3 compatible timing and a first-principles energy/area
     model (see module docstring)."""
 

@@ -209,6 +209,7 @@ class Explorer:
         self.embedded = self.choice.embedded
         self._storage: BaseStorage | None = None
         self.warm_found = 0  # Pareto designs the last warm_start source had
+        self._metrics_checked = False
 
     @property
     def space(self) -> SearchSpace:
@@ -224,7 +225,9 @@ class Explorer:
 
     def check_metrics(self) -> None:
         """Every objective and constraint names a metric the device produces (evaluates the
-        default design once; :meth:`run` calls it before it writes anything)."""
+        default design, once per explorer; :meth:`run` calls it before it writes anything)."""
+        if self._metrics_checked:
+            return
         default = self.evaluator.space.config({})
         summary, _ = self.evaluator(default)
         known = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
@@ -236,6 +239,7 @@ class Explorer:
                     why = self._accuracy_hint()
                 raise ConfigError(f"{what} metric {metric!r} is not produced by device "
                                   f"{self.spec.device!r}{why}; available: {', '.join(known)}")
+        self._metrics_checked = True
 
     def _accuracy_hint(self) -> str:
         """Why a device reports no accuracy: the workloads' tasks and who measures them."""
