@@ -7,9 +7,9 @@ rest of it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_names
 from .errors import (
     AccelSimError,
     ConfigError,
@@ -23,6 +23,7 @@ from .errors import (
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ._device import Device
     from ._ir import ConvShape, Layer, OpKind, Phase, SparsityPattern, Trace, training_trace
+    from ._metrics import Metric, MetricTable
     from ._params import Config, ParamSpec, param
     from ._progress_tqdm import progress_enabled, set_progress
     from ._registry import available_devices, get_device, make_device, register_device
@@ -37,6 +38,7 @@ _LAZY = {
     "Device": "_device",
     "ConvShape": "_ir", "Layer": "_ir", "OpKind": "_ir", "Phase": "_ir",
     "SparsityPattern": "_ir", "Trace": "_ir", "training_trace": "_ir",
+    "Metric": "_metrics", "MetricTable": "_metrics",
     "Config": "_params", "ParamSpec": "_params", "param": "_params",
     "progress_enabled": "_progress_tqdm", "set_progress": "_progress_tqdm",
     "available_devices": "_registry", "get_device": "_registry", "make_device": "_registry",
@@ -55,6 +57,8 @@ __all__ = [
     "Grid",
     "Interrupted",
     "Layer",
+    "Metric",
+    "MetricTable",
     "NumericError",
     "OpKind",
     "ParamSpec",
@@ -80,14 +84,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'accel_sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from ._ir import DNN_OPS, OpKind, Trace
+from ._metrics import Metric, MetricTable
 from ._params import Config
-from ._report import Report
+from ._report import REPORT_METRICS, Report
 from .errors import ConfigError, WorkloadError
 from .tasks import Task
 
@@ -59,6 +60,10 @@ class Device(abc.ABC, Generic[C]):
        :meth:`task_metrics` (``{"accuracy": ...}`` when the trace's task is a supported one)
        in the report's ``extra``. Other tasks are not measured; :meth:`task_note` says so in
        one line.
+    9. Metrics: ``metrics`` declares (:class:`~accel_sim.Metric`: unit, direction) every
+       column and extra the device adds to the report's summary beyond
+       :data:`~accel_sim._report.REPORT_METRICS`; :meth:`metric_table` is what tables, plots
+       and the explorer read.
 
     Optional: override :meth:`evaluate_many` to evaluate many configurations at once
     (vectorised); the default loops over :meth:`evaluate`.
@@ -69,6 +74,7 @@ class Device(abc.ABC, Generic[C]):
     description: ClassVar[str] = ""
     supported_ops: ClassVar[frozenset[OpKind]] = DNN_OPS
     supported_tasks: ClassVar[frozenset[type[Task]]] = frozenset()
+    metrics: ClassVar[tuple[Metric, ...]] = ()
 
     config: C
     """The configuration, an instance of the device's ``Config`` (typed by ``Device[C]``)."""
@@ -114,6 +120,18 @@ class Device(abc.ABC, Generic[C]):
             for k, v in params.items()
         }
         return cls(cls.Config.from_mapping(values))
+
+    @classmethod
+    def metric_table(cls) -> MetricTable:
+        """Every metric this device's summaries may hold: the report's, the accuracy of its
+        supported tasks (their unit when they agree) and its own ``metrics``."""
+        accuracy = [m for t in sorted(cls.supported_tasks, key=lambda t: t.kind)
+                    if (m := t.accuracy_metric()) is not None]
+        if len({m.unit for m in accuracy}) > 1:
+            accuracy = [Metric("accuracy", "", "maximize", doc="Accuracy of the trace's task "
+                               "(unit: " + ", ".join(f"{t.kind}: {t.accuracy_unit}" for t in
+                                                     cls.supported_tasks) + ").")]
+        return REPORT_METRICS | MetricTable([*accuracy[:1], *cls.metrics])
 
     @classmethod
     def accepts(cls, trace: Trace) -> bool:

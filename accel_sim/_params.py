@@ -10,6 +10,12 @@ Each declaration carries type, unit, range or choices and default. The same tabl
 values at construction (:meth:`Config.__post_init__`), parses command-line strings
 (:meth:`Config.from_strings`), lists parameters for ``accel-sim devices``, generates invalid
 values for tests (:meth:`ParamSpec.invalid_values`) and defines the explorer's search space.
+
+Application settings (the serving scenario, an exploration) are declared the same way; their
+fields may also be lists (``tuple[str, ...]``, or a tuple of a type with a ``parse(text)``
+class method) and maps (``Mapping[str, str]``), and declare how they appear on the command line
+and in files (``flag``, ``short``, ``key``, ``aliases``): :mod:`accel_sim._options` generates
+the ``argparse`` flags and reads YAML mappings from the declaration.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -49,6 +56,13 @@ class ParamSpec:
         active_if: ``(other_name, allowed_values)``: the parameter only matters when another
             parameter takes one of these values (a conditional search-space parameter).
         optional: ``None`` is allowed and means "derive from other parameters" (e.g. presets).
+        kind: ``"value"`` (one value of ``type``), ``"list"`` (a tuple of them) or ``"map"``
+            (a mapping of text keys to values, e.g. ``-s key=value``).
+        flag, short: Command-line flags (default: ``--name`` with ``_`` as ``-``; no short).
+        key, aliases: Key in a settings file (default: ``name``) and other accepted keys.
+        metavar: Placeholder shown in ``--help``.
+        split: How one text gives the items of a list (default: at commas).
+        merge: Maps given in a file and by flags merge key by key (``False``: flags replace).
     """
 
     name: str
@@ -64,10 +78,37 @@ class ParamSpec:
     search: bool = True
     active_if: tuple[str, tuple[Any, ...]] | None = None
     optional: bool = False
+    kind: str = "value"
+    flag: str | None = None
+    short: str | None = None
+    key: str | None = None
+    aliases: tuple[str, ...] = ()
+    metavar: str | None = None
+    split: Callable[[str], list[str]] | None = None
+    merge: bool = True
+
+    @property
+    def cli_flag(self) -> str:
+        """The long command-line flag, e.g. ``--warm-start``."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def file_key(self) -> str:
+        """The key in a settings file."""
+        return self.key or self.name
+
+    @property
+    def parses_items(self) -> bool:
+        """Whether list items are objects of a type that parses text (``type.parse``)."""
+        return self.type not in (int, float, bool, str)
 
     # ------------------------------------------------------------------ description
     def allowed(self) -> str:
         """Human-readable allowed range, used in error messages and listings."""
+        if self.kind == "map":
+            return "a mapping of name -> value"
+        if self.kind == "list" and self.parses_items:
+            return f"a list of {self.type.__name__.lower()}s"
         if self.choices is not None:
             text = "one of " + ", ".join(str(c) for c in self.choices)
         elif self.type is bool:
@@ -83,9 +124,47 @@ class ParamSpec:
         return text
 
     # ------------------------------------------------------------------ validation
-    def validate(self, value: Any, owner: str = "") -> Any:
-        """Return ``value`` coerced to the declared type, or raise :class:`ConfigError`."""
-        where = f"{owner}.{self.name}" if owner else self.name
+    def _where(self, owner: str, label: str | None) -> str:
+        if label is not None:
+            return label
+        return f"{owner}.{self.name}" if owner else self.name
+
+    def validate(self, value: Any, owner: str = "", *, label: str | None = None) -> Any:
+        """Return ``value`` coerced to the declared type, or raise :class:`ConfigError`.
+
+        Errors name ``label`` when given (e.g. the flag), else ``owner.name``.
+        """
+        where = self._where(owner, label)
+        if self.kind == "list":
+            return self._validate_list(value, where)
+        if self.kind == "map":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}={value!r}: expected a mapping of name -> value")
+            if not all(isinstance(k, str) for k in value):
+                raise ConfigError(f"{where}: names must be text, got {list(value)!r}")
+            return dict(value)
+        return self._validate_value(value, where)
+
+    def _validate_list(self, value: Any, where: str) -> tuple[Any, ...]:
+        if isinstance(value, (str, os.PathLike)) or (self.parses_items
+                                                     and isinstance(value, self.type)):
+            value = (value,)
+        if not isinstance(value, Iterable) or isinstance(value, Mapping):
+            raise ConfigError(f"{where}={value!r}: expected {self.allowed()}")
+        out = []
+        for item in value:
+            if self.parses_items:
+                if isinstance(item, self.type):
+                    out.append(item)
+                elif isinstance(item, str):
+                    out.append(self.type.parse(item))  # type: ignore[attr-defined]
+                else:
+                    raise ConfigError(f"{where}: {item!r} is not text")
+            else:
+                out.append(self._validate_value(item, where))
+        return tuple(out)
+
+    def _validate_value(self, value: Any, where: str) -> Any:
         if value is None:
             if self.optional:
                 return None
@@ -117,7 +196,9 @@ class ParamSpec:
             value = float(value)
             if not math.isfinite(value):
                 raise ConfigError(f"{where}={value!r}: must be finite, {self.allowed()}")
-        elif self.type is str and not isinstance(value, str):
+        elif self.type is str and isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if self.type is str and not isinstance(value, str):
             raise ConfigError(f"{where}={value!r}: expected text, {self.allowed()}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{where}={value!r} is not allowed: {self.allowed()}")
@@ -127,10 +208,21 @@ class ParamSpec:
             raise ConfigError(f"{where}={value!r} is out of range: {self.allowed()}")
         return value
 
-    def parse(self, text: str, owner: str = "") -> Any:
-        """Parse a command-line string to a validated value."""
-        where = f"{owner}.{self.name}" if owner else self.name
-        t = text.strip()
+    def parse(self, text: str, owner: str = "", *, label: str | None = None) -> Any:
+        """Parse a command-line string to a validated value (a list: its items, split at
+        commas or by ``split``; a map: one ``key=value`` pair)."""
+        where = self._where(owner, label)
+        if self.kind == "list":
+            items = (self.split or _split_commas)(text)
+            if self.parses_items:
+                return self._validate_list(items, where)
+            return tuple(self._parse_value(t, text, where) for t in items)
+        if self.kind == "map":
+            return parse_pairs([text], where)
+        return self._parse_value(text.strip(), text, where)
+
+    def _parse_value(self, t: str, text: str, where: str) -> Any:
+        t = t.strip()
         if self.optional and t.lower() in {"none", ""}:
             return None
         if self.type is bool:
@@ -149,13 +241,17 @@ class ParamSpec:
             if self.type is int:
                 if not num.is_integer():
                     raise ConfigError(f"{where}={text!r}: expected an integer, {self.allowed()}")
-                return self.validate(int(num), owner)
-            return self.validate(num, owner)
-        return self.validate(t, owner)
+                return self._validate_value(int(num), where)
+            return self._validate_value(num, where)
+        return self._validate_value(t, where)
 
     def invalid_values(self) -> list[Any]:
         """Values this parameter must reject (for contract tests)."""
         bad: list[Any] = []
+        if self.kind == "map":
+            return [["not", "a", "mapping"], 5]
+        if self.kind == "list":
+            return [5, [None]]
         if self.choices is not None:
             bad.append("__not_a_choice__")
         elif self.type is bool:
@@ -173,6 +269,27 @@ class ParamSpec:
         if not self.optional:
             bad.append(None)
         return bad
+
+
+def _split_commas(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parse_pairs(items: Iterable[str], where: str, *, bare: bool = False) -> dict[str, str]:
+    """``key=value`` texts as a dict (``bare``: a lone ``key`` gives ``""``); a key given twice
+    is an error naming ``where`` (no silent last-wins)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not key or not (eq or bare):
+            form = "KEY, KEY=VALUE" if bare else "key=value"
+            raise ConfigError(f"{where} {item!r}: expected {form}")
+        if key in out:
+            raise ConfigError(f"{where} {key}: given twice ({key}={out[key]} and "
+                              f"{key}={value.strip()}); give it once")
+        out[key] = value.strip()
+    return out
 
 
 def _fmt(x: float) -> str:
@@ -194,6 +311,14 @@ def param(
     search: bool = True,
     active_if: tuple[str, Iterable[Any]] | None = None,
     optional: bool = False,
+    flag: str | None = None,
+    short: str | None = None,
+    key: str | None = None,
+    aliases: Iterable[str] = (),
+    metavar: str | None = None,
+    split: Callable[[str], list[str]] | None = None,
+    merge: bool = True,
+    default_factory: Callable[[], Any] | None = None,
 ) -> Any:
     """Declare a configuration field: use it as the default of a field of a frozen
     dataclass deriving from :class:`Config`.
@@ -228,6 +353,9 @@ def param(
             conditional search space).
         optional: ``None`` is allowed and means "derive it" (e.g. from a preset or from the
             trace); on the command line ``none`` or an empty value gives ``None``.
+        flag, short, key, aliases, metavar, split, merge: How an application setting appears
+            on the command line and in settings files (see :class:`ParamSpec`).
+        default_factory: Makes the default of a map (``dict``); ``default`` is then ignored.
 
     Example::
 
@@ -249,7 +377,17 @@ def param(
         "search": search,
         "active_if": (active_if[0], tuple(active_if[1])) if active_if else None,
         "optional": optional,
+        "flag": flag,
+        "short": short,
+        "key": key,
+        "aliases": tuple(aliases),
+        "metavar": metavar,
+        "split": split,
+        "merge": merge,
     }
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory,
+                                 metadata={_META_KEY: meta})
     return dataclasses.field(default=default, metadata={_META_KEY: meta})
 
 
@@ -259,7 +397,8 @@ C = TypeVar("C", bound="Config")
 
 @dataclass(frozen=True)
 class Config:
-    """Base of every device configuration: a frozen dataclass validated at construction.
+    """Base of declared settings (device configurations, the serving scenario, an
+    exploration): a frozen dataclass validated at construction.
 
     Subclasses declare each field with :func:`param`. Invalid values raise
     :class:`~accel_sim.errors.ConfigError` naming the field and its allowed range. Subclasses may
@@ -293,9 +432,10 @@ class Config:
             meta = f.metadata.get(_META_KEY)
             if meta is None:
                 raise TypeError(f"{cls.__name__}.{f.name} must be declared with accel_sim param()")
-            typ = hints[f.name]
-            typ = _base_type(typ)
-            out.append(ParamSpec(name=f.name, type=typ, default=f.default, **meta))
+            kind, typ = _kind_and_type(hints[f.name])
+            default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                       else f.default)
+            out.append(ParamSpec(name=f.name, type=typ, default=default, kind=kind, **meta))
         result = tuple(out)
         Config._specs_cache[cls] = result
         return result
@@ -332,6 +472,26 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Field values as a plain dict."""
         return {s.name: getattr(self, s.name) for s in self.specs()}
+
+
+def _kind_and_type(typ: Any) -> tuple[str, type]:
+    """``("list", X)`` for ``tuple[X, ...]``, ``("map", str)`` for ``Mapping[str, ...]``, else
+    ``("value", base type)``."""
+    import collections.abc
+    import typing
+
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        args = typing.get_args(typ)
+        item = args[0]
+        if item in (int, float, bool, str):
+            return "list", item
+        if isinstance(item, type) and callable(getattr(item, "parse", None)):
+            return "list", item
+        raise TypeError(f"unsupported list item type {item!r} (needs a parse(text) method)")
+    if origin in (dict, collections.abc.Mapping, typing.Mapping):
+        return "map", str
+    return "value", _base_type(typ)
 
 
 def _base_type(typ: Any) -> type:

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ._metrics import Metric, MetricTable
 from .errors import AccelSimError, NumericError
 
-__all__ = ["Report"]
+__all__ = ["REPORT_METRICS", "Report"]
 
 #: Per-layer columns every report has (units: cycles in device clock cycles, latency in s,
 #: energy in J, utilization as a fraction of peak in [0, 1]).
@@ -20,6 +21,24 @@ REQUIRED_COLUMNS = ("macs", "flops", "cycles", "latency_s", "energy_j", "utiliza
 #: ``extra`` metrics that may be negative: ``accuracy`` is the mean DQN episode return on
 #: replay workloads with ``env=`` (Acrobot-v1 returns lie in [-500, 0]).
 SIGNED_EXTRAS = frozenset({"accuracy"})
+#: The summary metrics every report produces (:meth:`Report.summary`), and the families of
+#: energy components and violations; devices declare their other columns and extras.
+REPORT_METRICS = MetricTable([
+    Metric("macs", "MACs", doc="Multiply-accumulates of the trace."),
+    Metric("flops", "FLOPs", doc="Floating-point operations of the trace (2 per MAC)."),
+    Metric("cycles", "cycles", doc="Device clock cycles."),
+    Metric("latency_s", "s", doc="Time to run the trace."),
+    Metric("energy_j", "J", doc="Energy of the trace."),
+    Metric("area_mm2", "mm^2", doc="Silicon area (where modelled)."),
+    Metric("utilization", "fraction", "maximize",
+           doc="Work done over the peak the device could do in the same time."),
+    Metric("edp_js", "J*s", doc="Energy-delay product."),
+    Metric("throughput_tops", "TOPS", "maximize", doc="FLOPs per second, 1e12/s."),
+    Metric("feasible", "bool", None, doc="Whether no violation is positive."),
+    Metric("energy_*_j", "J", doc="One energy component (they sum to energy_j)."),
+    Metric("violation_*", "fraction over the limit", None,
+           doc="Relative excess over a resource limit (> 0: infeasible)."),
+])
 _ENERGY_PREFIX = "energy_"
 _ENERGY_SUFFIX = "_j"
 

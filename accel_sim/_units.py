@@ -1,15 +1,22 @@
 """Units of metric names and the labels that show them ("latency [s] (lower is better)").
 
-Metric names carry their unit as a suffix (``latency_s``, ``energy_j``, ``area_mm2``, ...);
-:func:`metric_unit` reads it, and knows the names without a suffix (``macs``, ``utilization``,
-``accuracy``, ...) and the objective aliases of ``accel-sim explore`` (``latency`` ->
-``latency_s``). Every table header and plot axis of accel_sim is made with
-:func:`axis_label` or :func:`column_label`.
+A metric's unit is declared where the metric is produced (:class:`accel_sim.Metric`: the
+report's, a device's ``metrics``, the server's); :func:`metric_unit` reads a table of such
+declarations when given one. Without one it falls back on the naming convention: names carry
+their unit as a suffix (``latency_s``, ``energy_j``, ``area_mm2``, ...), a few common names
+have none (``macs``, ``utilization``, ``accuracy``, ...), and the objective aliases of
+``accel-sim explore`` (``latency`` -> ``latency_s``) have their metric's. Every table header and
+plot axis of accel_sim is made with :func:`axis_label` or :func:`column_label`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._metrics import MetricTable
 
 __all__ = ["ACCURACY_UNITS", "DIRECTION_WORDS", "axis_label", "column_label", "direction_word",
            "metric_unit"]
@@ -47,26 +54,10 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
 _NAMES: dict[str, str] = {
     # every report
     "macs": "MACs", "flops": "FLOPs", "cycles": "cycles", "utilization": "fraction",
-    "cycles_incl_prefetch": "cycles",
     "accuracy": ACCURACY_UNITS["classification"], "feasible": "bool",
     # objective aliases of accel-sim explore (accel_sim.explore.OBJECTIVE_ALIASES)
     "latency": "s", "energy": "J", "area": "mm^2", "edp": "J*s", "throughput": "TOPS",
     "power": "W",
-    # device metrics
-    "mapping_efficiency": "fraction", "compute_utilization": "fraction",
-    "memory_estimated": "layers", "compute_bound": "layers", "on_pim": "layers",
-    "adc_conversions": "conversions", "arrays": "arrays", "row_tiles": "tiles",
-    "col_tiles": "tiles", "input_phases": "phases", "mvms": "MVMs",
-    "searches": "searches", "searches_per_sample": "searches", "rows": "rows",
-    "tree_depth": "levels", "kernels": "kernel launches", "dsp": "DSP slices",
-    "lut": "LUTs", "weight_density": "fraction", "gflops_per_w": "GFLOP/s/W",
-    "opb_threshold": "FLOP/B", "pipeline_bubble": "fraction", "devices": "devices",
-    "word_bytes_used": "B",
-    # serving
-    "batch": "requests", "batch_cap": "requests", "max_batch_kv": "requests",
-    "requests": "requests", "lin": "tokens", "lout": "tokens", "output_tokens": "tokens",
-    "rate": "req/s", "iterations": "iterations", "mean_decode_batch": "requests",
-    "pim_busy_fraction": "fraction", "kv_memory_violation": "fraction over the limit",
     # explore tables
     "hypervolume": "", "trial": "", "sampler_time_s": "s", "eval_time_s": "s",
 }
@@ -75,23 +66,28 @@ _NAMES: dict[str, str] = {
 DIRECTION_WORDS = {"minimize": "lower is better", "maximize": "higher is better"}
 
 
-def metric_unit(name: str, *, task: str = "classification") -> str:
+def metric_unit(name: str, *, task: str = "classification",
+                metrics: MetricTable | None = None) -> str:
     """The unit of a summary metric or column name; ``""`` when unknown.
 
-    ``violation_*`` and ``constraint_*`` are the relative excess over a limit (fraction, > 0
-    infeasible); ``objective_<name>`` and ``ref_<name>`` have the unit of ``<name>``.
-    ``task`` chooses the meaning of ``accuracy`` (a key of :data:`ACCURACY_UNITS`).
+    ``metrics``: the declarations of whoever produced the figure (e.g.
+    ``Device.metric_table()``), read first. ``violation_*`` and ``constraint_*`` are the
+    relative excess over a limit (fraction, > 0 infeasible); ``objective_<name>`` and
+    ``ref_<name>`` have the unit of ``<name>``. ``task`` chooses the meaning of ``accuracy``
+    (a key of :data:`ACCURACY_UNITS`).
     """
     if task not in ACCURACY_UNITS:
         raise ConfigError(f"metric_unit task={task!r}: expected one of "
                           f"{', '.join(ACCURACY_UNITS)}")
     if name == "accuracy":
         return ACCURACY_UNITS[task]
+    if metrics is not None and name in metrics:
+        return metrics[name].unit
     if name in _NAMES:
         return _NAMES[name]
     for prefix in ("objective_", "ref_"):
         if name.startswith(prefix) and len(name) > len(prefix):
-            return metric_unit(name[len(prefix):], task=task)
+            return metric_unit(name[len(prefix):], task=task, metrics=metrics)
     if name.startswith(("violation_", "constraint_")):
         return "fraction over the limit"
     for suffix, unit in _SUFFIXES:

@@ -12,27 +12,25 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from ._params import parse_pairs
 from ._registry import available_devices, devices_measuring, get_device
 from .errors import AccelSimError, ConfigError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from .explore import ExploreSpec
+
+    _Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 __all__ = ["main"]
 
 
 def _kv_list(items: Sequence[str] | None, flag: str) -> dict[str, str]:
     """``key=value`` items as a dict; a key given twice is an error (no silent last-wins)."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ConfigError(f"{flag} {item!r}: expected key=value")
-        if key in out:
-            raise ConfigError(f"{flag} {key}: given twice ({key}={out[key]} and "
-                              f"{key}={value.strip()}); give it once")
-        out[key] = value.strip()
-    return out
+    return parse_pairs(items or [], flag)
 
 
 def _load(spec: str, args: argparse.Namespace | None = None):
@@ -207,64 +205,18 @@ def _cmd_scalesim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _explore_spec(args: argparse.Namespace):
-    from .explore import Constraint, ExploreSpec, Objective, load_spec_file
+def _explore_spec(args: argparse.Namespace) -> ExploreSpec:
+    """The spec file (if any) with the flags given over it."""
+    from ._options import from_args, merge
+    from .explore import ExploreSpec, load_spec_file
 
-    kw: dict = load_spec_file(args.spec) if args.spec else {}
-    if args.workload:
-        kw["workloads"] = tuple(w for w in _split_workloads(args.workload))
-    if args.device:
-        kw["device"] = args.device
-    if args.objectives is not None:
-        names = [o for o in args.objectives.split(",") if o.strip()]
-        if not names:
-            raise ConfigError(f"--objectives {args.objectives!r}: give at least one objective "
-                              "(latency, energy, area, edp, accuracy, throughput or a metric)")
-        kw["objectives"] = tuple(Objective.parse(o) for o in names)
-    if args.constraint:
-        kw["constraints"] = tuple(Constraint.parse(c) for c in args.constraint)
-    if args.space:
-        space: dict[str, str] = {}
-        for item in args.space:
-            key, _, value = item.partition("=")
-            key = key.strip()
-            if not key:
-                raise ConfigError(f"--space {item!r}: expected KEY, KEY=LO:HI or KEY=V1,V2")
-            if key in space:
-                raise ConfigError(f"--space {key}: given twice; give it once")
-            space[key] = value.strip()
-        kw["space"] = space
-    if args.set:
-        kw["fixed"] = {**kw.get("fixed", {}), **_kv_list(args.set, "-s")}
-    if args.dim:
-        kw["dims"] = {**kw.get("dims", {}), **_kv_list(args.dim, "--dim")}
-    if args.training:
-        kw["training"] = True
-    if args.serve:
-        kw["serve"] = True
-    for flag, key in (("trials", "trials"), ("sampler", "sampler"), ("seed", "seed"),
-                      ("storage", "storage"), ("study", "study"), ("workers", "workers"),
-                      ("output", "output"), ("warm_start", "warm_start"),
-                      ("heartbeat", "heartbeat_s")):
-        value = getattr(args, flag)
-        if value is not None:
-            kw[key] = value
+    kw = load_spec_file(args.spec) if args.spec else {}
+    kw = merge(ExploreSpec, kw, from_args(ExploreSpec, args))
     for required in ("device",) if kw.get("serve") else ("workloads", "device"):
         if required not in kw:
             flag = "-w" if required == "workloads" else "-d"
             raise ConfigError(f"explore: {flag} is required (or give it in the spec file)")
     return ExploreSpec(**kw)
-
-
-def _split_workloads(text: str) -> list[str]:
-    """Split ``a,b`` into workloads, keeping ``name:k=v,k2=v2`` parameters together."""
-    parts: list[str] = []
-    for piece in text.split(","):
-        if parts and "=" in piece and ":" in parts[-1] and ":" not in piece:
-            parts[-1] += "," + piece
-        else:
-            parts.append(piece)
-    return [p.strip() for p in parts if p.strip()]
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
@@ -363,15 +315,10 @@ def _first_line(exc: BaseException) -> str:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ._display import serve_summary
+    from ._options import from_args
     from .serving import ServeConfig, serve
 
-    values: dict[str, str] = {"model": args.model}
-    for key in ("batch", "lin", "lout", "rate", "requests", "seed", "routing", "zipf_s",
-                "routing_trace", "prefill"):
-        v = getattr(args, key)
-        if v is not None:
-            values[key] = str(v)
-    cfg = ServeConfig.from_strings(values)
+    cfg = ServeConfig(**from_args(ServeConfig, args))
     params = _kv_list(args.set, "-s")
     if args.devices is not None:
         if "devices" in params:
@@ -424,31 +371,44 @@ _SERVE_DOC = ("Simulate serving --requests requests with continuous batching. Sl
               "10,000 Mixtral requests at batch 64); the first run of a MoE model also "
               "compiles numba kernels (about 3 s, cached on disk afterwards). "
               + _PROGRESS_NOTE)
+_EXPLORE_DOC = ("Search a device's parameters for the Pareto front of the objectives "
+                "(Optuna). Every setting is a flag or a key of a YAML spec file. Writes "
+                "trials.csv, pareto.csv, hypervolume.csv and their plots; resumes a study "
+                "with the same settings. " + _PROGRESS_NOTE)
 _REPRODUCE_DOC = ("Reproduce a paper's results: comparison table, CSVs and plots. Full runs "
                   "take minutes (analog-xiao: hundreds of accuracy simulations; duplex and "
                   "amper: serving simulations and DQN training runs); --quick samples less. "
                   + _PROGRESS_NOTE)
 
+_WORKLOAD_HELP = "NAME[:key=value,...] or a .csv/.onnx path"
+_DIM_HELP = ("size of a symbolic dimension of an .onnx model's inputs, e.g. --dim batch=1 "
+             "--dim seq=128 (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``accel-sim``."""
+    """The argument parser of ``accel-sim`` (one function per command below)."""
     p = _Parser(prog="accel-sim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_listings, _add_run, _add_sweep, _add_scalesim, _add_explore, _add_serve,
+                _add_reproduce, _add_plot):
+        add(sub)
+    return p
 
+
+def _add_listings(sub: _Sub) -> None:
     s = sub.add_parser("workloads", help="list built-in workloads and their parameters")
     s.set_defaults(func=_cmd_workloads)
-
     s = sub.add_parser("devices", help="list devices and every parameter")
     s.add_argument("device", nargs="?", help="show only this device")
     s.set_defaults(func=_cmd_devices)
 
+
+def _add_run(sub: _Sub) -> None:
     s = sub.add_parser("run", help="evaluate one workload on one device configuration",
                        description=_RUN_DOC)
-    s.add_argument("-w", "--workload", required=True,
-                   help="NAME[:key=value,...] or a .csv/.onnx path")
+    s.add_argument("-w", "--workload", required=True, help=_WORKLOAD_HELP)
     s.add_argument("-d", "--device", required=True)
-    s.add_argument("--dim", action="append", metavar="NAME=SIZE",
-                   help="size of a symbolic dimension of an .onnx model's inputs, e.g. "
-                        "--dim batch=1 --dim seq=128 (repeatable)")
+    s.add_argument("--dim", action="append", metavar="NAME=SIZE", help=_DIM_HELP)
     s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
                    help="device parameter (repeatable)")
     s.add_argument("--training", action="store_true",
@@ -458,13 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="out", help="output directory (default: out)")
     s.set_defaults(func=_cmd_run)
 
+
+def _add_sweep(sub: _Sub) -> None:
     s = sub.add_parser("sweep", help="cartesian sweep of device parameters")
-    s.add_argument("-w", "--workload", required=True,
-                   help="NAME[:key=value,...] or a .csv/.onnx path")
+    s.add_argument("-w", "--workload", required=True, help=_WORKLOAD_HELP)
     s.add_argument("-d", "--device", required=True)
-    s.add_argument("--dim", action="append", metavar="NAME=SIZE",
-                   help="size of a symbolic dimension of an .onnx model's inputs, e.g. "
-                        "--dim batch=1 --dim seq=128 (repeatable)")
+    s.add_argument("--dim", action="append", metavar="NAME=SIZE", help=_DIM_HELP)
     s.add_argument("--grid", action="extend", nargs="+", required=True,
                    metavar="KEY=V1,V2,...", help="swept parameter values")
     s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
@@ -480,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output CSV path")
     s.set_defaults(func=_cmd_sweep)
 
+
+def _add_scalesim(sub: _Sub) -> None:
     s = sub.add_parser("scalesim", help="SCALE-Sim compatible run (reads its .cfg and "
                                         "topology, writes COMPUTE_REPORT.csv)",
                        description=_SCALESIM_DOC)
@@ -496,69 +457,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output directory")
     s.set_defaults(func=_cmd_scalesim)
 
-    s = sub.add_parser("explore", help="multi-objective design-space exploration (Optuna)")
-    s.add_argument("spec", nargs="?", help="YAML spec file (flags override it)")
-    s.add_argument("-w", "--workload", help="workload(s), comma-separated")
-    s.add_argument("-d", "--device")
-    s.add_argument("--dim", action="append", metavar="NAME=SIZE",
-                   help="size of a symbolic dimension of an .onnx model's inputs, e.g. "
-                        "--dim batch=1 --dim seq=128 (repeatable)")
-    s.add_argument("--training", action="store_true",
-                   help="evaluate a training step of every workload")
-    s.add_argument("--serve", action="store_true",
-                   help="explore LLM serving (device: xpu/logic_pim/.../duplex; scenario "
-                        "parameters model, batch, lin, lout, rate, requests via -s/--space; "
-                        "objectives e.g. throughput_tok_s,energy_per_token_j,tbt_p99_s)")
-    s.add_argument("--objectives", help="latency,energy[,area,accuracy,edp,...] or metrics")
-    s.add_argument("--constraint", action="append", metavar="METRIC<=VALUE",
-                   help="constraint on a summary metric (repeatable)")
-    s.add_argument("--space", action="extend", nargs="+", metavar="KEY[=LO:HI|=V1,V2]",
-                   help="search only these parameters (optionally narrowed)")
-    s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
-                   help="fixed device parameter (repeatable)")
-    s.add_argument("--trials", type=int, help="complete trials wanted (default 100)")
-    s.add_argument("--sampler", choices=("tpe", "gp", "nsga2", "random", "grid"),
-                   help="default: tpe (multivariate Bayesian)")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--storage", help="journal (default: OUTDIR/study.journal), sqlite "
-                                     "(OUTDIR/study.db), a .journal file or a database URL "
-                                     "(postgresql://...)")
-    s.add_argument("--study", help="study name (default: explore)")
-    s.add_argument("--workers", type=int, help="worker processes on this machine")
-    s.add_argument("--warm-start", dest="warm_start", metavar="STUDY_OR_CSV",
-                   help="seed a new study with the Pareto designs of a study, folder or CSV")
-    s.add_argument("--heartbeat", type=float, help="heartbeat interval of RDB storages, s")
+
+def _add_explore(sub: _Sub) -> None:
+    from ._options import add_options
+    from .explore import ExploreSpec
+
+    s = sub.add_parser("explore", help="multi-objective design-space exploration (Optuna)",
+                       description=_EXPLORE_DOC)
+    s.add_argument("spec", nargs="?", help="YAML spec file: the same settings, named as the "
+                                           "long flags (flags override it)")
+    add_options(s, ExploreSpec)  # every setting, from its declaration
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s.add_argument("-o", "--output", help="output directory (default: results/explore)")
     s.set_defaults(func=_cmd_explore)
+
+
+def _add_serve(sub: _Sub) -> None:
+    from ._options import add_options
+    from .serving import ServeConfig
 
     s = sub.add_parser("serve", help="simulate LLM serving with continuous batching "
                                      "(xpu, logic_pim, bankgroup_pim, bank_pim, duplex)",
                        description=_SERVE_DOC)
-    s.add_argument("-m", "--model", required=True,
-                   help="mixtral_8x7b, glam, grok1, opt_66b or llama3_70b")
     s.add_argument("-d", "--device", required=True, help="an LLM serving system, e.g. duplex")
-    s.add_argument("--devices", type=int, help="devices in the system (default 4)")
-    s.add_argument("--batch", type=int, help="batch cap, requests (default 64)")
-    s.add_argument("--lin", type=int, help="prompt length, tokens (default 512)")
-    s.add_argument("--lout", type=int, help="output length, tokens (default 512)")
-    s.add_argument("--rate", type=float, help="Poisson arrivals, requests/s (default: closed "
-                                              "loop)")
-    s.add_argument("--requests", type=int, help="requests to serve (default 1000)")
-    s.add_argument("--seed", type=int, help="seed of arrivals and routing (default 0)")
-    s.add_argument("--routing", choices=("uniform", "zipf", "trace"),
-                   help="MoE routing (default uniform)")
-    s.add_argument("--zipf-s", dest="zipf_s", type=float, help="Zipf exponent (routing zipf)")
-    s.add_argument("--routing-trace", dest="routing_trace",
-                   help="expert frequencies: CSV layer,expert,weight or .npy")
-    s.add_argument("--prefill", choices=("mixed", "separate"),
-                   help="mixed (default): prompts join decode iterations; separate: alone")
+    add_options(s, ServeConfig, required=("model",))  # the scenario, from its declaration
+    s.add_argument("--devices", type=int, help="devices in the system (the device "
+                                               "parameter devices; default 4)")
     s.add_argument("-s", "--set", action="append", metavar="KEY=VALUE",
                    help="device parameter (repeatable), e.g. -s tp=2")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.add_argument("-o", "--output", required=True, help="output directory")
     s.set_defaults(func=_cmd_serve)
 
+
+def _add_reproduce(sub: _Sub) -> None:
     from .reproduce import DESCRIPTIONS
 
     listing = "\n".join(f"  {name:<16} {text}" for name, text in DESCRIPTIONS.items())
@@ -573,13 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="output directory (default: results/NAME)")
     s.set_defaults(func=_cmd_reproduce)
 
+
+def _add_plot(sub: _Sub) -> None:
     s = sub.add_parser("plot", help="redraw an exploration's tables and plots")
     s.add_argument("target", help="an explore output folder, or a study name with --storage")
     s.add_argument("--storage", help="storage URL when target is a study name")
     s.add_argument("--study", help="study to draw when the folder holds several")
     s.add_argument("-o", "--output", help="where to write (default: the folder)")
     s.set_defaults(func=_cmd_plot)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -590,10 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._progress_tqdm import progress_enabled
     from .errors import Interrupted
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    quiet = getattr(args, "quiet", False)
     try:
+        with interruptible():  # Ctrl-C while the parser loads is one line too
+            args = build_parser().parse_args(argv)
+        quiet = getattr(args, "quiet", False)
         if quiet:
             progress = progress_enabled(False)
         elif _progress.current() is None:  # bars on a terminal, unless a caller chose

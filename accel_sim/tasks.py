@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ._metrics import Metric
+
 __all__ = ["Classification", "DqnLearning", "LlmIteration", "Task"]
 
 
@@ -35,6 +37,15 @@ class Task:
     def describe(self) -> str:
         """One line saying what the task measures."""
         return self.kind
+
+    @classmethod
+    def accuracy_metric(cls) -> Metric | None:
+        """The declaration of the ``accuracy`` metric of this task type (``None``: no
+        accuracy); higher is better."""
+        if not cls.accuracy_unit:
+            return None
+        return Metric("accuracy", cls.accuracy_unit, "maximize",
+                      doc=f"Accuracy of the {cls.kind} task.")
 
 
 @dataclass(frozen=True)

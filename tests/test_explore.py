@@ -19,12 +19,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FixedTrial, TrialState
 
-from accel_sim import Config, param
+from accel_sim import Config, get_device, param
 from accel_sim.cli import main
 from accel_sim.devices.systolic import SystolicConfig
 from accel_sim.errors import AccelSimError, ConfigError
 from accel_sim.explore import (
     Constraint,
+    ExploreSpec,
     Objective,
     SearchSpace,
     hypervolume,
@@ -99,8 +100,19 @@ def test_conditional_parameters_are_suggested_only_when_active():
 def test_objectives_and_constraints_parse():
     assert Objective.parse("latency") == Objective("latency", "latency_s", "minimize")
     assert Objective.parse("accuracy").direction == "maximize"
-    assert Objective.parse("stall_cycles") == Objective("stall_cycles", "stall_cycles",
-                                                        "minimize")
+    # other metrics take the direction their producer declares
+    assert Objective.parse("stall_cycles") == Objective("stall_cycles", "stall_cycles", None)
+    systolic = get_device("systolic").metric_table()
+    assert Objective.parse("stall_cycles").resolved(systolic).direction == "minimize"
+    assert Objective.parse("mapping_efficiency").resolved(systolic).direction == "maximize"
+    with pytest.raises(ConfigError, match="'feasible' is not an objective"):
+        Objective.parse("feasible").resolved(systolic)
+    spec = ExploreSpec(workloads=("resnet18",), device="systolic",
+                       objectives=("latency", "compute_utilization"))
+    assert [o.direction for o in spec.objectives] == ["minimize", "maximize"]
+    served = ExploreSpec(device="duplex", serve=True,
+                         objectives=("throughput_req_s", "energy_per_token_j"))
+    assert [o.direction for o in served.objectives] == ["maximize", "minimize"]
     c = Constraint.parse("area <= 50")
     assert (c.metric, c.op, c.bound, c.name) == ("area_mm2", "<=", 50.0, "area_mm2<=50")
     assert c.violation({"area_mm2": 60.0}) == 10.0
@@ -218,15 +230,18 @@ def test_other_objectives_refused_and_study_untouched(tmp_path):
     (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open the storage"),
     (["--storage", "sqlite:////nonexistent/dir/x.db"], "cannot open the storage"),
     (["--sampler", "grid"], "--sampler grid needs finite values"),
-    (["--trials", "0"], "--trials 0"),
+    (["--trials", "0"], "--trials=0 is out of range: int in [1, 10000000]"),
+    (["--trials", "many"], "--trials='many' is not a number"),
+    (["--heartbeat", "0"], "--heartbeat=0.0 is out of range: float in [0.1, 3600]"),
+    (["--objectives", "latency,feasible"], "'feasible' is not an objective"),
     (["--objectives", "latency,latency"], "repeated objective"),
     (["--warm-start", "/nonexistent/trials.csv"], "cannot read"),
     (["--warm-start", "no_such_study"], "no such study, folder or .csv file"),
     (["--workers", "2", "--storage", "sqlite:///x.db"], "SQLite does not take concurrent"),
     (["--workers", "2", "--storage", "sqlite"], "--storage sqlite does not take concurrent"),
-    (["--seed", "-1"], "--seed -1: must be an integer in [0, 4294967295]"),
-    (["--seed", "4294967296"], "must be an integer in [0, 4294967295]"),
-    (["--objectives", ""], "--objectives '': give at least one objective"),
+    (["--seed", "-1"], "--seed=-1 is out of range: int in [0, 4294967295]"),
+    (["--seed", "4294967296"], "out of range: int in [0, 4294967295]"),
+    (["--objectives", ""], "give at least one objective with --objectives"),
     (["--objectives", ","], "give at least one objective"),
     (["-s", "rows=8", "-s", "rows=64"], "-s rows: given twice"),
     (["--space", "rows=8:16", "rows=32:64"], "--space rows: given twice"),

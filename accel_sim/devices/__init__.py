@@ -5,8 +5,7 @@ loaded on first use (``from accel_sim.devices import SystolicArray``)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_names
 
 #: Class name -> submodule.
 _CLASSES = {
@@ -19,9 +18,4 @@ _CLASSES = {
 
 __all__ = sorted(_CLASSES)
 
-
-def __getattr__(name: str) -> Any:
-    module = _CLASSES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'accel_sim.devices' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__, __dir__ = lazy_names(__name__, _CLASSES)

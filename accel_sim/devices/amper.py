@@ -57,6 +57,7 @@ from numba import njit
 
 from .._device import Device
 from .._ir import REPLAY_OPS, Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
@@ -174,6 +175,14 @@ class AmperTcam(Device[AmperConfig]):
     name = "amper"
     Config = AmperConfig
     description = "AMPER: prioritized replay by TCAM search (AMPER-k / AMPER-fr)"
+    metrics = (
+        Metric("rows", "rows", "minimize",
+               doc="TCAM rows of the design (arrays x rows)."),
+        Metric("searches", "searches", "minimize",
+               doc="TCAM searches of the sample ops."),
+        Metric("searches_per_sample", "searches", "minimize",
+               doc="Searches per sampled transition."),
+    )
     supported_ops = REPLAY_OPS
     supported_tasks = frozenset({DqnLearning})
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
@@ -172,6 +173,20 @@ class AnalogArray(Device[AnalogConfig]):
     name = "analog"
     Config = AnalogConfig
     description = "Analog in-memory computing crossbars (mapping, non-idealities, accuracy)"
+    metrics = (
+        Metric("adc_conversions", "conversions", "minimize",
+               doc="ADC conversions."),
+        Metric("arrays", "arrays", "minimize",
+               doc="Crossbar arrays the layer occupies (weights stationary)."),
+        Metric("row_tiles", "tiles", "minimize",
+               doc="Array tiles along the weight rows (inputs)."),
+        Metric("col_tiles", "tiles", "minimize",
+               doc="Array tiles along the weight columns (outputs)."),
+        Metric("input_phases", "phases", "minimize",
+               doc="Input bit-slices (DAC phases) per MVM."),
+        Metric("mvms", "MVMs", "minimize",
+               doc="Matrix-vector multiplications on the arrays."),
+    )
     supported_tasks = frozenset({Classification})
 
     def accuracy(self, task: Task) -> float:

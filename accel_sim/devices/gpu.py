@@ -23,6 +23,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import SparsityPattern, Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 
@@ -118,6 +119,16 @@ class GpuRoofline(Device[GpuConfig]):
     name = "gpu"
     Config = GpuConfig
     description = "GPU roofline baseline (A100, H100, Titan RTX presets)"
+    metrics = (
+        Metric("compute_bound", "layers", None,
+               doc="Layers whose roofline time is compute-bound (1 per layer)."),
+        Metric("dram_bytes", "B", "minimize",
+               doc="DRAM traffic."),
+        Metric("hbm_gbps", "GB/s", None,
+               doc="HBM bandwidth of the GPU (datasheet)."),
+        Metric("peak_fp16_tflops", "TFLOP/s", None,
+               doc="FP16 tensor peak of the GPU (datasheet)."),
+    )
 
     @property
     def spec(self) -> GpuSpec:

@@ -64,6 +64,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import Phase, Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
@@ -209,6 +210,26 @@ class LearningGroup(Device[LearningGroupConfig]):
     name = "learning_group"
     Config = LearningGroupConfig
     description = "LearningGroup FPGA sparse training with learnable weight grouping (FLGW)"
+    metrics = (
+        Metric("dsp", "DSP slices", "minimize",
+               doc="DSP slices of the design."),
+        Metric("lut", "LUTs", "minimize",
+               doc="LUTs of the design."),
+        Metric("onchip_mib", "MiB", "minimize",
+               doc="On-chip memory of the design."),
+        Metric("encode_cycles", "cycles", "minimize",
+               doc="Cycles of the sparse-index encoder."),
+        Metric("effective_gflops", "GFLOP/s", "maximize",
+               doc="Dense-equivalent FLOPs per second."),
+        Metric("peak_gflops", "GFLOP/s", "maximize",
+               doc="Peak of the design."),
+        Metric("gflops_per_w", "GFLOP/s/W", "maximize",
+               doc="Effective throughput per board watt."),
+        Metric("power_w", "W", "minimize",
+               doc="Board power."),
+        Metric("weight_density", "fraction", None,
+               doc="Share of weights kept by the group pruning."),
+    )
     supported_tasks = frozenset({Classification})
 
     def accuracy(self, task: Task) -> float:

@@ -65,6 +65,7 @@ import numpy as np
 from .._device import Device
 from .._ir import OpKind, Trace
 from .._memory import require_memory
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
@@ -291,6 +292,20 @@ class LlmSystem(Device[XpuSystemConfig]):
 
     Config: ClassVar[type[Config]] = XpuSystemConfig
     pim_kind: ClassVar[str | None] = None
+    metrics = (
+        Metric("comm_s", "s", "minimize",
+               doc="Time of the collectives (tensor/expert parallel) on the critical path."),
+        Metric("pim_s", "s", "minimize",
+               doc="Time of the operators placed on the PIM."),
+        Metric("on_pim", "layers", None,
+               doc="Operators placed on the PIM (1 per row)."),
+        Metric("opb_threshold", "FLOP/B", None,
+               doc="Op/B below which an operator runs on the PIM."),
+        Metric("pipeline_bubble", "fraction", "minimize",
+               doc="Share of the iteration lost to pipeline bubbles."),
+        Metric("devices", "devices", None,
+               doc="Devices of the system."),
+    )
 
     # ------------------------------------------------------------------ hardware
     @property

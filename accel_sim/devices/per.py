@@ -49,6 +49,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import REPLAY_OPS, Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..tasks import DqnLearning, Task
@@ -116,6 +117,12 @@ class PerGpu(Device[PerGpuConfig]):
     name = "per_gpu"
     Config = PerGpuConfig
     description = "Sum-tree prioritized replay on a GPU (AMPER's baseline)"
+    metrics = (
+        Metric("tree_depth", "levels", None,
+               doc="Levels of the sum tree."),
+        Metric("kernels", "kernel launches", "minimize",
+               doc="GPU kernels launched."),
+    )
     supported_ops = REPLAY_OPS
     supported_tasks = frozenset({DqnLearning})
 
@@ -191,6 +198,10 @@ class PerCpu(Device[PerCpuConfig]):
     name = "per_cpu"
     Config = PerCpuConfig
     description = "Sum-tree prioritized replay on a CPU core (our numba sum tree)"
+    metrics = (
+        Metric("tree_depth", "levels", None,
+               doc="Levels of the sum tree."),
+    )
     supported_ops = REPLAY_OPS
     supported_tasks = frozenset({DqnLearning})
 

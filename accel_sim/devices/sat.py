@@ -53,6 +53,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import Phase, Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
@@ -163,6 +164,25 @@ class SparseTrainingArray(Device[SatConfig]):
     name = "sat"
     Config = SatConfig
     description = "SAT: systolic N:M sparse training accelerator (BDWP) on an FPGA"
+    metrics = (
+        Metric("executed_macs", "MACs", "minimize",
+               doc="MACs executed by the array (N:M sparse, padded)."),
+        Metric("gemm_cycles", "cycles", "minimize",
+               doc="Cycles of the GEMM engine."),
+        Metric("sore_cycles", "cycles", "minimize",
+               doc="Cycles of the sparse-pruning (SORE) unit."),
+        Metric("sore_exposed_cycles", "cycles", "minimize",
+               doc="SORE cycles not hidden behind the GEMMs."),
+        Metric("padded_fraction", "fraction", "minimize",
+               doc="Share of the sparse GEMMs' reduction dimension padded to a multiple "
+                   "of M."),
+        Metric("effective_gflops", "GFLOP/s", "maximize",
+               doc="Dense-equivalent FLOPs per second."),
+        Metric("peak_gflops", "GFLOP/s", "maximize",
+               doc="Peak of the design."),
+        Metric("gflops_per_w", "GFLOP/s/W", "maximize",
+               doc="Effective throughput per watt."),
+    )
     supported_tasks = frozenset({Classification})
 
     def accuracy(self, task: Task) -> float:

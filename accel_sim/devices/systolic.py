@@ -51,6 +51,7 @@ import numpy as np
 
 from .._device import Device
 from .._ir import Trace
+from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError, WorkloadError
@@ -227,6 +228,36 @@ class SystolicArray(Device[SystolicConfig]):
     name = "systolic"
     Config = SystolicConfig
     description = "Systolic array (SCALE-Sim v3 compatible: os/ws/is, SRAM and DRAM model)"
+    metrics = (
+        Metric("compute_cycles", "cycles", "minimize",
+               doc="Cycles with the array computing (no stalls)."),
+        Metric("stall_cycles", "cycles", "minimize",
+               doc="Cycles stalled on DRAM."),
+        Metric("cycles_incl_prefetch", "cycles", "minimize",
+               doc="Cycles including the first fill of the SRAMs."),
+        Metric("compute_utilization", "fraction", "maximize",
+               doc="Busy PEs over all PEs while computing."),
+        Metric("mapping_efficiency", "fraction", "maximize",
+               doc="Used PEs of the folds over all PEs."),
+        Metric("memory_estimated", "layers", None,
+               doc="Layers whose memory stalls come from the analytic model."),
+        Metric("sram_ifmap_reads", "words", "minimize",
+               doc="Input-feature-map SRAM reads."),
+        Metric("sram_filter_reads", "words", "minimize",
+               doc="Filter SRAM reads."),
+        Metric("sram_ofmap_writes", "words", "minimize",
+               doc="Output-feature-map SRAM writes."),
+        Metric("dram_ifmap_reads", "words", "minimize",
+               doc="Input-feature-map DRAM reads."),
+        Metric("dram_filter_reads", "words", "minimize",
+               doc="Filter DRAM reads."),
+        Metric("dram_ofmap_writes", "words", "minimize",
+               doc="Output-feature-map DRAM writes."),
+        Metric("peak_tops", "TOPS", None,
+               doc="Peak of the array at the layer precision."),
+        Metric("word_bytes_used", "B", None,
+               doc="Bytes per word of the layer precision."),
+    )
 
     @property
     def area_mm2(self) -> float:

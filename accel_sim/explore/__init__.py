@@ -9,11 +9,23 @@ multi-objective Bayesian optimisation with constraints, resumable and parallel s
 
 from __future__ import annotations
 
-from ._outputs import ExplorationData, collect, draw_hypervolume, draw_pareto, write_outputs
-from ._pareto import hypervolume, hypervolume_history, pareto_mask
-from ._run import Explorer, ExploreResult, open_storage
-from ._space import Dimension, SearchSpace
-from ._spec import Constraint, ExploreSpec, Objective, load_spec_file
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from ._outputs import (
+        ExplorationData,
+        collect,
+        draw_hypervolume,
+        draw_pareto,
+        pareto_table,
+        write_outputs,
+    )
+    from ._pareto import hypervolume, hypervolume_history, pareto_mask
+    from ._run import Explorer, ExploreResult, open_storage
+    from ._space import Dimension, SearchSpace
+    from ._spec import Constraint, ExploreSpec, Objective, load_spec_file
 
 __all__ = [
     "Constraint",
@@ -32,5 +44,16 @@ __all__ = [
     "load_spec_file",
     "open_storage",
     "pareto_mask",
+    "pareto_table",
     "write_outputs",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, {
+    "ExplorationData": "_outputs", "collect": "_outputs", "draw_hypervolume": "_outputs",
+    "draw_pareto": "_outputs", "pareto_table": "_outputs", "write_outputs": "_outputs",
+    "hypervolume": "_pareto", "hypervolume_history": "_pareto", "pareto_mask": "_pareto",
+    "Explorer": "_run", "ExploreResult": "_run", "open_storage": "_run",
+    "Dimension": "_space", "SearchSpace": "_space",
+    "Constraint": "_spec", "ExploreSpec": "_spec", "Objective": "_spec",
+    "load_spec_file": "_spec",
+})

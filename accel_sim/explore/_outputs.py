@@ -93,24 +93,33 @@ def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
 
 
 def _units(study: optuna.Study, objectives: Sequence[str]) -> dict[str, str]:
-    """Units of the objectives and parameters of a study made by accel-sim explore."""
+    """Units of the metrics and parameters of a study made by accel-sim explore, from the
+    declarations of the device (or the server) that produced them."""
     desc = study.user_attrs.get("accel_sim", {})
     workloads = [str(w) for w in desc.get("workloads", [])]
     task = "dqn" if any(w.split(":")[0] == "replay" for w in workloads) else "classification"
     metrics = desc.get("metrics") or list(objectives)
-    units = {o: metric_unit(m, task=task) for o, m in zip(objectives, metrics, strict=False)}
+    table = None
+    units: dict[str, str] = {}
     try:
         from .._registry import get_device
 
         cls = get_device(desc["device"])
         config = cls.Config
+        table = cls.metric_table()
         if desc.get("serve"):
-            from ..serving import ServingEvaluator
+            from ..serving import SERVING_METRICS, ServingEvaluator
 
             config = ServingEvaluator(cls).config_cls
+            table = SERVING_METRICS
+        units.update({n: table[n].unit for n in table if "*" not in n})
         units.update({f"param_{s.name}": s.unit for s in config.specs() if s.unit})
     except Exception:  # a study of another tool, or a device not installed here: names only
         pass
+    units.update({o: metric_unit(m, task=task, metrics=table)
+                  for o, m in zip(objectives, metrics, strict=False)})
+    if "accuracy" in units:
+        units["accuracy"] = metric_unit("accuracy", task=task)
     return units
 
 

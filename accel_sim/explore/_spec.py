@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from .._metrics import MetricTable
+from .._options import from_file
+from .._params import Config, param
 from ..errors import ConfigError
 
-__all__ = ["OBJECTIVE_ALIASES", "Constraint", "ExploreSpec", "Objective", "load_spec_file"]
+__all__ = ["OBJECTIVE_ALIASES", "Constraint", "ExploreSpec", "Objective", "load_spec_file",
+           "split_workloads"]
 
 #: Objective names and the summary metric each one reads, with its natural direction.
 OBJECTIVE_ALIASES: dict[str, tuple[str, str]] = {
@@ -23,31 +27,43 @@ OBJECTIVE_ALIASES: dict[str, tuple[str, str]] = {
     "throughput": ("throughput_tops", "maximize"),
     "power": ("power_w", "minimize"),
 }
-_MAXIMISED_METRICS = {"accuracy", "throughput_tops", "utilization", "throughput_tok_s"}
 SAMPLERS = ("tpe", "gp", "nsga2", "random", "grid")
 
 
 @dataclass(frozen=True)
 class Objective:
-    """An objective: its name as given, the summary metric it reads and its direction."""
+    """An objective: its name as given, the summary metric it reads and its direction
+    (``None`` until resolved against the metrics' declarations, :meth:`resolved`)."""
 
     name: str
     metric: str
-    direction: str  # "minimize" or "maximize"
+    direction: str | None = None  # "minimize" or "maximize"
 
     @classmethod
     def parse(cls, text: str) -> Objective:
         """``latency``, ``energy``, ``area``, ``edp``, ``accuracy``, ... or any summary metric
-        name (maximised for accuracy/throughput/utilization, minimised otherwise)."""
+        name (its direction comes from the metric's declaration: :meth:`resolved`)."""
         name = text.strip()
         if not re.fullmatch(r"[A-Za-z_]\w*", name):
             raise ConfigError(f"--objectives: {text!r} is not an objective name")
         if name in OBJECTIVE_ALIASES:
             metric, direction = OBJECTIVE_ALIASES[name]
-        else:
-            metric = name
-            direction = "maximize" if name in _MAXIMISED_METRICS else "minimize"
-        return cls(name, metric, direction)
+            return cls(name, metric, direction)
+        return cls(name, name)
+
+    def resolved(self, metrics: MetricTable) -> Objective:
+        """This objective with the direction its metric declares (unchanged when the metric is
+        not declared: the explorer then finds it is not produced, or refuses it)."""
+        if self.metric not in metrics:
+            return self
+        declared = metrics[self.metric]
+        if declared.direction is None:
+            raise ConfigError(f"--objectives: {self.metric!r} is not an objective "
+                              f"({declared.doc.rstrip('.') or 'no direction declared'})")
+        if self.direction is not None and self.direction != declared.direction:
+            raise ConfigError(f"--objectives: {self.name!r} is to {self.direction} but metric "
+                              f"{self.metric!r} declares {declared.direction}")
+        return dataclasses.replace(self, direction=declared.direction)
 
     def value(self, summary: Mapping[str, Any]) -> float:
         """The objective's value in a summary."""
@@ -90,9 +106,25 @@ class Constraint:
         return v - self.bound if self.op in ("<=", "<") else self.bound - v
 
 
+def split_workloads(text: str) -> list[str]:
+    """Split ``a,b`` into workloads, keeping ``name:k=v,k2=v2`` parameters together."""
+    parts: list[str] = []
+    for piece in text.split(","):
+        if parts and "=" in piece and ":" in parts[-1] and ":" not in piece:
+            parts[-1] += "," + piece
+        else:
+            parts.append(piece)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _one(text: str) -> list[str]:
+    return [text]
+
+
 @dataclass(frozen=True)
-class ExploreSpec:
-    """A complete exploration request (the flags of ``accel-sim explore`` or a YAML file).
+class ExploreSpec(Config):
+    """A complete exploration request: the flags of ``accel-sim explore`` and the keys of its
+    YAML spec file, both generated from these declarations (:mod:`accel_sim._options`).
 
     Attributes:
         workloads: Workload arguments; metrics are totals over all of them.
@@ -113,36 +145,77 @@ class ExploreSpec:
         heartbeat_s: Heartbeat interval of RDB storages (dead workers' trials are retried
             after 2 intervals).
         training: Evaluate a training step of every workload (``training_trace``).
-        dims: Sizes of the symbolic dimensions of ONNX workloads (``--dim batch=1``).
-        serve: Explore LLM serving: each trial runs :func:`accel_sim.llm.serve` on the device
-            (an xPU/PIM system) with the serving scenario's parameters (``model``, ``batch``,
-            ``lin``, ``lout``, ``rate``, ``requests``, ...) searchable or fixed like the
-            device's; objectives read the serving summary (``throughput_tok_s``,
+        serve: Explore LLM serving: each trial runs :func:`accel_sim.serving.serve` on the
+            device (a serving system) with the serving scenario's parameters (``model``,
+            ``batch``, ``lin``, ``lout``, ``rate``, ``requests``, ...) searchable or fixed like
+            the device's; objectives read the serving summary (``throughput_tok_s``,
             ``tbt_p99_s``, ``energy_per_token_j``, ...). No workloads.
+        dims: Sizes of the symbolic dimensions of ONNX workloads (``--dim batch=1``).
+
+    Objective directions come from the metrics' declarations (the device's
+    :meth:`~accel_sim.Device.metric_table`, or :data:`~accel_sim.serving.SERVING_METRICS`
+    with ``serve``), resolved at construction.
     """
 
-    workloads: tuple[str, ...] = ()
-    device: str = ""
-    objectives: tuple[Objective, ...] = field(default_factory=lambda: (
-        Objective.parse("latency"), Objective.parse("energy")))
-    constraints: tuple[Constraint, ...] = ()
-    space: Mapping[str, str] = field(default_factory=dict)
-    fixed: Mapping[str, str] = field(default_factory=dict)
-    trials: int = 100
-    sampler: str = "tpe"
-    seed: int | None = 0
-    storage: str | None = None
-    study: str = "explore"
-    workers: int = 1
-    output: str = "results/explore"
-    warm_start: str | None = None
-    heartbeat_s: float = 10.0
-    training: bool = False
-    serve: bool = False
-    dims: Mapping[str, Any] = field(default_factory=dict)
+    workloads: tuple[str, ...] = param(
+        (), short="-w", flag="--workload", aliases=("workload",), split=split_workloads,
+        metavar="NAME[:key=value,...]", search=False,
+        doc="Workload(s), comma-separated or repeated: a built-in or plug-in name with "
+            "parameters, or a .csv/.onnx path; metrics are totals over all of them.")
+    device: str = param("", short="-d", search=False, metavar="DEVICE",
+                        doc="Device to explore (accel-sim devices lists them).")
+    objectives: tuple[Objective, ...] = param(
+        (Objective("latency", "latency_s", "minimize"),
+         Objective("energy", "energy_j", "minimize")), search=False,
+        metavar="latency,energy[,area,accuracy,edp,...]",
+        doc="Objectives: latency, energy, area, edp, accuracy, throughput, power or any "
+            "summary metric (direction from its declaration); default latency,energy.")
+    constraints: tuple[Constraint, ...] = param(
+        (), flag="--constraint", aliases=("constraint",), split=_one,
+        metavar="METRIC<=VALUE", search=False,
+        doc="Constraint on a summary metric (repeatable), e.g. area_mm2<=50.")
+    space: Mapping[str, str] = param(
+        None, default_factory=dict, merge=False, metavar="KEY[=LO:HI|=V1,V2]", search=False,
+        doc="Search only these parameters (optionally narrowed).")
+    fixed: Mapping[str, str] = param(
+        None, default_factory=dict, short="-s", flag="--set", aliases=("set",),
+        metavar="KEY=VALUE", search=False, doc="Fixed parameter (repeatable).")
+    trials: int = param(100, low=1, high=10_000_000, search=False, metavar="N",
+                        doc="Complete trials wanted in the study.")
+    sampler: str = param("tpe", choices=SAMPLERS, search=False,
+                         doc="tpe: multivariate Bayesian (TPE); gp: Gaussian process; "
+                             "nsga2; random; grid.")
+    seed: int | None = param(0, low=0, high=2**32 - 1, optional=True, search=False,
+                             metavar="N",
+                             doc="Sampler seed (none: nondeterministic).")
+    storage: str | None = param(None, optional=True, search=False,
+                                doc="journal (default: OUTDIR/study.journal), sqlite "
+                                    "(OUTDIR/study.db), a .journal file or a database URL "
+                                    "(postgresql://...).")
+    study: str = param("explore", search=False, doc="Study name.")
+    workers: int = param(1, low=1, high=1024, search=False, metavar="N",
+                         doc="Worker processes on this machine.")
+    output: str = param("results/explore", short="-o", search=False,
+                        doc="Output directory.")
+    warm_start: str | None = param(None, optional=True, metavar="STUDY_OR_CSV", search=False,
+                                   doc="Seed a new study with the Pareto designs of a study, "
+                                       "folder or CSV.")
+    heartbeat_s: float = param(10.0, low=0.1, high=3600.0, unit="s", flag="--heartbeat",
+                               key="heartbeat", search=False, metavar="SECONDS",
+                               doc="Heartbeat interval of RDB storages.")
+    training: bool = param(False, search=False,
+                           doc="Evaluate a training step of every workload.")
+    serve: bool = param(False, search=False,
+                        doc="Explore LLM serving (device: a serving system such as xpu or "
+                            "duplex; scenario parameters model, batch, lin, lout, rate, "
+                            "requests via -s/--space; objectives e.g. "
+                            "throughput_tok_s,energy_per_token_j,tbt_p99_s).")
+    dims: Mapping[str, str] = param(
+        None, default_factory=dict, flag="--dim", metavar="NAME=SIZE", search=False,
+        doc="Size of a symbolic dimension of an .onnx model's inputs, e.g. --dim batch=1 "
+            "(repeatable).")
 
-    def __post_init__(self) -> None:
-        self._coerce()
+    def _check(self) -> None:
         if not self.device:
             raise ConfigError("explore: give a device (-d)")
         if not self.workloads and not self.serve:
@@ -151,86 +224,26 @@ class ExploreSpec:
             raise ConfigError("explore --serve takes no workloads (-w) or --training: the "
                               "serving scenario is set with -s/--space (model=, lin=, ...)")
         if not self.objectives:
-            raise ConfigError("explore: give at least one objective (--objectives)")
+            raise ConfigError("explore: give at least one objective with --objectives "
+                              "(latency, energy, area, edp, accuracy, throughput or a metric)")
         names = [o.metric for o in self.objectives]
         if len(set(names)) != len(names):
             raise ConfigError(f"--objectives: repeated objective in {', '.join(names)}")
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"--sampler {self.sampler!r}: one of {', '.join(SAMPLERS)}")
-        if not 1 <= self.trials <= 10_000_000:
-            raise ConfigError(f"--trials {self.trials}: must be in [1, 10000000]")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(
-                self.seed, int) or not 0 <= self.seed <= 2**32 - 1):
-            raise ConfigError(f"--seed {self.seed!r}: must be an integer in [0, 4294967295]")
-        if not 1 <= self.workers <= 1024:
-            raise ConfigError(f"--workers {self.workers}: must be in [1, 1024]")
-        if not 0.1 <= self.heartbeat_s <= 3600:
-            raise ConfigError(f"--heartbeat {self.heartbeat_s}: must be in [0.1, 3600] s")
         if not re.fullmatch(r"[\w.\-]+", self.study):
             raise ConfigError(f"--study {self.study!r}: letters, digits, '_', '-', '.' only")
-        object.__setattr__(self, "space", dict(self.space))
-        object.__setattr__(self, "fixed", dict(self.fixed))
-        object.__setattr__(self, "dims", dict(self.dims))
+        object.__setattr__(self, "objectives", tuple(
+            o.resolved(self.metric_table()) for o in self.objectives))
 
-    def _coerce(self) -> None:
-        """Python-API convenience and type checks (one-line errors, never a TypeError)."""
-        def put(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
+    def metric_table(self) -> MetricTable:
+        """The declared metrics the objectives and constraints may name."""
+        from .._registry import get_device
 
-        wl = self.workloads
-        if isinstance(wl, (str, os.PathLike)):
-            wl = (wl,)
-        if not isinstance(wl, Sequence) or not all(isinstance(w, (str, os.PathLike))
-                                                   for w in wl):
-            raise ConfigError(f"ExploreSpec.workloads={self.workloads!r}: expected workload "
-                              "arguments (strings)")
-        put("workloads", tuple(os.fspath(w) for w in wl))
-        for name in ("device", "sampler", "study", "output"):
-            v = getattr(self, name)
-            if isinstance(v, os.PathLike):
-                v = os.fspath(v)
-            if not isinstance(v, str):
-                raise ConfigError(f"ExploreSpec.{name}={v!r}: expected text")
-            put(name, v)
-        for name in ("storage", "warm_start"):
-            v = getattr(self, name)
-            if v is not None and not isinstance(v, (str, os.PathLike)):
-                raise ConfigError(f"ExploreSpec.{name}={v!r}: expected text or None")
-            put(name, None if v is None else os.fspath(v))
-        objs = self.objectives
-        if isinstance(objs, (str, Objective)):
-            objs = (objs,)
-        if not isinstance(objs, Iterable):
-            raise ConfigError(f"ExploreSpec.objectives={objs!r}: expected objective names")
-        put("objectives", tuple(o if isinstance(o, Objective) else Objective.parse(_text(
-            o, "objectives")) for o in objs))
-        cons = self.constraints
-        if isinstance(cons, (str, Constraint)):
-            cons = (cons,)
-        if not isinstance(cons, Iterable):
-            raise ConfigError(f"ExploreSpec.constraints={cons!r}: expected constraints "
-                              "such as 'area_mm2<=50'")
-        put("constraints", tuple(c if isinstance(c, Constraint) else Constraint.parse(_text(
-            c, "constraints")) for c in cons))
-        for name in ("trials", "workers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ConfigError(f"--{name} {v!r}: expected an integer")
-        hb = self.heartbeat_s
-        if isinstance(hb, bool) or not isinstance(hb, (int, float)) or hb != hb:
-            raise ConfigError(f"--heartbeat {hb!r}: expected a number of seconds")
-        for name in ("space", "fixed", "dims"):
-            v = getattr(self, name)
-            if not isinstance(v, Mapping):
-                raise ConfigError(f"ExploreSpec.{name}={v!r}: expected a mapping")
-        for name in ("training", "serve"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"ExploreSpec.{name}={getattr(self, name)!r}: expected "
-                                  "True or False")
+        device = get_device(self.device)
+        if self.serve:
+            from ..serving import SERVING_METRICS
 
-    def replace(self, **changes: Any) -> ExploreSpec:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+            return SERVING_METRICS
+        return device.metric_table()
 
     def describe(self) -> dict[str, Any]:
         """What identifies the study (stored in its user attributes; the explorer adds the
@@ -249,42 +262,6 @@ class ExploreSpec:
         if self.dims:
             out["dims"] = {k: str(v) for k, v in sorted(self.dims.items())}
         return out
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"ExploreSpec.{what}: {value!r} is not text")
-    return value
-
-
-def _as_list(value: Any, key: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, Sequence):
-        return [str(v) for v in value]
-    raise ConfigError(f"spec file: {key} must be a list or a comma-separated string")
-
-
-def _as_mapping(value: Any, key: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if isinstance(v, Sequence) and not isinstance(v, str):
-                v = ",".join(str(x) for x in v)
-            elif v is None:
-                v = ""
-            out[str(k)] = str(v)
-        return out
-    raise ConfigError(f"spec file: {key} must be a mapping of parameter -> value")
-
-
-_SPEC_KEYS = {"workload", "workloads", "device", "objectives", "constraints", "constraint",
-              "space", "set", "fixed", "trials", "sampler", "seed", "storage", "study",
-              "workers", "output", "warm_start", "heartbeat", "training", "serve", "dims"}
 
 
 def _strict_loader(yaml: Any) -> type:
@@ -329,47 +306,4 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({text})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping of explore options")
-    unknown = set(data) - _SPEC_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: "
-                          f"{', '.join(sorted(_SPEC_KEYS))}")
-    for a, b in (("workload", "workloads"), ("constraint", "constraints"), ("set", "fixed")):
-        if a in data and b in data:
-            raise ConfigError(f"{path}: give {a} or {b}, not both")
-    out: dict[str, Any] = {}
-    wl = data.get("workloads", data.get("workload"))
-    if wl is not None:
-        out["workloads"] = tuple(_as_list(wl, "workloads"))
-    for key in ("device", "sampler", "storage", "study", "output", "warm_start"):
-        if data.get(key) is not None:
-            out[key] = str(data[key])
-    for key in ("trials", "workers", "seed"):
-        if data.get(key) is not None:
-            if not isinstance(data[key], int) or isinstance(data[key], bool):
-                raise ConfigError(f"{path}: {key} must be an integer")
-            out[key] = data[key]
-    for key in ("training", "serve"):
-        if data.get(key) is not None:
-            if not isinstance(data[key], bool):
-                raise ConfigError(f"{path}: {key} must be true or false")
-            out[key] = data[key]
-    if data.get("heartbeat") is not None:
-        hb = data["heartbeat"]
-        if isinstance(hb, bool) or not isinstance(hb, (int, float)):
-            raise ConfigError(f"{path}: heartbeat must be a number of seconds")
-        out["heartbeat_s"] = float(hb)
-    if data.get("objectives") is not None:
-        out["objectives"] = tuple(Objective.parse(o)
-                                  for o in _as_list(data["objectives"], "objectives"))
-    cons = data.get("constraints", data.get("constraint"))
-    if cons is not None:
-        items = [cons] if isinstance(cons, str) else list(cons)
-        out["constraints"] = tuple(Constraint.parse(str(c)) for c in items)
-    if data.get("space") is not None:
-        out["space"] = _as_mapping(data["space"], "space")
-    fixed = data.get("set", data.get("fixed"))
-    if fixed is not None:
-        out["fixed"] = _as_mapping(fixed, "set")
-    if data.get("dims") is not None:
-        out["dims"] = _as_mapping(data["dims"], "dims")
-    return out
+    return from_file(ExploreSpec, data, path)

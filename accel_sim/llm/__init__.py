@@ -7,35 +7,43 @@ The serving simulator itself is :mod:`accel_sim.serving` (``serve``, ``ServeConf
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ._model import MODELS, LlmModel, get_model
-from ._ops import activation_bytes, balanced_counts, iteration_trace, layer_traffic, op_intensity
-from ._routing import ROUTING_POLICIES, Router
-from ._system import ServingLayout, ServingSystem, StepCoster, StepCosts, is_serving_system
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from ._model import MODELS, ROUTING_POLICIES, LlmModel, get_model
+    from ._ops import (
+        activation_bytes,
+        balanced_counts,
+        iteration_trace,
+        layer_traffic,
+        op_intensity,
+    )
+    from ._routing import Router
+    from ._system import (
+        ServingLayout,
+        ServingSystem,
+        StepCoster,
+        StepCosts,
+        is_serving_system,
+    )
 
 __all__ = ["MODELS", "ROUTING_POLICIES", "LlmModel", "Router", "ServingLayout", "ServingSystem",
            "StepCoster", "StepCosts", "activation_bytes", "balanced_counts", "get_model",
            "is_serving_system", "iteration_trace", "layer_traffic", "op_intensity"]
 
-#: Names that moved: name -> (module, new home shown in the warning).
-_MOVED = {
+__getattr__, __dir__ = lazy_names(__name__, {
+    "MODELS": "_model", "ROUTING_POLICIES": "_model", "LlmModel": "_model",
+    "get_model": "_model", "activation_bytes": "_ops", "balanced_counts": "_ops",
+    "iteration_trace": "_ops", "layer_traffic": "_ops", "op_intensity": "_ops",
+    "Router": "_routing", "ServingLayout": "_system", "ServingSystem": "_system",
+    "StepCoster": "_system", "StepCosts": "_system", "is_serving_system": "_system",
+}, moved={  # names that moved: name -> (module, new home shown in the warning)
     "serve": ("accel_sim.serving", "accel_sim.serving.serve"),
     "ServeConfig": ("accel_sim.serving", "accel_sim.serving.ServeConfig"),
     "ServeResult": ("accel_sim.serving", "accel_sim.serving.ServeResult"),
     "REQUEST_COLUMNS": ("accel_sim.serving", "accel_sim.serving.REQUEST_COLUMNS"),
     "StepModel": ("accel_sim.devices._llm_step",
                   "ServingSystem.step_costs(model, router) of a device"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    moved = _MOVED.get(name)
-    if moved is None:
-        raise AttributeError(f"module 'accel_sim.llm' has no attribute {name!r}")
-    module, new = moved
-    warnings.warn(f"accel_sim.llm.{name} is deprecated; use {new}", DeprecationWarning,
-                  stacklevel=2)
-    return getattr(importlib.import_module(module), name)
+})

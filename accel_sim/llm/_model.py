@@ -12,7 +12,10 @@ from types import MappingProxyType
 from .._params import Config, param
 from ..errors import ConfigError, UnknownNameError
 
-__all__ = ["MODELS", "LlmModel", "get_model"]
+__all__ = ["MODELS", "ROUTING_POLICIES", "LlmModel", "get_model"]
+
+#: MoE routing policies of the serving scenario (:class:`accel_sim.llm.Router`).
+ROUTING_POLICIES = ("uniform", "zipf", "trace")
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ import numba
 import numpy as np
 
 from ..errors import ConfigError
+from ._model import ROUTING_POLICIES
 
 __all__ = ["ROUTING_POLICIES", "Router"]
 
-ROUTING_POLICIES = ("uniform", "zipf", "trace")
 
 
 @numba.njit(cache=True, inline="always")

@@ -4,14 +4,26 @@ explorer's adapter (``explore --serve``)."""
 
 from __future__ import annotations
 
-from ._serve import (
-    REQUEST_COLUMNS,
-    ServeConfig,
-    ServeResult,
-    ServingEvaluator,
-    serve,
-    serving_devices,
-)
+from typing import TYPE_CHECKING
 
-__all__ = ["REQUEST_COLUMNS", "ServeConfig", "ServeResult", "ServingEvaluator", "serve",
-           "serving_devices"]
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from ._config import ServeConfig
+    from ._serve import (
+        REQUEST_COLUMNS,
+        SERVING_METRICS,
+        ServeResult,
+        ServingEvaluator,
+        serve,
+        serving_devices,
+    )
+
+__all__ = ["REQUEST_COLUMNS", "SERVING_METRICS", "ServeConfig", "ServeResult",
+           "ServingEvaluator", "serve", "serving_devices"]
+
+__getattr__, __dir__ = lazy_names(__name__, {
+    "ServeConfig": "_config", "REQUEST_COLUMNS": "_serve", "SERVING_METRICS": "_serve",
+    "ServeResult": "_serve", "ServingEvaluator": "_serve", "serve": "_serve",
+    "serving_devices": "_serve",
+})

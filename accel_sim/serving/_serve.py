@@ -35,12 +35,13 @@ import numpy as np
 import simpy
 
 from .._device import Device
-from .._params import Config, param
+from .._metrics import Metric, MetricTable
+from .._params import Config
 from .._progress import progress_bar
 from .._registry import available_devices, get_device
 from ..errors import ConfigError
-from ..llm._model import MODELS, LlmModel, get_model
-from ..llm._routing import ROUTING_POLICIES, Router
+from ..llm._model import LlmModel, get_model
+from ..llm._routing import Router
 from ..llm._system import (
     ServingLayout,
     ServingSystem,
@@ -48,44 +49,49 @@ from ..llm._system import (
     StepCosts,
     is_serving_system,
 )
+from ._config import ServeConfig
 
-__all__ = ["REQUEST_COLUMNS", "IterationLog", "Recorder", "Scheduler", "ServeConfig",
-           "ServeResult", "ServingEvaluator", "serve", "serving_devices"]
+__all__ = ["REQUEST_COLUMNS", "SERVING_METRICS", "IterationLog", "Recorder", "Scheduler",
+           "ServeConfig", "ServeResult", "ServingEvaluator", "serve", "serving_devices"]
 
-
-@dataclass(frozen=True)
-class ServeConfig(Config):
-    """A serving scenario (the flags of ``accel-sim serve``)."""
-
-    model: str = param("mixtral_8x7b", choices=tuple(MODELS), search=False,
-                       doc="Served model preset.")
-    batch: int = param(64, low=1, high=65536, log=True, unit="requests",
-                       doc="Most requests in flight (batch cap of continuous batching).")
-    lin: int = param(512, low=1, high=1 << 20, unit="tokens", search=False,
-                     doc="Prompt (input) length of every request.")
-    lout: int = param(512, low=1, high=1 << 20, unit="tokens", search=False,
-                      doc="Output length of every request (the prefill yields the first).")
-    rate: float | None = param(None, low=1e-6, high=1e7, optional=True, unit="req/s",
-                               search=False,
-                               doc="Poisson arrival rate (unset: closed loop).")
-    requests: int = param(1000, low=1, high=10_000_000, search=False,
-                          doc="Requests to serve.")
-    seed: int = param(0, low=0, high=2**63 - 1, search=False,
-                      doc="Seed of arrivals and routing.")
-    routing: str = param("uniform", choices=ROUTING_POLICIES, search=False,
-                         doc="MoE routing: uniform, zipf or trace.")
-    zipf_s: float = param(1.0, low=1e-3, high=10.0, search=False,
-                          doc="Zipf exponent of expert popularity (routing=zipf).")
-    routing_trace: str | None = param(None, optional=True, search=False,
-                                      doc="Expert-frequency file (routing=trace): CSV layer,"
-                                          "expert,weight or .npy [layers, experts].")
-    prefill: str = param("mixed", choices=("mixed", "separate"), search=False,
-                         doc="mixed: prompts join the decode iteration; separate: prefill "
-                             "iterations run alone.")
-
-    def _check(self) -> None:
-        if self.routing == "trace" and not self.routing_trace:
-            raise ConfigError("routing=trace needs routing_trace=PATH")
+_LAT = "minimize"
+#: The numeric metrics of a serving summary (:meth:`Recorder.result`), with units and
+#: directions; the text entries (``model``, ``device``, ``mode``, ``routing``, ``prefill``)
+#: name the scenario.
+SERVING_METRICS = MetricTable([
+    Metric("devices", "devices", None, doc="Devices of the system."),
+    Metric("batch", "requests", None, doc="Batch cap asked for."),
+    Metric("batch_cap", "requests", None, doc="Batch cap used (capped to the KV memory "
+                                                "when exploring)."),
+    Metric("max_batch_kv", "requests", None, doc="Most requests whose full KV cache fits."),
+    Metric("lin", "tokens", None, doc="Prompt length."),
+    Metric("lout", "tokens", None, doc="Output length."),
+    Metric("rate", "req/s", None, doc="Poisson arrival rate (unset: closed loop)."),
+    Metric("requests", "requests", None, doc="Requests served."),
+    Metric("seed", "", None, doc="Seed of arrivals and routing."),
+    Metric("output_tokens", "tokens", None, doc="Output tokens of all requests."),
+    Metric("makespan_s", "s", _LAT, doc="First arrival to last finish."),
+    Metric("throughput_tok_s", "tok/s", "maximize", doc="Output tokens per second."),
+    Metric("throughput_req_s", "req/s", "maximize", doc="Requests finished per second."),
+    Metric("ttft_p50_s", "s", _LAT, doc="Median time to first token."),
+    Metric("ttft_p99_s", "s", _LAT, doc="99th-percentile time to first token."),
+    Metric("tbt_p50_s", "s", _LAT, doc="Median time between tokens."),
+    Metric("tbt_p99_s", "s", _LAT, doc="99th-percentile time between tokens."),
+    Metric("tbt_mean_s", "s", _LAT, doc="Mean time between tokens."),
+    Metric("e2e_p50_s", "s", _LAT, doc="Median end-to-end request latency."),
+    Metric("e2e_p99_s", "s", _LAT, doc="99th-percentile end-to-end request latency."),
+    Metric("energy_j", "J", doc="Energy of the run, idle power included."),
+    Metric("energy_per_token_j", "J/token", doc="Energy per output token."),
+    Metric("energy_static_j", "J", doc="Idle (static) power over the makespan."),
+    Metric("energy_dynamic_per_token_j", "J/token", doc="Energy above idle per output token."),
+    Metric("power_w", "W", doc="Mean power."),
+    Metric("iterations", "iterations", None, doc="Iterations run."),
+    Metric("mean_decode_batch", "requests", None, doc="Decode batch averaged over time."),
+    Metric("pim_busy_fraction", "fraction", None, doc="Share of busy time on the PIM."),
+    Metric("idle_s", "s", _LAT, doc="Time the server waited with no request."),
+    Metric("kv_memory_violation", "fraction over the limit", None,
+           doc="Relative excess of the KV cache over memory (> 0: infeasible)."),
+])
 
 
 #: Columns of the per-request CSV.
@@ -552,6 +558,11 @@ class ServingEvaluator:
             f"{device_cls.Config.__name__}Serving", extra, bases=(device_cls.Config,),
             frozen=True)
         self._dev_fields = dev_fields
+
+    @staticmethod
+    def metric_table() -> MetricTable:
+        """The metrics of its summaries: :data:`SERVING_METRICS`."""
+        return SERVING_METRICS
 
     def __call__(self, config: Config) -> tuple[dict[str, Any], float]:
         values = config.to_dict()

@@ -12,6 +12,7 @@ import pytest
 from .. import _memory
 from .._device import Device
 from .._ir import MAX_DIM, ConvShape, Layer, OpKind, SparsityPattern, Trace, training_trace
+from .._metrics import Metric
 from .._params import Config
 from .._registry import get_device
 from .._report import REQUIRED_COLUMNS, SIGNED_EXTRAS, Report
@@ -259,6 +260,21 @@ class DeviceContract:
         s = self.device_class().evaluate(self.traces()[0]).summary()
         for key in ("macs", "flops", "cycles", "latency_s", "energy_j", "feasible"):
             assert key in s
+
+    def test_metrics_are_declared(self) -> None:
+        """Every summary metric and column has a declaration (unit, direction):
+        ``Device.metrics`` for the device's own, :data:`accel_sim._report.REPORT_METRICS`
+        for the rest."""
+        table = self.device_class.metric_table()
+        for m in self.device_class.metrics:
+            assert isinstance(m, Metric), f"{self.device_class.name}.metrics holds {m!r}"
+        for trace, report in [*self._reports(), *[
+                (t, self.device_class().evaluate(t)) for t in self.task_traces()]]:
+            names = [*report.summary(), *report.columns]
+            missing = table.undeclared(names)
+            assert not missing, (f"{self.device_class.name}: undeclared metric(s) "
+                                 f"{', '.join(sorted(set(missing)))} on {trace.name!r}: "
+                                 "declare them in the device's `metrics`")
 
     def test_no_global_random_state_change(self) -> None:
         np.random.seed(1234)

@@ -89,7 +89,7 @@ class ServingSystemContract:
     def test_serves_a_small_scenario(self, model: str, mode: str) -> None:
         """`serve` runs on the system; metrics are finite and the same seed gives the same
         numbers."""
-        from ..serving import ServeConfig, serve
+        from ..serving import SERVING_METRICS, ServeConfig, serve
 
         dev, m = self.device(), get_model(model)
         fit = dev.max_batch(m, 64 + 16)
@@ -103,6 +103,8 @@ class ServingSystemContract:
                     "energy_per_token_j"):
             assert math.isfinite(a[key]) and a[key] > 0, (key, a[key])
         assert a["output_tokens"] == 24 * 16
+        numeric = [k for k, v in a.items() if isinstance(v, (int, float))]
+        assert not SERVING_METRICS.undeclared(numeric), SERVING_METRICS.undeclared(numeric)
 
     def test_explored_with_serving_parameters(self) -> None:
         """`explore --serve` searches the device's and the scenario's parameters together."""
