@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from accel_sim._ir import Layer, Trace
 from accel_sim._params import Config, param
@@ -80,13 +80,18 @@ class Workload:
 WorkloadInfo = Workload
 
 
-def workload(name: str, params: type[Config], description: str
-             ) -> Callable[[Callable[[Config], Iterable[Layer] | Trace]], Workload]:
+_P = TypeVar("_P", bound=Config)
+
+
+def workload(name: str, params: type[_P], description: str
+             ) -> Callable[[Callable[[_P], Iterable[Layer] | Trace]], Workload]:
     """Decorator turning a builder ``f(params) -> Trace | layers`` into a :class:`Workload`
     (list it under the entry-point group ``accel_sim.workloads`` to make it a ``-w`` name)."""
 
-    def deco(fn: Callable[[Config], Iterable[Layer] | Trace]) -> Workload:
-        return Workload(name, params, description, fn)
+    def deco(fn: Callable[[_P], Iterable[Layer] | Trace]) -> Workload:
+        # the Workload calls its builder with instances of ``params`` only
+        build = cast(Callable[[Config], Iterable[Layer] | Trace], fn)
+        return Workload(name, params, description, build)
 
     return deco
 
