@@ -227,7 +227,7 @@ def parse_workload_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def load_workloads(specs: Iterable[str | os.PathLike[str]], *,
-                   dims: Mapping[str, int] | None = None) -> list[Trace]:
+                   dims: Mapping[str, int | str] | None = None) -> list[Trace]:
     """Several workload arguments; ``dims`` binds the symbolic dimensions of the ``.onnx``
     ones, each model getting the names it has (a name no model has is an error, and
     ``dims`` without any ``.onnx`` workload too)."""
@@ -258,14 +258,15 @@ def load_workloads(specs: Iterable[str | os.PathLike[str]], *,
     return out
 
 
-def load_workload(spec: str | os.PathLike[str], *, dims: Mapping[str, int] | None = None,
-                  **params: object) -> Trace:
+def load_workload(spec: str | os.PathLike[str], *,
+                  dims: Mapping[str, int | str] | None = None, **params: object) -> Trace:
     """Build a trace from a workload argument.
 
     ``spec`` is a built-in name with optional parameters (``"bert_base:seq_len=128,batch=8"``)
     or the path of a SCALE-Sim topology ``.csv`` or an ``.onnx`` file. Keyword arguments give
     parameters as Python values (they override those in the string). ``dims`` binds the
-    symbolic dimensions of an ONNX model's inputs (``{"batch": 1, "seq": 128}``).
+    symbolic dimensions of an ONNX model's inputs (``{"batch": 1, "seq": 128}``; strings are
+    parsed, as ``--dim`` gives them).
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise WorkloadError(f"workload must be a name (e.g. 'resnet50:batch=4') or a .csv/.onnx "
