@@ -119,7 +119,8 @@ class Device(abc.ABC, Generic[C]):
                 and cls.Config.spec(k).type is not str else v)
             for k, v in params.items()
         }
-        return cls(cls.Config.from_mapping(values))
+        # ``Config`` is a ClassVar, which cannot mention ``C``: the instance is this class's.
+        return cls(cast(C, cls.Config.from_mapping(values)))
 
     @classmethod
     def metric_table(cls) -> MetricTable:
@@ -189,7 +190,7 @@ class Device(abc.ABC, Generic[C]):
     def evaluate(self, trace: Trace) -> Report:
         """Evaluate every layer of ``trace`` on this device (see the class contract)."""
 
-    def evaluate_many(self, trace: Trace, configs: Sequence[Config]) -> list[Report]:
+    def evaluate_many(self, trace: Trace, configs: Sequence[C]) -> list[Report]:
         """Evaluate ``trace`` under many configurations of this device class."""
         return [type(self)(c).evaluate(trace) for c in configs]
 

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 
@@ -460,7 +460,12 @@ class Trace(Sequence[Layer]):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: SupportsIndex) -> Layer: ...
+    @overload
+    def __getitem__(self, i: slice) -> Trace: ...
+
+    def __getitem__(self, i: SupportsIndex | slice) -> Layer | Trace:
         if isinstance(i, slice):
             return Trace(self.name, self.layers[i], self.metadata, self.task)
         return self.layers[i]

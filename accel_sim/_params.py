@@ -176,12 +176,13 @@ class ParamSpec:
                 return bool(value)
             raise ConfigError(f"{where}={value!r}: expected true or false")
         if self.type is int:
-            if (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
+            whole = (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
                 isinstance(value, numbers.Real)
                 and not isinstance(value, bool)
                 and math.isfinite(float(value))
                 and float(value).is_integer()
-            ):
+            )
+            if whole:
                 value = int(value)
             else:
                 raise ConfigError(f"{where}={value!r}: expected an integer, {self.allowed()}")

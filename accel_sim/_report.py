@@ -222,8 +222,8 @@ class Report:
             if k not in out and k != "utilization":
                 out[k] = float(v.sum())
         out.update({k: float(v) for k, v in self.extra.items()})
-        for k, v in self.violations.items():
-            out[f"violation_{k}"] = float(v)
+        for k, amount in self.violations.items():
+            out[f"violation_{k}"] = float(amount)
         out["feasible"] = self.feasible
         return out
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import configparser
 import math
 import os
+from typing import Any
 
 from ._ir import OpKind, Trace
 from .devices.systolic import SystolicArray, SystolicConfig
@@ -78,7 +79,7 @@ def read_scalesim_config(path: str | os.PathLike[str], *,
         raise ConfigError(f"{path}: [run_presets] InterfaceBandwidth={mode!r}: expected USER "
                           "or CALC")
     dataflow = get(_ARCH, "Dataflow").lower()
-    values = dict(
+    values: dict[str, Any] = dict(
         dataflow=dataflow,
         rows=as_int(_ARCH, "ArrayHeight", "rows"),
         cols=as_int(_ARCH, "ArrayWidth", "cols"),

@@ -198,18 +198,19 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
         raise ConfigError(f"sweep: device must be a Device class, got {device!r}")
     jobs = _check_jobs(jobs)
     grid = configs if isinstance(configs, Grid) else None
-    if grid is None:
-        configs = list(configs)
-        for c in configs:
+    given: list[Config] = []  # the configurations when not a grid
+    if not isinstance(configs, Grid):
+        given = list(configs)
+        for c in given:
             if not isinstance(c, device.Config):
                 raise ConfigError(f"sweep: configurations of {device.name!r} must be "
                                   f"{device.Config.__name__}, got {type(c).__name__}")
-    n = grid.size if grid is not None else len(configs)  # type: ignore[arg-type]
+    n = grid.size if grid is not None else len(given)
     if n == 0:
         return
     if chunk_size is None:
         chunk_size = max(1, min(2000, -(-n // (4 * jobs))))
-    items: Iterator[Any] = grid.points() if grid is not None else iter(configs)  # type: ignore
+    items: Iterator[Any] = grid.points() if grid is not None else iter(given)
     chunks = iter(lambda: list(itertools.islice(items, chunk_size)), [])
     if jobs == 1 or n <= chunk_size:
         for ch in chunks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from accel_sim._ir import Layer, OpKind, Trace
 from accel_sim._params import Config, param
@@ -373,7 +374,7 @@ class DigitsCnnParams(CommonParams):
 
 @workload("digits_cnn", DigitsCnnParams,
           "CNN conv3x3(c)-pool2-conv3x3(2c)-fc10 for the 8x8 digits")
-def digits_cnn(p: DigitsCnnParams) -> list[Layer]:
+def digits_cnn(p: DigitsCnnParams) -> Trace:
     b = NetBuilder(p.batch, p.bits)
     c = p.channels
     h, w = b.conv("conv1", 8, 8, 1, c, 3)
@@ -430,7 +431,8 @@ class ReplayParams(Config):
           "Replay memory, one training step: insert, sample a batch, update its priorities")
 def replay(p: ReplayParams) -> Trace:
     # priorities and indices travel as 32-bit words
-    common = {"n": p.capacity, "k": 1, "input_bits": 32, "weight_bits": 32, "output_bits": 32}
+    common: dict[str, Any] = {"n": p.capacity, "k": 1, "input_bits": 32, "weight_bits": 32,
+                              "output_bits": 32}
     layers = (Layer("insert", OpKind.REPLAY_INSERT, m=p.inserts, **common),
               Layer("sample", OpKind.REPLAY_SAMPLE, m=p.batch, **common),
               Layer("update", OpKind.REPLAY_UPDATE, m=p.batch, **common))

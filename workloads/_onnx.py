@@ -27,7 +27,8 @@ _UNSUPPORTED_MAC_OPS = {
 }
 
 
-def read_onnx(path: str | os.PathLike[str], dims: Mapping[str, int] | None = None) -> Trace:
+def read_onnx(path: str | os.PathLike[str], dims: Mapping[str, int | str] | None = None
+              ) -> Trace:
     """Read an ONNX model file into a trace.
 
     Args:
@@ -131,7 +132,7 @@ def _dim(d: int | None, where: str = "", what: str = "") -> int:
     return int(d)
 
 
-def _check_dims(path: Any, dims: Mapping[str, int] | None) -> dict[str, int]:
+def _check_dims(path: Any, dims: Mapping[str, int | str] | None) -> dict[str, int]:
     if dims is None:
         return {}
     if not isinstance(dims, Mapping):

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from accel_sim._ir import Layer, Trace
 from accel_sim._params import Config, param
@@ -80,13 +80,18 @@ class Workload:
 WorkloadInfo = Workload
 
 
-def workload(name: str, params: type[Config], description: str
-             ) -> Callable[[Callable[[Config], Iterable[Layer] | Trace]], Workload]:
+_P = TypeVar("_P", bound=Config)
+
+
+def workload(name: str, params: type[_P], description: str
+             ) -> Callable[[Callable[[_P], Iterable[Layer] | Trace]], Workload]:
     """Decorator turning a builder ``f(params) -> Trace | layers`` into a :class:`Workload`
     (list it under the entry-point group ``accel_sim.workloads`` to make it a ``-w`` name)."""
 
-    def deco(fn: Callable[[Config], Iterable[Layer] | Trace]) -> Workload:
-        return Workload(name, params, description, fn)
+    def deco(fn: Callable[[_P], Iterable[Layer] | Trace]) -> Workload:
+        # the Workload calls its builder with instances of ``params`` only
+        build = cast(Callable[[Config], Iterable[Layer] | Trace], fn)
+        return Workload(name, params, description, build)
 
     return deco
 
@@ -222,7 +227,7 @@ def parse_workload_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def load_workloads(specs: Iterable[str | os.PathLike[str]], *,
-                   dims: Mapping[str, int] | None = None) -> list[Trace]:
+                   dims: Mapping[str, int | str] | None = None) -> list[Trace]:
     """Several workload arguments; ``dims`` binds the symbolic dimensions of the ``.onnx``
     ones, each model getting the names it has (a name no model has is an error, and
     ``dims`` without any ``.onnx`` workload too)."""
@@ -253,14 +258,15 @@ def load_workloads(specs: Iterable[str | os.PathLike[str]], *,
     return out
 
 
-def load_workload(spec: str | os.PathLike[str], *, dims: Mapping[str, int] | None = None,
-                  **params: object) -> Trace:
+def load_workload(spec: str | os.PathLike[str], *,
+                  dims: Mapping[str, int | str] | None = None, **params: object) -> Trace:
     """Build a trace from a workload argument.
 
     ``spec`` is a built-in name with optional parameters (``"bert_base:seq_len=128,batch=8"``)
     or the path of a SCALE-Sim topology ``.csv`` or an ``.onnx`` file. Keyword arguments give
     parameters as Python values (they override those in the string). ``dims`` binds the
-    symbolic dimensions of an ONNX model's inputs (``{"batch": 1, "seq": 128}``).
+    symbolic dimensions of an ONNX model's inputs (``{"batch": 1, "seq": 128}``; strings are
+    parsed, as ``--dim`` gives them).
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise WorkloadError(f"workload must be a name (e.g. 'resnet50:batch=4') or a .csv/.onnx "

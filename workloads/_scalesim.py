@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from typing import Any
 
 from accel_sim._ir import ConvShape, Layer, OpKind, SparsityPattern, Trace
 from accel_sim.errors import WorkloadError
@@ -12,7 +13,7 @@ __all__ = ["read_topology"]
 
 #: Operand precision of SCALE-Sim topologies: SCALE-Sim's word is one byte.
 SCALESIM_BITS = 8
-_BITS = {"input_bits": SCALESIM_BITS, "weight_bits": SCALESIM_BITS,
+_BITS: dict[str, Any] = {"input_bits": SCALESIM_BITS, "weight_bits": SCALESIM_BITS,
          "output_bits": SCALESIM_BITS}
 
 _CONV_FIELDS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
@@ -100,7 +101,7 @@ def _gemm_row(path: str, line: int, name: str, cells: list[str]) -> Layer:
     if len(cells) < 4 or not all(cells[1:4]):
         raise WorkloadError(f"{path}:{line}: GEMM row needs Layer,M,N,K; got {cells[:5]!r}")
     m, n, k = (_int(path, line, f, c) for f, c in zip("MNK", cells[1:4], strict=True))
-    kw: dict = {}
+    kw: dict[str, Any] = {}
     if len(cells) > 4 and cells[4]:
         sn, colon, sm = cells[4].partition(":")
         try:

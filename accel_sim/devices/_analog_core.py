@@ -379,7 +379,9 @@ class AnalogLayer:
         rows = cfg.rows
         vb = np.pad(v, ((0, 0), (0, self.T * rows - self.k))).reshape(len(v), self.T, rows)
         if cfg.mapping == "offset_unit_column":  # read and digitised like any column
-            refc = np.einsum("btr,str->sbt", vb, self.slices.ref)[..., None]
+            ref = self.slices.ref
+            assert ref is not None  # programmed for this mapping
+            refc = np.einsum("btr,str->sbt", vb, ref)[..., None]
             zero = self._adc(np.broadcast_to(refc, y.shape).copy())
         else:  # exact digital offset from the input sum
             g_off = self.gmin + self.delta * self.offset_digits / self.lslice

@@ -85,9 +85,8 @@ from accel_sim.errors import AccelSimError, ConfigError
 
 __all__ = ["IRDropError", "solve_crossbar"]
 
-# error_model="numpy": no ZeroDivisionError check on float division, which lets LLVM vectorise
-# the divisions (the divisors here are >= 1).
-_JIT = {"cache": True, "error_model": "numpy"}
+# The kernels below use error_model="numpy": no ZeroDivisionError check on float division,
+# which lets LLVM vectorise the divisions (the divisors here are >= 1).
 _CHUNK = 256  # columns per block of the direct (rp_row = 0) kernel
 _RATE_CAP = 0.9  # largest contraction rate used in the remaining-error estimate
 _OMEGA_MAX = 1.95  # upper bound of the relaxation factor
@@ -108,7 +107,7 @@ class IRDropError(AccelSimError):
 # kernels
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _transpose(a: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """``out[:] = a.T`` for C-contiguous arrays, in blocks of 8 rows (vectorised stores)."""
     rows, cols = a.shape
@@ -122,7 +121,7 @@ def _transpose(a: NDArray[np.float64], out: NDArray[np.float64]) -> None:
             out[j, i] = a[i, j]
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _columns_direct(G: NDArray[np.float64], V: NDArray[np.float64], rc: float,
                     out: NDArray[np.float64]) -> int:
     """Column currents ``out`` (batch, cols) for ideal rows (rp_row = 0), exact.
@@ -166,7 +165,7 @@ def _columns_direct(G: NDArray[np.float64], V: NDArray[np.float64], rc: float,
     return code
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _check_code(nan: NDArray[np.float64], lo: NDArray[np.float64]) -> int:
     """``_BAD_NONFINITE`` if any ``nan`` is NaN, else ``_BAD_NEGATIVE`` if any ``lo < 0``."""
     s = 0.0
@@ -179,7 +178,7 @@ def _check_code(nan: NDArray[np.float64], lo: NDArray[np.float64]) -> int:
     return _BAD_NEGATIVE if m < 0.0 else _OK
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _check_matrix(G: NDArray[np.float64]) -> int:
     """:func:`_check_code` of a whole matrix (finite, non-negative), one vectorised pass."""
     rows, cols = G.shape
@@ -194,7 +193,7 @@ def _check_matrix(G: NDArray[np.float64]) -> int:
     return _check_code(nan, lo)
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _line_factors(GL: NDArray[np.float64], rp: float, P: NDArray[np.float64],
                   H: NDArray[np.float64], scale: float, reverse: bool) -> None:
     """Elimination factors of the lines of ``GL`` (one line per column, running along axis 0).
@@ -217,7 +216,7 @@ def _line_factors(GL: NDArray[np.float64], rp: float, P: NDArray[np.float64],
             hs[k] = scale * g[k] * d
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _column_sweep(u: NDArray[np.float64], Pc: NDArray[np.float64], Hc: NDArray[np.float64],
                   rc: float, w: NDArray[np.float64], T: NDArray[np.float64], omega: float,
                   out: NDArray[np.float64], carry: NDArray[np.float64],
@@ -261,7 +260,7 @@ def _column_sweep(u: NDArray[np.float64], Pc: NDArray[np.float64], Hc: NDArray[n
     return m
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _row_sweep(wT: NDArray[np.float64], PrT: NDArray[np.float64], ArT: NDArray[np.float64],
                v: NDArray[np.float64], uT: NDArray[np.float64], QT: NDArray[np.float64],
                omega: float, carry: NDArray[np.float64], dmax: NDArray[np.float64]) -> float:
@@ -303,7 +302,7 @@ def _row_sweep(wT: NDArray[np.float64], PrT: NDArray[np.float64], ArT: NDArray[n
     return m
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _relax(Pc: NDArray[np.float64], Hc: NDArray[np.float64], PrT: NDArray[np.float64],
            ArT: NDArray[np.float64], V: NDArray[np.float64], rc: float, tol: float,
            max_iter: int, out: NDArray[np.float64], info: NDArray[np.float64],
@@ -412,7 +411,7 @@ def _relax(Pc: NDArray[np.float64], Hc: NDArray[np.float64], PrT: NDArray[np.flo
     return _OK
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy")
 def _coupled(G: NDArray[np.float64], V: NDArray[np.float64], rc: float, rr: float, tol: float,
              max_iter: int, out: NDArray[np.float64], info: NDArray[np.float64],
              ws: NDArray[np.float64]) -> int:

@@ -27,6 +27,7 @@ from ..llm._model import LlmModel
 from ..llm._ops import iteration_trace, layer_traffic
 from ..llm._routing import Router
 from ..llm._system import StepCosts
+from ..tasks import LlmIteration
 from ._llm_cost import ATTN
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class StepModel:
         (ta, ia), (tb, ib), (tc, ic) = views
         self._d_names = tuple(ta.names[i] for i in ia)
         self._d_ops = [ta.layers[i].op for i in ia]
+        assert isinstance(ta.task, LlmIteration)  # iteration_trace's task
         self._d_task = ta.task
         ca, cb, cc = (t.columns for t in (ta, tb, tc))
         self._d_const = {k: np.asarray(ca[k])[ia] for k in ca}

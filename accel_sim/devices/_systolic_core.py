@@ -30,7 +30,12 @@ exact in float64, and floor division of such integers is exact too.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+
+#: Sizes: per-layer arrays, or one layer's integers.
+_Size = TypeVar("_Size", np.ndarray, int)
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -44,8 +49,7 @@ def _f64(*arrays: np.ndarray | int) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(a, np.float64) for a in arrays)
 
 
-def spatio_temporal(m: np.ndarray, n: np.ndarray, k: np.ndarray, dataflow: str
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spatio_temporal(m: _Size, n: _Size, k: _Size, dataflow: str) -> tuple[_Size, _Size, _Size]:
     """(Sr, Sc, T) of each GEMM for a dataflow."""
     if dataflow == "os":
         return m, n, k
@@ -62,19 +66,20 @@ def fold_counts(sr: np.ndarray, sc: np.ndarray, rows: int | np.ndarray, cols: in
     return ceil_div(sr, rows), ceil_div(sc, cols)
 
 
-def fold_cycles(t: np.ndarray, rows: int | np.ndarray, cols: int | np.ndarray, dataflow: str
-                ) -> np.ndarray:
+def fold_cycles(t: np.ndarray | int, rows: int | np.ndarray, cols: int | np.ndarray,
+                dataflow: str) -> np.ndarray | int:
     """Cycles of one fold in SCALE-Sim's model."""
     if dataflow == "os":
         return t + rows + cols - 2
     return 2 * rows + cols + t - 2
 
 
-def compute_cycles(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int | np.ndarray,
-                   cols: int | np.ndarray, dataflow: str, timing: str = "scalesim"
-                   ) -> np.ndarray:
+def compute_cycles(m: np.ndarray | int, n: np.ndarray | int, k: np.ndarray | int,
+                   rows: int | np.ndarray, cols: int | np.ndarray, dataflow: str,
+                   timing: str = "scalesim") -> np.ndarray:
     """Stall-free cycles of each GEMM (float64), SCALE-Sim's or double-buffered timing."""
-    sr, sc, t = spatio_temporal(*_f64(m, n, k), dataflow)
+    m, n, k = _f64(m, n, k)
+    sr, sc, t = spatio_temporal(m, n, k, dataflow)
     fr, fc = fold_counts(sr, sc, rows, cols)
     folds = fr * fc
     if timing == "scalesim":
@@ -83,8 +88,8 @@ def compute_cycles(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int | np.n
     return fill + folds * np.maximum(t, rows) + rows + cols - 2
 
 
-def utilisation_terms(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, cols: int,
-                      dataflow: str) -> tuple[np.ndarray, np.ndarray]:
+def utilisation_terms(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int | np.ndarray,
+                      cols: int | np.ndarray, dataflow: str) -> tuple[np.ndarray, np.ndarray]:
     """(mapping efficiency, compute utilisation) as SCALE-Sim defines them, as fractions.
 
     Mapping efficiency: mean over folds of the fraction of PEs holding a mapped element,
@@ -92,15 +97,17 @@ def utilisation_terms(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, co
     fraction of a fold's cycles spent streaming ``T`` (SCALE-Sim counts ``T + AR + AC - 2``
     cycles per fold for os and ``T + 2*AR + 2*AC - 3`` for ws/is in this ratio).
     """
-    sr, sc, t = spatio_temporal(*_f64(m, n, k), dataflow)
+    m, n, k = _f64(m, n, k)
+    sr, sc, t = spatio_temporal(m, n, k, dataflow)
     fr, fc = fold_counts(sr, sc, rows, cols)
     mapping = (sr * sc) / (fr * rows * fc * cols)
     denom = t + rows + cols - 2 if dataflow == "os" else t + 2 * rows + 2 * cols - 3
     return mapping, mapping * t / denom
 
 
-def sram_accesses(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int, cols: int,
-                  dataflow: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sram_accesses(m: np.ndarray, n: np.ndarray, k: np.ndarray, rows: int | np.ndarray,
+                  cols: int | np.ndarray, dataflow: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Words read from the ifmap and filter SRAMs and written to the ofmap SRAM (float64).
 
     Each fold reads its stationary operand once and streams the moving operand through every

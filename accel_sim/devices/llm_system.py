@@ -325,6 +325,16 @@ class LlmSystem(Device[XpuSystemConfig]):
             PJ_PER_FLOP, ROW_BYTES, ACT_NJ)
         return unit
 
+    @property
+    def pim_config(self) -> PimSystemConfig:
+        """The configuration of a system with PIM (``pim_kind`` set), whose ``Config`` is a
+        :class:`PimSystemConfig`."""
+        c = self.config
+        if not isinstance(c, PimSystemConfig):
+            raise TypeError(f"{type(self).__name__} has {self.pim_kind} PIM but its config is a "
+                            f"{type(c).__name__}, not a PimSystemConfig")
+        return c
+
     def pim_unit(self) -> Unit | None:
         """Effective rates of the device's PIM units together (``None``: no PIM)."""
         if self.pim_kind is None:
@@ -332,7 +342,7 @@ class LlmSystem(Device[XpuSystemConfig]):
         hit = self.__dict__.get("_pim_unit")
         if hit is not None:
             return hit
-        c, p = self.config, PIM_SPECS[self.pim_kind]
+        c, p = self.pim_config, PIM_SPECS[self.pim_kind]
         bw = self.spec.hbm_gbps * 1e9 * p.bandwidth_x
         self.__dict__["_pim_unit"] = unit = Unit(
             self.pim_kind, bw * p.op_per_byte * c.pim_compute_efficiency,
@@ -343,19 +353,20 @@ class LlmSystem(Device[XpuSystemConfig]):
     @property
     def offloads(self) -> bool:
         """Whether attention and experts may run on PIM."""
-        return self.pim_kind is not None and self.config.placement == "opb"
+        return self.pim_kind is not None and self.pim_config.placement == "opb"
 
     @property
     def co_processing(self) -> bool:
         """Whether the xPU and PIM run concurrently."""
-        return self.offloads and bool(self.config.co_processing)
+        return self.offloads and bool(self.pim_config.co_processing)
 
     def threshold(self) -> float:
         """Op/B below which attention and experts run on PIM (0 when nothing offloads)."""
         if not self.offloads:
             return 0.0
-        if self.config.opb_threshold is not None:
-            return float(self.config.opb_threshold)
+        threshold = self.pim_config.opb_threshold
+        if threshold is not None:
+            return float(threshold)
         pim = self.pim_unit()
         assert pim is not None
         return pim.flops / self.xpu_unit().bandwidth
@@ -558,7 +569,7 @@ class LlmSystem(Device[XpuSystemConfig]):
         pim_time = np.where(on_pim, t_row, 0.0)
         # experts: one kernel call per MoE layer (rows grouped by name)
         groups: dict[str, dict[str, list[int]]] = {}
-        for i in np.flatnonzero(expert):
+        for i in np.flatnonzero(expert).tolist():
             mt = _EXPERT_RE.match(names[i])
             key, part = (mt["layer"], mt["part"]) if mt else (f"#{i}", "up")
             groups.setdefault(key, {"up": [], "down": []})[part].append(i)

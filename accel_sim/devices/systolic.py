@@ -280,22 +280,23 @@ class SystolicArray(Device[SystolicConfig]):
     def evaluate(self, trace: Trace) -> Report:
         return self.evaluate_many(trace, [self.config])[0]
 
-    def evaluate_many(self, trace: Trace, configs: Sequence[Config]) -> list[Report]:
+    def evaluate_many(self, trace: Trace, configs: Sequence[SystolicConfig]) -> list[Report]:
         """Evaluate many configurations at once: configurations that share the categorical
         settings are broadcast together over (configurations x layers) numpy arrays."""
         self.require_supported(trace)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple[Any, ...], list[int]] = {}
         for i, c in enumerate(configs):
             if not isinstance(c, SystolicConfig):
                 raise ConfigError(f"systolic takes SystolicConfig, got {type(c).__name__}")
             wb = trace_word_bytes(trace) if c.word_bytes is None else c.word_bytes
-            key = (c.dataflow, c.interface_bandwidth, c.memory_model, c.timing, wb)
+            key: tuple[Any, ...] = (c.dataflow, c.interface_bandwidth, c.memory_model, c.timing,
+                                    wb)
             if c.memory_model == "scalesim":
                 key += (i,)  # the exact model runs per configuration
             groups.setdefault(key, []).append(i)
         out: list[Report | None] = [None] * len(configs)
         for key, idx in groups.items():
-            batch = _Batch([configs[i] for i in idx], key[4])  # type: ignore[misc]
+            batch = _Batch([configs[i] for i in idx], key[4])
             for j, rep in zip(idx, _evaluate_batch(self.name, trace, batch), strict=True):
                 out[j] = rep
         return out  # type: ignore[return-value]
@@ -308,6 +309,20 @@ class _Batch:
     _NUMERIC = ("rows", "cols", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "bandwidth",
                 "fill_rate", "drain_rate", "clock_mhz", "sram_pj_per_byte_8kb",
                 "dram_pj_per_byte", "pe_area_um2", "sram_mm2_per_mib")
+    # the _NUMERIC fields, set in __init__
+    rows: np.ndarray
+    cols: np.ndarray
+    ifmap_sram_kb: np.ndarray
+    filter_sram_kb: np.ndarray
+    ofmap_sram_kb: np.ndarray
+    bandwidth: np.ndarray
+    fill_rate: np.ndarray
+    drain_rate: np.ndarray
+    clock_mhz: np.ndarray
+    sram_pj_per_byte_8kb: np.ndarray
+    dram_pj_per_byte: np.ndarray
+    pe_area_um2: np.ndarray
+    sram_mm2_per_mib: np.ndarray
 
     def __init__(self, configs: list[SystolicConfig], word_bytes: int) -> None:
         c0 = configs[0]
@@ -482,6 +497,8 @@ def _analytic_instance(cfg: _Batch, m: np.ndarray, n: np.ndarray, k: np.ndarray,
         dram_f = np.where(miss_f, a_f + refill_f, np.minimum(a_f, n_f))
     else:
         items_if, items_f = e_if // 100, e_f // 100
+        first_if: int | np.ndarray
+        first_f: int | np.ndarray
         if df == "os":
             first_if, first_f = 0, 0
         elif df == "ws":
@@ -513,7 +530,8 @@ def _refill_lag(miss: np.ndarray, consumed: np.ndarray, active: np.ndarray,
     return np.ceil(lag), n_pref * prefetch
 
 
-def _calc_start(distinct: np.ndarray, items: np.ndarray, first_row) -> np.ndarray:
+def _calc_start(distinct: np.ndarray, items: np.ndarray, first_row: int | np.ndarray
+                ) -> np.ndarray:
     """First DRAM cycle of SCALE-Sim's CALC-mode read buffer (sets of ``items`` words, 50 sets
     per half, 10 words/cycle): just before the first request if the operand fills the active
     half, otherwise everything is fetched before cycle 0."""

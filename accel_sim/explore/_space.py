@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from optuna.distributions import (
-    BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
@@ -19,13 +18,16 @@ from ..errors import ConfigError
 
 __all__ = ["Dimension", "SearchSpace"]
 
+#: The distributions a search space uses.
+Distribution: TypeAlias = IntDistribution | FloatDistribution | CategoricalDistribution
+
 
 @dataclass(frozen=True)
 class Dimension:
     """One searched parameter: its declaration, its distribution and its activity condition."""
 
     spec: ParamSpec
-    distribution: BaseDistribution
+    distribution: Distribution
 
     @property
     def name(self) -> str:
@@ -33,7 +35,7 @@ class Dimension:
         return self.spec.name
 
 
-def _parse_override(spec: ParamSpec, text: str, owner: str) -> BaseDistribution:
+def _parse_override(spec: ParamSpec, text: str, owner: str) -> Distribution:
     """``lo:hi`` (numeric narrowing) or ``v1,v2,...`` (a subset of values)."""
     t = text.strip()
     where = f"--space {spec.name}={text}"
@@ -61,7 +63,7 @@ def _parse_override(spec: ParamSpec, text: str, owner: str) -> BaseDistribution:
     return CategoricalDistribution(values)
 
 
-def _declared(spec: ParamSpec) -> BaseDistribution | None:
+def _declared(spec: ParamSpec) -> Distribution | None:
     if spec.choices is not None:
         return CategoricalDistribution(list(spec.choices))
     if spec.type is bool:
@@ -77,7 +79,7 @@ def _declared(spec: ParamSpec) -> BaseDistribution | None:
     return None
 
 
-def _suggest(trial: BaseTrial, name: str, d: BaseDistribution) -> Any:
+def _suggest(trial: BaseTrial, name: str, d: Distribution) -> Any:
     if isinstance(d, IntDistribution):
         return trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
     if isinstance(d, FloatDistribution):

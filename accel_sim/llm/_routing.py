@@ -80,7 +80,7 @@ def _route_tokens(cdf: np.ndarray, tokens: int, top_k: int, state: np.ndarray,
                 e = -1
                 for _attempt in range(64):
                     u = _next(state)
-                    cand = np.searchsorted(c, u, side="right")
+                    cand = int(np.searchsorted(c, u, side="right"))
                     if cand >= n_exp:
                         cand = n_exp - 1
                     dup = False

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, overload, runtime_checkable
 
 import numpy as np
 
@@ -96,7 +96,14 @@ class ServingSystem(Protocol):
         ...
 
 
+@overload
+def is_serving_system(obj: type[Any]) -> bool: ...
+@overload
+def is_serving_system(obj: object) -> TypeGuard[ServingSystem]: ...
+
+
 def is_serving_system(obj: object) -> bool:
-    """Whether a device class or instance implements :class:`ServingSystem`."""
+    """Whether a device class or instance implements :class:`ServingSystem` (for an instance,
+    a type guard)."""
     return all(callable(getattr(obj, m, None))
                for m in ("serving_layout", "max_batch", "step_costs"))

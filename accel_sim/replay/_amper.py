@@ -40,11 +40,10 @@ from ._buffers import ReplayBuffer, _positive_int, priority_exponents
 
 __all__ = ["AmperFrReplay", "AmperKReplay", "AmperReplay"]
 
-_JIT = {"cache": True, "nogil": True}
 MAX_PRIORITY_BITS = 16
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _write(pool, base, cnt, cap, top, pos, codes, idx, new_codes):  # pragma: no cover
     """Move entries ``idx`` to buckets ``new_codes``: swap-remove from the old bucket, append
     to the new one (a full bucket is copied to the pool's end with twice the room). Returns
@@ -76,7 +75,7 @@ def _write(pool, base, cnt, cap, top, pos, codes, idx, new_codes):  # pragma: no
     return idx.shape[0]
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _check_codes(idx, prio, size, alpha, eps, scale, levels):  # pragma: no cover
     """Validate indices and priorities; return (status, bad position, new scale, codes).
     Status 0 ok, 1 bad index, 2 bad priority."""
@@ -97,7 +96,7 @@ def _check_codes(idx, prio, size, alpha, eps, scale, levels):  # pragma: no cove
     return 0, -1, best, out
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _ranges_k(cum, levels, k):  # pragma: no cover - compiled
     """For each query code v: [lo, hi] of the smallest window |c - v| <= d with >= k entries
     (``cum[c]``: entries with a code below ``c``)."""
@@ -116,7 +115,7 @@ def _ranges_k(cum, levels, k):  # pragma: no cover - compiled
     return lo, hi
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _table(cum, levels, lo, hi):  # pragma: no cover - compiled
     """Candidate-set sizes per query, the valid queries, and P(one transition) per code by
     the specification (difference array over the code ranges); also the smallest P of an
@@ -144,7 +143,7 @@ def _table(cum, levels, lo, hi):  # pragma: no cover - compiled
     return valid[:nv], per_code, p_min
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _draw(pool, base, cum, codes, lo, hi, valid, per_code, p_min, beta, u, idx, w):
     # pragma: no cover - compiled
     batch = idx.shape[0]

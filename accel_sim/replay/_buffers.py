@@ -54,6 +54,8 @@ class ReplayBuffer(abc.ABC):
 
     #: Whether sampling follows the priorities (callers then update them and anneal beta).
     prioritized: bool = False
+    #: Importance-weight exponent of a prioritized buffer (which sets it; callers anneal it).
+    beta: float
 
     def __init__(self, capacity: int, seed: int = 0) -> None:
         self.capacity = _positive_int("capacity", capacity)

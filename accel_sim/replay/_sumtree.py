@@ -14,10 +14,9 @@ from numba import njit
 
 __all__ = ["SumMinTree"]
 
-_JIT = {"cache": True, "nogil": True}
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _set(sums, mins, leaves, idx, values):  # pragma: no cover - compiled
     for t in range(idx.shape[0]):
         node = leaves + idx[t]
@@ -31,7 +30,7 @@ def _set(sums, mins, leaves, idx, values):  # pragma: no cover - compiled
             node //= 2
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _check_set_pow(sums, mins, leaves, size, idx, prio, alpha, eps):  # pragma: no cover
     """Validate (indices in [0, size), priorities finite and >= 0), then set leaves to
     ``(p + eps) ** alpha``. Returns (status, position of the first bad entry, max of p + eps):
@@ -51,7 +50,7 @@ def _check_set_pow(sums, mins, leaves, size, idx, prio, alpha, eps):  # pragma: 
     return 0, -1, best
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def _find(sums, leaves, size, targets, out):  # pragma: no cover - compiled
     for t in range(targets.shape[0]):
         u = targets[t]

@@ -23,6 +23,7 @@ import csv
 import os
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,13 @@ from ._common import Comparison, save_axes, write_comparison
 
 CAPACITIES = (1_000, 10_000, 100_000, 1_000_000)
 BATCHES = (32, 64, 128, 256)
-DEVICES = (("per_gpu", "per_gpu", {}), ("per_cpu", "per_cpu", {}),
-           ("amper-k", "amper", {"search": "k"}), ("amper-fr", "amper", {"search": "fr"}))
-BUFFERS = (("uniform", {}), ("per", {}), ("amper-k", {"k": 32}), ("amper-fr", {"radius": 2}))
+#: (label, device, parameters) of the compared designs.
+DEVICES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("per_gpu", "per_gpu", {}), ("per_cpu", "per_cpu", {}),
+    ("amper-k", "amper", {"search": "k"}), ("amper-fr", "amper", {"search": "fr"}))
+#: (buffer, options) of the DQN runs.
+BUFFERS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("uniform", {}), ("per", {}), ("amper-k", {"k": 32}), ("amper-fr", {"radius": 2}))
 #: Mean return of a uniformly random policy (CartPole-v1: ~22; Acrobot-v1: the 500-step cap).
 RANDOM_RETURN = {"cartpole": 22.0, "acrobot": -500.0}
 #: cpprb sum-tree PER on this CPU, batch 32, microseconds (REFERENCES.md).
@@ -121,8 +126,8 @@ def _step(capacity: int, batch: int):
     return load_workload("replay", capacity=capacity, batch=batch)
 
 
-def _latency_grid() -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
+def _latency_grid() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for cap in CAPACITIES:
         for b in BATCHES:
             tr = _step(cap, b)
@@ -135,14 +140,14 @@ def _latency_grid() -> list[dict[str, object]]:
     return out
 
 
-def _learning(quick: bool) -> list[dict[str, object]]:
+def _learning(quick: bool) -> list[dict[str, Any]]:
     from ..replay import DQNConfig, make_buffer, train_dqn
 
     envs = ("cartpole", "acrobot")
     seeds = range(2) if quick else range(3)
     cfg = DQNConfig(steps=6_000, warmup=1_000) if quick else DQNConfig(steps=30_000)
     jobs = [(e, b, o, s) for e in envs for b, o in BUFFERS for s in seeds]
-    out: list[dict[str, object]] = []
+    out: list[dict[str, Any]] = []
     for env, buf, opts, seed in track(jobs, desc="amper: DQN runs", unit="run"):
         c = train_dqn(env, make_buffer(buf, cfg.capacity, seed, **opts), seed=seed, config=cfg,
                       label=buf)
@@ -152,7 +157,7 @@ def _learning(quick: bool) -> list[dict[str, object]]:
     return out
 
 
-def _finals(learn: list[dict[str, object]]) -> dict[tuple[str, str], float]:
+def _finals(learn: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     from ..replay import DQNConfig
 
     runs: dict[tuple[str, str, int], list[float]] = {}
@@ -165,7 +170,7 @@ def _finals(learn: list[dict[str, object]]) -> dict[tuple[str, str], float]:
     return {k: float(np.mean(v)) for k, v in per.items()}
 
 
-def _scores(learn: list[dict[str, object]]) -> dict[tuple[str, str], float]:
+def _scores(learn: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     finals = _finals(learn)
     out = {}
     for (env, buf), ret in finals.items():
@@ -174,12 +179,12 @@ def _scores(learn: list[dict[str, object]]) -> dict[tuple[str, str], float]:
     return out
 
 
-def _cpu_check(quick: bool) -> list[dict[str, object]]:
+def _cpu_check(quick: bool) -> list[dict[str, Any]]:
     """Our sum tree timed on this machine (median of rounds) vs the per_cpu model."""
     from ..replay import PrioritizedReplay
 
     caps = (1_000, 1_000_000) if quick else CAPACITIES
-    out: list[dict[str, object]] = []
+    out: list[dict[str, Any]] = []
     rng = np.random.default_rng(0)
     for cap in caps:
         buf = PrioritizedReplay(cap, seed=0)
@@ -211,7 +216,7 @@ def _median_us(fn, rounds: int = 5, calls: int = 200) -> float:
     return statistics.median(times) * 1e6
 
 
-def _write(path: str, rows: list[dict[str, object]]) -> None:
+def _write(path: str, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()

@@ -185,6 +185,7 @@ def _vgg8_ppa() -> tuple[float, float]:
     rep = simulate(trace, "analog", {"rows": 128, "cols": 128, "adc_bits": 5,
                                      "bit_serial": True, "dac_bits": 1, "cols_per_adc": 8})
     ops = 2.0 * rep.macs
+    assert rep.area_mm2 is not None  # the analog device reports its area
     return ops / rep.energy_j / 1e12, ops / rep.latency_s / 1e12 / rep.area_mm2
 
 

@@ -124,16 +124,16 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         "model; the paper measured 63.18 W"))
     acc = _accuracy(quick)
     with open(os.path.join(outdir, "accuracy.csv"), "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["network", "groups", "test_accuracy", "density"])
-        w.writerows(acc)
+        writer = csv.writer(fh)
+        writer.writerow(["network", "groups", "test_accuracy", "density"])
+        writer.writerows(acc)
     _plots(sweep, acc, outdir)
     write_comparison(rows, outdir, "LearningGroup (FPT 2022) vs accel_sim learning_group")
     with open(os.path.join(outdir, "comparison.md"), "a") as fh:
         fh.write("\nFLGW accuracy on the digits networks (our study, no paper figure):\n\n"
                  "| network | G | test accuracy | density |\n|---|---|---|---|\n")
-        for net, g, a, d in acc:
-            fh.write(f"| {net} | {g} | {a:.4f} | {d:.3f} |\n")
+        for net, groups, accuracy, density in acc:
+            fh.write(f"| {net} | {groups} | {accuracy:.4f} | {density:.3f} |\n")
     return rows
 
 
@@ -196,8 +196,8 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
 
     fig, ax = subplots(figsize=(6, 4))
     for net in sorted({a[0] for a in acc}):
-        pts = [a for a in acc if a[0] == net]
-        ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", label=net)
+        net_acc = [a for a in acc if a[0] == net]
+        ax.plot([p[1] for p in net_acc], [p[2] for p in net_acc], "o-", label=net)
     ax.set_xscale("log", base=2)
     ax.set_xticks(GROUPS, [str(g) for g in GROUPS])
     save_axes(fig, ax, "groups G [count] (weight density 1/G)",

@@ -62,9 +62,9 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         w.writerows(speed)
     acc = _accuracy(quick)
     with open(os.path.join(outdir, "accuracy.csv"), "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["network", "scheme", "n", "m", "test_accuracy", "density"])
-        w.writerows(acc)
+        writer = csv.writer(fh)
+        writer.writerow(["network", "scheme", "n", "m", "test_accuracy", "density"])
+        writer.writerows(acc)
 
     rows: list[Comparison] = []
     s28 = [float(r["speedup"]) for r in speed

@@ -157,14 +157,14 @@ def _not_serving(name: str, what: str = "serve") -> ConfigError:
                        f"{', '.join(serving_devices())}")
 
 
-def serve(config: ServeConfig, device: ServingSystem | str = "duplex", *,
+def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", *,
           model: LlmModel | None = None, cap_to_memory: bool = False) -> ServeResult:
     """Simulate serving ``config.requests`` requests on ``device``.
 
     Args:
         config: Serving scenario.
         device: A device implementing :class:`~accel_sim.llm.ServingSystem` (instance or
-            registered name).
+            registered name; another device is refused with :class:`ConfigError`).
         model: Overrides ``config.model`` with a custom architecture.
         cap_to_memory: When ``batch`` does not fit the KV memory, serve with the largest batch
             that does (and report ``kv_memory_violation`` > 0) instead of raising.
@@ -401,7 +401,7 @@ class _Server:
         n = cfg.requests
         rng = np.random.default_rng(cfg.seed)
         if cfg.rate is not None:
-            self.schedule = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
+            self.schedule: np.ndarray | None = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
         else:
             self.schedule = None
         self.env = simpy.Environment()
@@ -554,9 +554,9 @@ class ServingEvaluator:
         extra = [(f.name, hints[f.name], dataclasses.field(default=f.default,
                                                            metadata=f.metadata))
                  for f in dataclasses.fields(ServeConfig)]
-        self.config_cls = dataclasses.make_dataclass(
+        self.config_cls = typing.cast(type[Config], dataclasses.make_dataclass(
             f"{device_cls.Config.__name__}Serving", extra, bases=(device_cls.Config,),
-            frozen=True)
+            frozen=True))
         self._dev_fields = dev_fields
 
     @staticmethod

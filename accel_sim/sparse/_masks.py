@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import SupportsIndex, cast
 
 import numpy as np
 from numba import njit
@@ -39,7 +40,6 @@ from accel_sim.errors import ConfigError
 __all__ = ["mask_diversity", "nm_mask", "transposable_mask"]
 
 METHODS = ("optimal", "greedy")
-_JIT = {"cache": True}
 _REL_TOL = 1e-12  # relaxation threshold of the shortest-path search, relative to max |w| of a block
 
 # ---------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def _check_int(name: str, value: object, low: int) -> int:
     try:
         if isinstance(value, bool):
             raise TypeError
-        iv = operator.index(value)
+        iv = operator.index(cast(SupportsIndex, value))  # TypeError if it is not one
     except TypeError:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}") from None
     if iv < low:
@@ -122,7 +122,7 @@ def nm_mask(w: ArrayLike, n: int, m: int, axis: int = 0) -> NDArray[np.bool_]:
 # kernels (one M x M block: a = |w|, x = mask, rc / cc = kept per row / column)
 
 
-@njit(**_JIT)
+@njit(cache=True)
 def _ssp_augment(a, x, rc, cc, n, tol):  # pragma: no cover - compiled
     """One min-cost augmentation (source -> rows -> columns -> sink); False if none found."""
     m = a.shape[0]
@@ -196,7 +196,7 @@ def _ssp_augment(a, x, rc, cc, n, tol):  # pragma: no cover - compiled
     return True
 
 
-@njit(**_JIT)
+@njit(cache=True)
 def _bfs_augment(a, x, rc, cc, n):  # pragma: no cover - compiled
     """One augmentation along a fewest-edge path, of largest gain among those; False if none.
 
@@ -267,7 +267,7 @@ def _bfs_augment(a, x, rc, cc, n):  # pragma: no cover - compiled
     return True
 
 
-@njit(**_JIT)
+@njit(cache=True)
 def _optimal_blocks(a, n, out):  # pragma: no cover - compiled
     """Exact masks of all blocks ``a[b]``; returns the index of a failed block or -1."""
     nb, m = a.shape[0], a.shape[1]
@@ -283,7 +283,7 @@ def _optimal_blocks(a, n, out):  # pragma: no cover - compiled
     return -1
 
 
-@njit(**_JIT)
+@njit(cache=True)
 def _greedy_blocks(a, order, n, out):  # pragma: no cover - compiled
     """Greedy masks of all blocks (``order[b]``: flat indices by decreasing ``|w|``)."""
     nb, m = a.shape[0], a.shape[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -68,8 +68,9 @@ def edge_traces() -> list[Trace]:
     layers whose MACs, FLOPs or bits moved approach the 2**53 count limit; plus a trace whose
     totals reach the limit."""
     big = MAX_DIM
-    one_bit = dict(input_bits=1, weight_bits=1, output_bits=1)
-    nm = dict(sparsity=SparsityPattern.NM, sparsity_n=2, sparsity_m=4)
+    one_bit: dict[str, Any] = dict(input_bits=1, weight_bits=1, output_bits=1)
+    nm: dict[str, Any] = dict(sparsity=SparsityPattern.NM, sparsity_n=2, sparsity_m=4)
+    unit: dict[str, Any] = dict(m=1, n=1, k=1)
     conv = ConvShape(2**15, 2**15, 3, 3, 2**10, 2**9)
     layers = [
         Layer("gemm_1", OpKind.GEMM, m=1, n=1, k=1),
@@ -84,7 +85,7 @@ def edge_traces() -> list[Trace]:
         Layer("norm_1", OpKind.NORM, m=1, n=1, k=1),
         Layer("softmax_1", OpKind.SOFTMAX, m=1, n=1, k=1),
         Layer("pool_1", OpKind.POOL, m=1, n=1, k=1),
-        *(Layer(f"gemm_max_{f}", OpKind.GEMM, **{**dict(m=1, n=1, k=1), f: big})
+        *(Layer(f"gemm_max_{f}", OpKind.GEMM, **{**unit, f: big})
           for f in ("m", "n", "k", "groups", "batch", "repeat")),
         Layer("gemm_max_macs", OpKind.GEMM, m=2**18, n=2**18, k=2**17),
         Layer("gemm_max_mk", OpKind.GEMM, m=big, n=1, k=2**21, **one_bit),
@@ -111,7 +112,8 @@ def edge_traces() -> list[Trace]:
         Layer("insert_max", OpKind.REPLAY_INSERT, m=big, n=2**22, k=1),
         Layer("update_max", OpKind.REPLAY_UPDATE, m=big, n=2**22, k=1),
     ]
-    half = dict(m=2**18, n=2**18, k=2**16)  # 2**52 MACs each: the trace totals 2**53
+    # 2**52 MACs each: the trace totals 2**53
+    half: dict[str, Any] = dict(m=2**18, n=2**18, k=2**16)
     totals = Trace("edge_totals", (Layer("half_a", OpKind.GEMM, **half),
                                    Layer("half_b", OpKind.GEMM, **half)))
     return [Trace(f"edge_{lay.name}", (lay,)) for lay in layers] + [totals]
@@ -206,7 +208,7 @@ class DeviceContract:
 
     def test_rejects_wrong_config_type(self) -> None:
         with pytest.raises(ConfigError):
-            self.device_class(object())  # type: ignore[arg-type]
+            self.device_class(object())
 
     # ---------------------------------------------------------------- evaluation
     def test_report_shape_and_values(self) -> None:
@@ -278,9 +280,9 @@ class DeviceContract:
 
     def test_no_global_random_state_change(self) -> None:
         np.random.seed(1234)
-        before = np.random.get_state()[1].copy()
+        before = np.random.get_state(legacy=False)["state"]["key"].copy()
         self.device_class().evaluate(self.traces()[0])
-        assert np.array_equal(np.random.get_state()[1], before)
+        assert np.array_equal(np.random.get_state(legacy=False)["state"]["key"], before)
 
     def edge_traces(self) -> list[Trace]:
         """Edge-of-range traces to check (default: the :func:`edge_traces` the device accepts)."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from .._device import Device
-from ..llm import get_model, is_serving_system
+from ..llm import ServingSystem, get_model, is_serving_system
 from ..llm._routing import Router
 
 #: Model presets checked by default: a MoE model with GQA and a dense one.
@@ -36,6 +36,12 @@ class ServingSystemContract:
         """The device checked (default: default configuration)."""
         return self.device_class()
 
+    def _system(self) -> ServingSystem:
+        """:meth:`device`, a serving system."""
+        dev = self.device()
+        assert is_serving_system(dev), "serving_layout, max_batch and step_costs are required"
+        return dev
+
     # ---------------------------------------------------------------- declaration
     def test_implements_the_protocol(self) -> None:
         assert issubclass(self.device_class, Device)
@@ -44,14 +50,14 @@ class ServingSystemContract:
 
     @pytest.mark.parametrize("model", MODELS)
     def test_layout(self, model: str) -> None:
-        lay = self.device().serving_layout(get_model(model))
+        lay = self._system().serving_layout(get_model(model))
         assert isinstance(lay.devices, int) and lay.devices >= 1
         assert math.isfinite(lay.idle_power_w) and lay.idle_power_w >= 0
 
     @pytest.mark.parametrize("model", MODELS)
     def test_max_batch(self, model: str) -> None:
         """An integer >= 0 that does not grow when requests get longer."""
-        dev, m = self.device(), get_model(model)
+        dev, m = self._system(), get_model(model)
         fits = [dev.max_batch(m, t) for t in (64, 512, 4096, 32768)]
         assert all(isinstance(f, int) and f >= 0 for f in fits), fits
         assert fits == sorted(fits, reverse=True), fits
@@ -61,7 +67,7 @@ class ServingSystemContract:
     @pytest.mark.parametrize("model", MODELS)
     def test_step_costs(self, model: str, case: str) -> None:
         """One finite, non-negative entry per iteration; latency > 0."""
-        dev = self.device()
+        dev = self._system()
         costs = dev.step_costs(get_model(model), _router(model))
         sum_kv = np.array([256.0, 1024.0, 4096.0])
         n_decode, prefill = {"decode": (8, ()), "prefill": (0, (128,)),
@@ -79,7 +85,7 @@ class ServingSystemContract:
     def test_longer_context_costs_at_least_as_much(self, model: str) -> None:
         """Decode attention reads the KV cache: a longer context never makes an iteration
         faster (a dense model: MoE routing draws new expert counts every iteration)."""
-        costs = self.device().step_costs(get_model(model), _router(model))
+        costs = self._system().step_costs(get_model(model), _router(model))
         lat = costs.steps(16, np.array([16 * 128.0, 16 * 1024.0, 16 * 8192.0])).latency_s
         assert np.all(np.diff(lat) >= -1e-15), lat
 
@@ -91,7 +97,7 @@ class ServingSystemContract:
         numbers."""
         from ..serving import SERVING_METRICS, ServeConfig, serve
 
-        dev, m = self.device(), get_model(model)
+        dev, m = self._system(), get_model(model)
         fit = dev.max_batch(m, 64 + 16)
         assert fit >= 1, (f"{model} does not fit the configuration checked (max_batch = 0): "
                           "override device() with one that holds it")
