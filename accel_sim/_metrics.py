@@ -15,10 +15,13 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from .errors import ConfigError
 
-__all__ = ["DIRECTIONS", "Metric", "MetricTable"]
+__all__ = ["DIRECTIONS", "Direction", "Metric", "MetricTable"]
+
+Direction = Literal["minimize", "maximize"]
 
 #: Allowed directions: what an optimiser should do with a metric (``None``: not an objective,
 #: e.g. a flag or a parameter echoed in a summary).
@@ -39,7 +42,7 @@ class Metric:
 
     name: str
     unit: str
-    direction: str | None = "minimize"
+    direction: Direction | None = "minimize"
     doc: str = ""
 
     def __post_init__(self) -> None:

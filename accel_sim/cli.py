@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._params import parse_pairs
 from ._registry import available_devices, devices_measuring, get_device
@@ -21,9 +21,11 @@ from .errors import AccelSimError, ConfigError
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from optuna.storages import BaseStorage
+
     from .explore import ExploreSpec
 
-    _Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+    _Sub: TypeAlias = "argparse._SubParsersAction[Any]"
 
 __all__ = ["main"]
 
@@ -254,6 +256,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if os.path.isdir(target) and args.storage is None:
         journal = os.path.join(target, "study.journal")
         db = os.path.join(target, "study.db")
+        storage: BaseStorage
         if os.path.exists(journal):
             storage, where = journal_storage(journal), journal
         elif os.path.exists(db):
@@ -388,7 +391,7 @@ _DIM_HELP = ("size of a symbolic dimension of an .onnx model's inputs, e.g. --di
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``accel-sim`` (one function per command below)."""
     p = _Parser(prog="accel-sim", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub: _Sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_listings, _add_run, _add_sweep, _add_scalesim, _add_explore, _add_serve,
                 _add_reproduce, _add_plot):
         add(sub)
@@ -526,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with interruptible():  # Ctrl-C while the parser loads is one line too
             args = build_parser().parse_args(argv)
         quiet = getattr(args, "quiet", False)
+        progress: contextlib.AbstractContextManager[None]
         if quiet:
             progress = progress_enabled(False)
         elif _progress.current() is None:  # bars on a terminal, unless a caller chose

@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -73,10 +73,10 @@ class _TimedSampler(BaseSampler):
             self.spent[trial.number] = self.spent.get(trial.number, 0.0) + (
                 time.perf_counter() - t0)
 
-    def infer_relative_search_space(self, study, trial):  # type: ignore[override]
+    def infer_relative_search_space(self, study, trial):
         return self._timed(trial, lambda: self.inner.infer_relative_search_space(study, trial))
 
-    def sample_relative(self, study, trial, search_space):  # type: ignore[override]
+    def sample_relative(self, study, trial, search_space):
         return self._timed(trial, lambda: self.inner.sample_relative(study, trial,
                                                                      search_space))
 
@@ -84,10 +84,10 @@ class _TimedSampler(BaseSampler):
         return self._timed(trial, lambda: self.inner.sample_independent(
             study, trial, param_name, param_distribution))
 
-    def before_trial(self, study, trial):  # type: ignore[override]
+    def before_trial(self, study, trial):
         self._timed(trial, lambda: self.inner.before_trial(study, trial))
 
-    def after_trial(self, study, trial, state, values):  # type: ignore[override]
+    def after_trial(self, study, trial, state, values):
         if isinstance(self.inner, optuna.samplers.GridSampler):
             # its after_trial only calls study.stop(), which works inside optimize() only
             return
@@ -239,6 +239,7 @@ class Explorer:
                     why = self._accuracy_hint()
                 raise ConfigError(f"{what} metric {metric!r} is not produced by device "
                                   f"{self.spec.device!r}{why}; available: {', '.join(known)}")
+        self.spec.directions()  # every objective's metric declares its direction
         self._metrics_checked = True
 
     def _accuracy_hint(self) -> str:
@@ -273,7 +274,7 @@ class Explorer:
             try:
                 study = optuna.create_study(
                     study_name=spec.study, storage=self.storage,
-                    directions=[o.direction for o in spec.objectives])
+                    directions=spec.directions())
                 created = True
             except optuna.exceptions.DuplicatedStudyError:  # another worker was faster
                 study = optuna.load_study(study_name=spec.study, storage=self.storage)
@@ -566,8 +567,7 @@ class Explorer:
             complete = [t for t in ran if t.state is TrialState.COMPLETE]
             sampler_s = sum(float(t.user_attrs.get("sampler_time_s", 0.0)) for t in ran)
             invalid = sum(t.state is TrialState.PRUNED for t in ran)
-            data = collect(study, [o.name for o in spec.objectives],
-                           [o.direction for o in spec.objectives])
+            data = collect(study, [o.name for o in spec.objectives], spec.directions())
             paths = write_outputs(data, spec.output) if write else {}
         if stopped is not None:
             sig = stopped if isinstance(stopped, Interrupted) else Interrupted(2)
@@ -624,10 +624,12 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
     """Record the trial's heartbeat every interval while it runs (RDB storages with
     heartbeats; ask-and-tell does not start Optuna's own heartbeat thread), so that the trial
     of a worker that dies goes stale and is retried."""
-    interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
+    interval = (storage.get_heartbeat_interval() if isinstance(storage, RDBStorage)
+                else None)
     if not interval:
         yield
         return
+    rdb = cast(RDBStorage, storage)
     import threading
 
     stop = threading.Event()
@@ -635,7 +637,7 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
     def beat() -> None:
         while True:
             try:
-                storage.record_heartbeat(trial_id)
+                rdb.record_heartbeat(trial_id)
             except Exception:
                 # the database is unreachable: stop beating, so the trial goes stale and is
                 # retried by a live worker; this worker's tell then meets a finished trial
@@ -806,7 +808,7 @@ def _warm_designs(source: str, spec: ExploreSpec, storage: BaseStorage | None
         return []
     dirs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0
             for d in other.directions]
-    pts = np.array([[v * s for v, s in zip(t.values, dirs, strict=True)] for t in done])
-    front = [i for i, keep in enumerate(pareto_mask(pts)) if keep]
-    front.sort(key=lambda i: pts[i, 0])  # along the front, as pareto.csv lists it
+    values = np.array([[v * s for v, s in zip(t.values, dirs, strict=True)] for t in done])
+    front = [i for i, keep in enumerate(pareto_mask(values)) if keep]
+    front.sort(key=lambda i: values[i, 0])  # along the front, as pareto.csv lists it
     return [dict(done[i].params) for i in front]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._metrics import MetricTable
+from .._metrics import Direction, MetricTable
 from .._options import from_file
 from .._params import Config, param
 from ..errors import ConfigError
@@ -18,7 +18,7 @@ __all__ = ["OBJECTIVE_ALIASES", "Constraint", "ExploreSpec", "Objective", "load_
            "split_workloads"]
 
 #: Objective names and the summary metric each one reads, with its natural direction.
-OBJECTIVE_ALIASES: dict[str, tuple[str, str]] = {
+OBJECTIVE_ALIASES: dict[str, tuple[str, Direction]] = {
     "latency": ("latency_s", "minimize"),
     "energy": ("energy_j", "minimize"),
     "area": ("area_mm2", "minimize"),
@@ -37,7 +37,7 @@ class Objective:
 
     name: str
     metric: str
-    direction: str | None = None  # "minimize" or "maximize"
+    direction: Direction | None = None
 
     @classmethod
     def parse(cls, text: str) -> Objective:
@@ -245,13 +245,26 @@ class ExploreSpec(Config):
             return SERVING_METRICS
         return device.metric_table()
 
+    def directions(self) -> list[Direction]:
+        """``minimize``/``maximize`` per objective (an objective on a metric nobody declared
+        is refused here, naming where to declare it)."""
+        out: list[Direction] = []
+        for o in self.objectives:
+            if o.direction is None:
+                raise ConfigError(
+                    f"objective metric {o.metric!r} of device {self.device!r} declares no "
+                    "direction: add accel_sim.Metric(name, unit, 'minimize' or 'maximize') to "
+                    "the device's metrics")
+            out.append(o.direction)
+        return out
+
     def describe(self) -> dict[str, Any]:
         """What identifies the study (stored in its user attributes; the explorer adds the
         parsed search space and fixed values)."""
-        out = {"device": self.device, "workloads": list(self.workloads),
+        out: dict[str, Any] = {"device": self.device, "workloads": list(self.workloads),
                 "objectives": [o.name for o in self.objectives],
                 "metrics": [o.metric for o in self.objectives],
-                "directions": [o.direction for o in self.objectives],
+                "directions": [o.direction for o in self.objectives],  # None: undeclared
                 "constraints": [c.name for c in self.constraints]}
         out["sampler"] = self.sampler
         out["seed"] = self.seed

@@ -35,7 +35,7 @@ import numpy as np
 import simpy
 
 from .._device import Device
-from .._metrics import Metric, MetricTable
+from .._metrics import Direction, Metric, MetricTable
 from .._params import Config
 from .._progress import progress_bar
 from .._registry import available_devices, get_device
@@ -54,7 +54,7 @@ from ._config import ServeConfig
 __all__ = ["REQUEST_COLUMNS", "SERVING_METRICS", "IterationLog", "Recorder", "Scheduler",
            "ServeConfig", "ServeResult", "ServingEvaluator", "serve", "serving_devices"]
 
-_LAT = "minimize"
+_LAT: Direction = "minimize"
 #: The numeric metrics of a serving summary (:meth:`Recorder.result`), with units and
 #: directions; the text entries (``model``, ``device``, ``mode``, ``routing``, ``prefill``)
 #: name the scenario.
