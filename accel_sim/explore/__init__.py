@@ -9,9 +9,16 @@ multi-objective Bayesian optimisation with constraints, resumable and parallel s
 
 from __future__ import annotations
 
-from ._outputs import ExplorationData, collect, draw_hypervolume, draw_pareto, write_outputs
+from ._outputs import (
+    ExplorationData,
+    collect,
+    draw_hypervolume,
+    draw_pareto,
+    pareto_table,
+    write_outputs,
+)
 from ._pareto import hypervolume, hypervolume_history, pareto_mask
-from ._run import Explorer, ExploreResult, open_storage
+from ._run import Explorer, ExploreResult, TimedSampler, make_sampler, open_storage
 from ._space import Dimension, SearchSpace
 from ._spec import Constraint, ExploreSpec, Objective, load_spec_file
 
@@ -24,13 +31,16 @@ __all__ = [
     "Explorer",
     "Objective",
     "SearchSpace",
+    "TimedSampler",
     "collect",
     "draw_hypervolume",
     "draw_pareto",
     "hypervolume",
     "hypervolume_history",
     "load_spec_file",
+    "make_sampler",
     "open_storage",
     "pareto_mask",
+    "pareto_table",
     "write_outputs",
 ]
