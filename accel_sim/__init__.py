@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ._progress_tqdm import progress_enabled, set_progress
     from ._registry import available_devices, get_device, make_device, register_device
     from ._report import Report
+    from ._scalesim_compat import read_scalesim_config, run_scalesim_compatible
     from ._simulate import simulate
-    from ._sweep import Grid, grid_configs, iter_sweep, run_sweep
+    from ._sweep import Grid, grid_configs, iter_sweep, run_sweep, write_rows_csv
 
 __version__ = "0.1.0.dev0"
 
@@ -44,8 +45,10 @@ _LAZY = {
     "available_devices": "_registry", "get_device": "_registry", "make_device": "_registry",
     "register_device": "_registry",
     "Report": "_report",
+    "read_scalesim_config": "_scalesim_compat", "run_scalesim_compatible": "_scalesim_compat",
     "simulate": "_simulate",
     "Grid": "_sweep", "grid_configs": "_sweep", "iter_sweep": "_sweep", "run_sweep": "_sweep",
+    "write_rows_csv": "_sweep",
 }
 
 __all__ = [
@@ -76,11 +79,14 @@ __all__ = [
     "make_device",
     "param",
     "progress_enabled",
+    "read_scalesim_config",
     "register_device",
+    "run_scalesim_compatible",
     "run_sweep",
     "set_progress",
     "simulate",
     "training_trace",
+    "write_rows_csv",
 ]
 
 

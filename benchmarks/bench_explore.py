@@ -56,17 +56,19 @@ def _spec(**kw):
 
 def _sweep(n: int, seed: int) -> np.ndarray:
     """Objective values (n, 3) of feasible points of a random sweep."""
-    from accel_sim.devices.systolic import SystolicArray
+    from accel_sim.devices.systolic import SystolicArray, SystolicConfig
     from accel_sim.explore import SearchSpace
     from workloads import load_workload
 
     space = SearchSpace(SystolicArray.Config, SPACE)
     sampler = optuna.samplers.RandomSampler(seed=seed)
     study = optuna.create_study(sampler=sampler)
-    configs = []
+    configs: list[SystolicConfig] = []
     for _ in range(n):
         t = study.ask()
-        configs.append(space.config(space.suggest(t)))
+        config = space.config(space.suggest(t))
+        assert isinstance(config, SystolicConfig)
+        configs.append(config)
         study.tell(t, 0.0)
     trace = load_workload(WORKLOAD)
     reports = SystolicArray(configs[0]).evaluate_many(trace, configs)
@@ -76,14 +78,14 @@ def _sweep(n: int, seed: int) -> np.ndarray:
 
 def _run(sampler: str, seed: int, budget: int) -> np.ndarray:
     """Objective values of the trials of one run, with feasibility, in trial order."""
-    from accel_sim.explore._run import Explorer, _TimedSampler, make_sampler
+    from accel_sim.explore import Explorer, TimedSampler, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         spec = _spec(sampler=sampler, seed=seed, trials=budget, output=tmp)
         ex = Explorer(spec)
-        timed = _TimedSampler(make_sampler(spec, ex.space))
+        timed = TimedSampler(make_sampler(spec, ex.space))
         study = optuna.create_study(directions=["minimize"] * 3, sampler=timed)
         study.optimize(ex.objective(timed, 0), n_trials=budget)
     rows = []
@@ -154,8 +156,7 @@ def _bare_in_memory(trials: int) -> tuple[float, list]:
     """The README's main job as a bare Optuna study: in-memory storage, the same sampler
     (multivariate TPE, seed 0), the same search space and the same evaluations (device model
     on the workload, constraints set on the trial); nothing recorded beyond that."""
-    from accel_sim.explore import Explorer
-    from accel_sim.explore._run import make_sampler
+    from accel_sim.explore import Explorer, make_sampler
 
     spec = _main_job_spec(trials, tempfile.mkdtemp())
     ex = Explorer(spec)

@@ -49,7 +49,7 @@ def main() -> None:
 
     import numpy as np
 
-    from accel_sim.devices._irdrop import _solve
+    from accel_sim.devices import solve_crossbar_stats
 
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}, repeats {args.repeats}, load average "
@@ -60,14 +60,15 @@ def main() -> None:
         G = rng.uniform(0.0, 1.0, (rows, cols))
         for batch in BATCHES:
             V = rng.uniform(0.0, 1.0, (batch, rows))
-            _, stats = _solve(G, V, rp_col, rp_row, tol, 1000)  # warm-up (compilation)
+            # warm-up (compilation)
+            _, stats = solve_crossbar_stats(G, V, rp_col, rp_row, tol=tol, max_iter=1000)
             t0 = time.perf_counter()
             _ = V @ G
             inner = max(1, int(2e-3 / max(time.perf_counter() - t0, 1e-7)))
             t_ir, t_np = [], []
             for _rep in range(args.repeats):
                 t0 = time.perf_counter()
-                _solve(G, V, rp_col, rp_row, tol, 1000)
+                solve_crossbar_stats(G, V, rp_col, rp_row, tol=tol, max_iter=1000)
                 t1 = time.perf_counter()
                 for _i in range(inner):
                     _ = V @ G

@@ -15,6 +15,8 @@ Usage: ``python benchmarks/bench_replay.py [--no-cpprb]``
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from _timing import median_time
 
@@ -63,10 +65,10 @@ def vs_cpprb() -> None:
         idx = rng.integers(0, n, BATCH)
         pri = rng.random(BATCH) + 0.01
 
-        t_s = median_time(lambda b=ours: b.sample(BATCH))
-        r_s = median_time(lambda b=ref: b.sample(BATCH, beta=0.4))
-        t_u = median_time(lambda b=ours, i=idx, q=pri: b.update_priorities(i, q))
-        r_u = median_time(lambda b=ref, i=idx, q=pri: b.update_priorities(i, q))
+        t_s = median_time(partial(ours.sample, BATCH))
+        r_s = median_time(partial(ref.sample, BATCH, beta=0.4))
+        t_u = median_time(partial(ours.update_priorities, idx, pri))
+        r_u = median_time(partial(ref.update_priorities, idx, pri))
         print(f"{n:>9,} | {t_s * 1e6:11.1f} {r_s * 1e6:9.1f} {r_s / t_s:6.2f} | "
               f"{t_u * 1e6:11.1f} {r_u * 1e6:9.1f} {r_u / t_u:6.2f}")
 
@@ -76,7 +78,7 @@ def dqn_step(n: int = 1_000_000) -> None:
     import time
 
     rng = np.random.default_rng(0)
-    data = {"obs": rng.standard_normal((n, 4)).astype(np.float32),
+    data: dict[str, np.ndarray] = {"obs": rng.standard_normal((n, 4)).astype(np.float32),
             "action": rng.integers(0, 2, n), "reward": np.ones(n, np.float32),
             "next_obs": rng.standard_normal((n, 4)).astype(np.float32),
             "done": np.zeros(n, np.float32)}

@@ -35,13 +35,15 @@ import argparse
 import os
 import platform
 import time
+from typing import cast
 
 import numba
 import numpy as np
 from _timing import median_time
 
 from accel_sim import get_device
-from accel_sim.llm import Router, get_model, iteration_trace
+from accel_sim.devices.llm_system import LlmSystem
+from accel_sim.llm import Router, ServingSystem, get_model, iteration_trace
 from accel_sim.serving import ServeConfig, serve
 
 MODEL = "mixtral_8x7b"
@@ -92,13 +94,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
           f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
     model = get_model(MODEL)
-    devices = {name: get_device(name)() for name in DEVICES}
+    devices = {name: cast(LlmSystem, get_device(name)()) for name in DEVICES}
     closed, poisson = closed_cfg(requests), poisson_cfg(requests)
 
     # warm-up: numba compilation and caches of both code paths, not timed
     for dev in devices.values():
-        serve(ServeConfig(model=MODEL, batch=8, lin=64, lout=16, requests=32), dev)
-        serve(ServeConfig(model=MODEL, batch=8, lin=64, lout=16, rate=50.0, requests=32), dev)
+        system = cast(ServingSystem, dev)
+        serve(ServeConfig(model=MODEL, batch=8, lin=64, lout=16, requests=32), system)
+        serve(ServeConfig(model=MODEL, batch=8, lin=64, lout=16, rate=50.0, requests=32),
+              system)
         iteration_trace(model, decode_kv=[65] * 8)
     Router(model.experts, model.top_k, model.moe_layers, seed=1).counts_many(BATCH, 2)
 

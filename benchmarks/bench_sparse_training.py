@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import itertools
 import time
+from functools import partial
 
 from _timing import median_time
 
-from accel_sim import make_device
-from accel_sim._ir import training_trace
+from accel_sim import make_device, training_trace
 from accel_sim.sparse import FLGW, NM, Dense, sparse_train
 from workloads import load_workload
 
@@ -32,8 +32,8 @@ def main() -> None:
                                 ("sat", {"n": 2, "m": 8}, rn50)):
         dev = make_device(name, params)
         ref = make_device("systolic", {"memory_model": "ideal"})
-        t_dev = median_time(lambda d=dev, t=trace: d.evaluate(t))
-        t_ref = median_time(lambda d=ref, t=trace: d.evaluate(t))
+        t_dev = median_time(partial(dev.evaluate, trace))
+        t_ref = median_time(partial(ref.evaluate, trace))
         print(f"   {name:15s} {trace.name:9s} {len(trace):4d} layers: {t_dev * 1e3:7.3f} ms "
               f"(systolic, same trace: {t_ref * 1e3:.3f} ms, ratio {t_dev / t_ref:.2f})")
 

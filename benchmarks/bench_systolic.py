@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _timing import median_time
@@ -46,13 +48,13 @@ def bench_in_process() -> None:
 
 
 def bench_sweep(n_configs: int = 10_000, jobs: int = 2) -> None:
-    from accel_sim._sweep import grid_configs, run_sweep
+    from accel_sim import grid_configs, run_sweep
     from accel_sim.devices.systolic import SystolicArray
     from workloads import read_topology
 
     trace = read_topology(SHARED / "data/topologies/Resnet50.csv")
     side = [8, 12, 16, 24, 32, 48, 64, 96, 128, 256]
-    grid = {"rows": side, "cols": side, "dataflow": ["os", "ws", "is"],
+    grid: dict[str, list[Any]] = {"rows": side, "cols": side, "dataflow": ["os", "ws", "is"],
             "ifmap_sram_kb": [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
             "bandwidth": [4, 8, 16, 32]}
     configs = grid_configs(SystolicArray, grid)[:n_configs]
@@ -90,7 +92,7 @@ print('WALL', time.perf_counter() - t0)
 
 
 def bench_scalesim(config: str, topology: str) -> None:
-    from accel_sim._scalesim_compat import run_scalesim_compatible
+    from accel_sim import run_scalesim_compatible
     from workloads import read_topology
 
     py = _ensure_scalesim()
@@ -108,8 +110,8 @@ def bench_scalesim(config: str, topology: str) -> None:
         for model in ("analytic", "scalesim"):
             out = Path(tmp) / model
             run_scalesim_compatible(cfg, topo, out, gemm=gemm, memory_model=model)
-            t_ours = median_time(lambda m=model, o=out: run_scalesim_compatible(
-                cfg, topo, o, gemm=gemm, memory_model=m), repeat=3, number=3)
+            t_ours = median_time(partial(run_scalesim_compatible, cfg, topo, out, gemm=gemm,
+                                         memory_model=model), repeat=3, number=3)
             with open(out / "COMPUTE_REPORT.csv") as fh:
                 ours = [[x.strip() for x in row] for row in csv.reader(fh)][1:]
             diff_total = sum(abs(int(a[2]) - int(b[2])) for a, b in zip(ours, theirs,

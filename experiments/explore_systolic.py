@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from accel_sim.explore import Constraint, Explorer, ExploreSpec, Objective
-from accel_sim.explore._outputs import pareto_table
+from accel_sim.explore import Constraint, Explorer, ExploreSpec, Objective, pareto_table
 
 
 def main() -> None:

@@ -16,8 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from accel_sim import get_device, grid_configs, run_sweep
-from accel_sim._sweep import write_rows_csv
+from accel_sim import get_device, grid_configs, run_sweep, write_rows_csv
 from workloads import load_workload
 
 

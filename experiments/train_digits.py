@@ -18,6 +18,7 @@ import datetime
 import json
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def main() -> None:
         t0 = time.perf_counter()
         p = train(name, seed=args.seed, epochs=args.epochs, data=(Xtr, ytr))
         secs = time.perf_counter() - t0
-        np.savez_compressed(out / f"{name}.npz", **p)
+        np.savez_compressed(out / f"{name}.npz", **cast(dict[str, Any], p))
         meta[name] = {
             "test_accuracy": round(accuracy(name, p, Xte, yte), 6),
             "train_accuracy": round(accuracy(name, p, Xtr, ytr), 6),

@@ -30,7 +30,7 @@ REFERENCES = ["google256_os_Resnet18", "google256_os_alexnet", "google256_os_vit
 
 
 def run(outdir: Path) -> list[dict]:
-    from accel_sim._scalesim_compat import read_scalesim_config
+    from accel_sim import read_scalesim_config
     from accel_sim.devices.systolic import SystolicArray
     from workloads import read_topology
 
@@ -60,9 +60,9 @@ def run(outdir: Path) -> list[dict]:
         os.unlink(tmp.name)
     outdir.mkdir(parents=True, exist_ok=True)
     with open(outdir / "comparison.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     return rows
 
 
@@ -109,12 +109,12 @@ def golden(outdir: Path) -> str:
     import numpy as np
 
     sys.path.insert(0, str(ROOT / "tests"))  # the golden-case loader of the test suite
-    from test_systolic import _golden_case, _golden_rows
+    from test_systolic import golden_case, golden_rows
 
     out = []
-    for r in _golden_rows():
+    for r in golden_rows():
         for model in ("analytic", "scalesim"):
-            c = _golden_case(r, model)
+            c = golden_case(r, model)
             ref = float(r["compute_cycles"])
             out.append({"case": r["case_id"], "memory_model": model,
                         "scalesim_stall_cycles": float(r["stall_cycles"]),

@@ -1,5 +1,6 @@
 """The project's structure: layers that point one way, no import cycles, one device loaded at
-a time. Imports inside functions count; imports under ``TYPE_CHECKING`` do not (they never run).
+a time, scripts on the public API. Imports inside functions count; imports under
+``TYPE_CHECKING`` do not (they never run).
 
 The layers and the rule that devices never import ``workloads`` are import-linter contracts in
 ``pyproject.toml`` ([tool.importlinter]); the rest is checked here on the same import graph.
@@ -7,6 +8,7 @@ The layers and the rule that devices never import ``workloads`` are import-linte
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -111,3 +113,58 @@ def test_asking_for_one_device_loads_only_that_device():
     assert devices == ["accel_sim.devices._systolic_core", "accel_sim.devices.systolic"]
     assert not [m for m in loaded if m.split(".")[0] in ("numba", "optuna", "matplotlib",
                                                          "workloads")]
+
+
+def _private(name: str) -> bool:
+    """``_name`` (not a dunder such as ``__future__``)."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_imports(path: Path) -> list[str]:
+    """Imports of ``path`` that reach into private code: a module path with a component
+    starting with ``_`` (a private module of accel_sim or workloads: ``accel_sim._ir``,
+    ``accel_sim.devices._irdrop``), or a ``_``-prefixed name imported from any module. A
+    helper module next to the script (``benchmarks/_timing.py``) is the scripts' own code,
+    not the library's, and may be imported."""
+    local = {p.stem for p in path.parent.glob("*.py")}
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+            names: list[str] = []
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for module in modules:
+            if module in local:
+                continue
+            if any(_private(part) for part in module.split(".")):
+                bad.append(f"{path.name}:{node.lineno}: module {module}")
+        bad += [f"{path.name}:{node.lineno}: name {name} from {modules[0]}"
+                for name in names if _private(name) and modules[0] not in local]
+    return bad
+
+
+def test_scripts_use_only_public_names():
+    """Benchmarks and experiments are written against the public API: no private module
+    (``accel_sim._sweep``) and no private name (``_TimedSampler``) is imported."""
+    scripts = sorted([*ROOT.glob("benchmarks/*.py"), *ROOT.glob("experiments/*.py")])
+    assert len(scripts) > 10
+    bad = [b for path in scripts for b in _private_imports(path)]
+    assert bad == [], bad
+
+
+def test_private_import_check_finds_private_imports(tmp_path):
+    """The check above can fail: it reports private modules and names, not local helpers."""
+    (tmp_path / "_helper.py").write_text("X = 1\n")
+    script = tmp_path / "script.py"
+    script.write_text("from __future__ import annotations\n"
+                      "import accel_sim._ir\nfrom accel_sim.explore._run import Explorer\n"
+                      "from accel_sim.explore import _TimedSampler\nfrom accel_sim import Trace\n"
+                      "from _helper import X\nfrom tests_module import _case\n")
+    assert _private_imports(script) == [
+        "script.py:2: module accel_sim._ir", "script.py:3: module accel_sim.explore._run",
+        "script.py:4: name _TimedSampler from accel_sim.explore",
+        "script.py:7: name _case from tests_module"]

@@ -9,6 +9,7 @@ import sys
 import tracemalloc
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,8 +216,9 @@ def test_the_negative_latency_input_is_refused():
 
 # ====================================================================== the Report check
 def _report(**over) -> Report:
-    cols = {"macs": [1.0, 2.0], "flops": [2.0, 4.0], "cycles": [1.0, 1.0],
-            "latency_s": [1e-9, 1e-9], "energy_j": [1e-12, 1e-12], "utilization": [1.0, 1.0]}
+    cols: dict[str, Any] = {
+        "macs": [1.0, 2.0], "flops": [2.0, 4.0], "cycles": [1.0, 1.0],
+        "latency_s": [1e-9, 1e-9], "energy_j": [1e-12, 1e-12], "utilization": [1.0, 1.0]}
     cols.update(over.pop("columns", {}))
     return Report("dev", "wl", ("a", "b"), ("gemm", "gemm"), ("forward", "forward"), cols,
                   **over)
@@ -286,7 +288,7 @@ def test_scalesim_memory_estimate_bounds_the_measured_peak(dataflow, mode, conv)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert res["path"] == "event_model"
+    assert res.path == "event_model"
     estimate = memory_estimate(m, n, k, 8, 8, dataflow, conv, mode == "USER")[1]
     assert peak <= estimate <= 3 * peak
 
@@ -381,7 +383,7 @@ def _extreme_configs(cls, corners: int = 12) -> list:
     numeric = [s for s in specs if s.choices is None and s.type in (int, float)
                and s.low is not None and s.high is not None]
     choice = [s for s in specs if s.choices is not None or s.type is bool]
-    wanted = [{}]
+    wanted: list[dict[str, Any]] = [{}]
     wanted += [{s.name: v} for s in numeric for v in (s.low, s.high)]
     patterns = [lambda i: 0, lambda i: 1, lambda i: i % 2, lambda i: 1 - i % 2]
     for pick in patterns:

@@ -35,7 +35,9 @@ class TestSystolicContract(DeviceContract):
                 SystolicConfig(timing="double_buffered", memory_model="ideal")]
 
 
-def _golden_rows():
+def golden_rows():
+    """The 155 single-layer SCALE-Sim runs that did not fail (shared with
+    experiments/validate_scalesim.py)."""
     with open(GOLDEN) as fh:
         return [r for r in csv.DictReader(fh) if not r["error"]]
 
@@ -45,7 +47,9 @@ def _golden_rows():
 BITS8 = {"input_bits": 8, "weight_bits": 8, "output_bits": 8}
 
 
-def _golden_case(r, memory_model):
+def golden_case(r, memory_model):
+    """Columns of ``systolic`` with ``memory_model`` on the golden run ``r`` (a row of
+    golden_rows)."""
     user = r["bandwidth_mode"] == "USER"
     cfg = SystolicConfig(
         dataflow=r["dataflow"], rows=int(r["rows"]), cols=int(r["cols"]),
@@ -66,16 +70,16 @@ def _golden_case(r, memory_model):
 
 
 def test_golden_set_is_complete():
-    rows = _golden_rows()
+    rows = golden_rows()
     assert len(rows) == 155
     assert sum(float(r["stall_cycles"]) > 0 for r in rows) == 75
 
 
 @pytest.mark.parametrize("chunk", range(5))
 def test_exact_memory_model_equals_scalesim_on_155_runs(chunk):
-    rows = _golden_rows()[chunk::5]
+    rows = golden_rows()[chunk::5]
     for r in rows:
-        c = _golden_case(r, "scalesim")
+        c = golden_case(r, "scalesim")
         got = (c["cycles"][0], c["stall_cycles"][0], c["cycles_incl_prefetch"][0])
         want = (float(r["compute_cycles"]), float(r["stall_cycles"]),
                 float(r["total_cycles_incl_prefetch"]))
@@ -89,8 +93,8 @@ def test_exact_memory_model_equals_scalesim_on_155_runs(chunk):
 
 def test_analytic_model_is_exact_wherever_it_does_not_estimate():
     exact = estimated = 0
-    for r in _golden_rows():
-        c = _golden_case(r, "analytic")
+    for r in golden_rows():
+        c = golden_case(r, "analytic")
         # stall-free cycles and utilisation columns are always exact
         assert c["compute_cycles"][0] == float(r["compute_cycles"]) - float(r["stall_cycles"])
         assert math.isclose(100 * c["mapping_efficiency"][0], float(r["mapping_eff_pct"]),

@@ -273,6 +273,13 @@ class AnalogLayer:
         self.x_signed = bool(np.any(a < 0))
         self.x_scale = float(np.max(np.abs(a))) or 1.0
 
+    def calibrate(self, a: np.ndarray) -> None:
+        """Input range and, with calibrated ADC ranges and quantisation on, the ADC ranges
+        from calibration activations ``a`` (B, k)."""
+        self.calibrate_inputs(a)
+        if self.cfg.adc_range == "calibrated" and self.cfg.quantize:
+            self.calibrate_adc(self._inputs(a))
+
     def _inputs(self, a: np.ndarray) -> np.ndarray:
         v = np.clip(a / self.x_scale, -1.0 if self.x_signed else 0.0, 1.0)
         if self.cfg.quantize:
@@ -432,9 +439,7 @@ def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
 
     def calibrate(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
         lay = layers.setdefault(layer, AnalogLayer(w, cfg, rng))
-        lay.calibrate_inputs(a)
-        if cfg.adc_range == "calibrated" and cfg.quantize:
-            lay.calibrate_adc(lay._inputs(a))
+        lay.calibrate(a)
         return lay.mvm(a)
 
     n = min(cfg.eval_samples, len(xte))

@@ -83,6 +83,112 @@ def _expert_time(c: float, fpt: np.ndarray, wb: np.ndarray, apt: np.ndarray, flo
 
 
 @numba.njit(cache=True)
+def _operator_totals(fpt: np.ndarray, wb: np.ndarray, apt: np.ndarray
+                     ) -> tuple[float, float, float]:
+    """An expert's weight bytes, FLOPs per token and activation bytes per token, summed over
+    its operators."""
+    w_total = 0.0
+    f_tok = 0.0
+    a_tok = 0.0
+    for j in range(fpt.shape[0]):
+        w_total += wb[j]
+        f_tok += fpt[j]
+        a_tok += apt[j]
+    return w_total, f_tok, a_tok
+
+
+@numba.njit(cache=True)
+def _xpu_time(m: int, tx: np.ndarray) -> float:
+    """``MOE_XPU``: the group's ``m`` experts one after the other on the xPU [s]."""
+    t = 0.0
+    for i in range(m):
+        t += tx[i]
+    return t
+
+
+@numba.njit(cache=True)
+def _placed_time(counts: np.ndarray, r: int, order: np.ndarray, m: int, tx: np.ndarray,
+                 tp: np.ndarray, w_total: float, f_tok: float, a_tok: float, threshold: float,
+                 on_pim: np.ndarray) -> float:
+    """``MOE_PLACE``: each expert on the unit its Op/B selects (PIM below ``threshold``),
+    one after the other; marks ``on_pim`` and returns the group's time [s]."""
+    t = 0.0
+    for i in range(m):
+        c = float(counts[r, order[i]])
+        opb = c * f_tok / (w_total + c * a_tok)
+        if opb < threshold:
+            on_pim[i] = True
+            t += tp[i]
+        else:
+            t += tx[i]
+    return t
+
+
+@numba.njit(cache=True)
+def _sort_by_tokens(counts: np.ndarray, r: int, order: np.ndarray, m: int, tx: np.ndarray,
+                    tp: np.ndarray) -> None:
+    """Sort the group's ``m`` experts (with their times) by tokens, most first (insertion
+    sort: ``m`` is small; stable)."""
+    for i in range(1, m):
+        kt = tx[i]
+        kp = tp[i]
+        ko = order[i]
+        kc = counts[r, ko]
+        j = i - 1
+        while j >= 0 and counts[r, order[j]] < kc:
+            tx[j + 1] = tx[j]
+            tp[j + 1] = tp[j]
+            order[j + 1] = order[j]
+            j -= 1
+        tx[j + 1] = kt
+        tp[j + 1] = kp
+        order[j + 1] = ko
+
+
+@numba.njit(cache=True)
+def _split_time(m: int, tx: np.ndarray, tp: np.ndarray, on_pim: np.ndarray) -> float:
+    """``MOE_SPLIT`` over experts sorted by tokens: the first ``k`` on the xPU while the rest
+    run on PIM, ``k`` minimising the slower side; marks ``on_pim`` and returns the group's
+    time [s]."""
+    sum_p = 0.0
+    for i in range(m):
+        sum_p += tp[i]
+    best = sum_p  # all on PIM
+    best_k = 0
+    sx = 0.0
+    sp = sum_p
+    for k in range(1, m + 1):
+        sx += tx[k - 1]
+        sp -= tp[k - 1]
+        cand = sx if sx > sp else sp
+        if cand < best:
+            best = cand
+            best_k = k
+    for i in range(best_k, m):
+        on_pim[i] = True
+    return best
+
+
+@numba.njit(cache=True)
+def _add_work(counts: np.ndarray, r: int, order: np.ndarray, m: int, on_pim: np.ndarray,
+              w_total: float, f_tok: float, a_tok: float, fx: float, bx: float, fp: float,
+              bp: float) -> tuple[float, float, float, float]:
+    """FLOPs and bytes on the xPU (``fx``, ``bx``) and on PIM (``fp``, ``bp``) with the
+    group's added (per device of the group)."""
+    for i in range(m):
+        c = float(counts[r, order[i]])
+        f = c * f_tok
+        b = w_total + c * a_tok
+        if on_pim[i]:
+            fp += f
+            bp += b
+        else:
+            fx += f
+            bx += b
+    return fx, bx, fp, bp
+
+
+@numba.njit(cache=True)
 def moe_layer_times(counts: np.ndarray, group_of: np.ndarray, n_groups: int,
                     fpt: np.ndarray, wb: np.ndarray, apt: np.ndarray,
                     x_rate: np.ndarray, p_rate: np.ndarray, mode: int, threshold: float,
@@ -107,13 +213,7 @@ def moe_layer_times(counts: np.ndarray, group_of: np.ndarray, n_groups: int,
             device of a group).
     """
     rows, n_exp = counts.shape
-    w_total = 0.0
-    f_tok = 0.0
-    a_tok = 0.0
-    for j in range(fpt.shape[0]):
-        w_total += wb[j]
-        f_tok += fpt[j]
-        a_tok += apt[j]
+    w_total, f_tok, a_tok = _operator_totals(fpt, wb, apt)
     tx = np.zeros(n_exp)
     tp = np.zeros(n_exp)
     order = np.empty(n_exp, dtype=np.int64)
@@ -134,62 +234,15 @@ def moe_layer_times(counts: np.ndarray, group_of: np.ndarray, n_groups: int,
                     m += 1
             on_pim = np.zeros(m, dtype=np.bool_)
             if mode == MOE_XPU:
-                t = 0.0
-                for i in range(m):
-                    t += tx[i]
+                t = _xpu_time(m, tx)
             elif mode == MOE_PLACE:
-                t = 0.0
-                for i in range(m):
-                    c = float(counts[r, order[i]])
-                    opb = c * f_tok / (w_total + c * a_tok)
-                    if opb < threshold:
-                        on_pim[i] = True
-                        t += tp[i]
-                    else:
-                        t += tx[i]
+                t = _placed_time(counts, r, order, m, tx, tp, w_total, f_tok, a_tok, threshold,
+                                 on_pim)
             else:
-                # sort this group's experts by tokens, most first (insertion sort: m is small)
-                for i in range(1, m):
-                    kt = tx[i]
-                    kp = tp[i]
-                    ko = order[i]
-                    kc = counts[r, ko]
-                    j = i - 1
-                    while j >= 0 and counts[r, order[j]] < kc:
-                        tx[j + 1] = tx[j]
-                        tp[j + 1] = tp[j]
-                        order[j + 1] = order[j]
-                        j -= 1
-                    tx[j + 1] = kt
-                    tp[j + 1] = kp
-                    order[j + 1] = ko
-                sum_p = 0.0
-                for i in range(m):
-                    sum_p += tp[i]
-                best = sum_p  # all on PIM
-                best_k = 0
-                sx = 0.0
-                sp = sum_p
-                for k in range(1, m + 1):
-                    sx += tx[k - 1]
-                    sp -= tp[k - 1]
-                    cand = sx if sx > sp else sp
-                    if cand < best:
-                        best = cand
-                        best_k = k
-                t = best
-                for i in range(best_k, m):
-                    on_pim[i] = True
-            for i in range(m):
-                c = float(counts[r, order[i]])
-                f = c * f_tok
-                b = w_total + c * a_tok
-                if on_pim[i]:
-                    fp += f
-                    bp += b
-                else:
-                    fx += f
-                    bx += b
+                _sort_by_tokens(counts, r, order, m, tx, tp)
+                t = _split_time(m, tx, tp, on_pim)
+            fx, bx, fp, bp = _add_work(counts, r, order, m, on_pim, w_total, f_tok, a_tok,
+                                       fx, bx, fp, bp)
             if t > worst:
                 worst = t
         out_time[r] = worst

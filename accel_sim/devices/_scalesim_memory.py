@@ -33,8 +33,8 @@ Public entry points
 -------------------
     scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
                    bandwidth_mode='USER', bandwidth=10, ifmap_dram_bw=10, filter_dram_bw=10,
-                   word_bytes=1, conv=None) -> dict
-    scalesim_conv_layer(H, W, R, S, C, F, stride, ...) -> dict   (conv wrapper)
+                   word_bytes=1, conv=None) -> ScaleSimLayer
+    scalesim_conv_layer(H, W, R, S, C, F, stride, ...) -> ScaleSimLayer   (conv wrapper)
     conv_to_gemm(H, W, R, S, C, F, stride) -> (M, N, K)
 
 Cost: the event model builds the demand matrices (memory O(cycles x array width)); use it for
@@ -48,6 +48,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,7 +57,8 @@ import numpy as np
 from .._memory import require_memory
 from ._systolic_core import compute_cycles, fold_cycles, spatio_temporal
 
-__all__ = ['compute_cycles_closed_form', 'conv_to_gemm', 'scalesim_conv_layer', 'scalesim_layer']
+__all__ = ['ScaleSimLayer', 'compute_cycles_closed_form', 'conv_to_gemm', 'scalesim_conv_layer',
+           'scalesim_layer']
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,17 +74,21 @@ def conv_to_gemm(H: int, W: int, R: int, S: int, C: int, F: int, stride: int
 
 
 def _spatio_temporal(df: str, M: int, N: int, K: int) -> tuple[int, int, int]:
-    return spatio_temporal(M, N, K, df)  # type: ignore[return-value]
+    """(Sr, Sc, T) of the GEMM M x N x K for dataflow ``df``."""
+    sr, sc, t = spatio_temporal(np.asarray(M), np.asarray(N), np.asarray(K), df)
+    return int(sr), int(sc), int(t)
 
 
 def _rows_per_fold(df: str, AR: int, AC: int, T: int) -> int:
-    return int(fold_cycles(T, AR, AC, df))
+    """Demand rows (cycles) of one fold."""
+    return int(fold_cycles(np.asarray(T), AR, AC, df))
 
 
 def compute_cycles_closed_form(M: int, N: int, K: int, rows: int, cols: int, dataflow: str
                                ) -> int:
     """'Total Cycles' without stalls: ceil(Sr/AR)*ceil(Sc/AC)*rows_per_fold - 1."""
-    return int(compute_cycles(M, N, K, rows, cols, dataflow))
+    return int(compute_cycles(np.asarray(M), np.asarray(N), np.asarray(K), rows, cols,
+                              dataflow))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,26 +205,26 @@ def _prefetch_streams(df: str, A: np.ndarray, Fm: np.ndarray, AR: int, AC: int
     if df == 'ws':
         rf, cf = -(-K // AR), -(-N // AC)
 
-        def fi(b, blk):
+        def fi_ws(b, blk):
             ku = min(AR, K - b * AR)
             blk[:, :ku] = A[:, b * AR:b * AR + ku]
 
-        def ff(b, blk):
+        def ff_ws(b, blk):
             cu = min(AC, N - b * AC)
             blk[:, :cu] = Fm[:, b * AC:b * AC + cu]
-        Pi, Pf = stack(rf, M, AR, fi), stack(cf, K, AC, ff)
+        Pi, Pf = stack(rf, M, AR, fi_ws), stack(cf, K, AC, ff_ws)
         return Pi.ravel()[_diag_order(*Pi.shape)], Pf.ravel()
     # is
     rf, cf = -(-K // AR), -(-M // AC)
 
-    def fi(b, blk):
+    def fi_is(b, blk):
         mu = min(AC, M - b * AC)
         blk[:, :mu] = A[b * AC:b * AC + mu, :].T
 
-    def ff(b, blk):
+    def ff_is(b, blk):
         ku = min(AR, K - b * AR)
         blk[:, :ku] = Fm[b * AR:b * AR + ku, :].T
-    Pi, Pf = stack(cf, K, AC, fi), stack(rf, N, AR, ff)
+    Pi, Pf = stack(cf, K, AC, fi_is), stack(rf, N, AR, ff_is)
     return Pi.ravel(), Pf.ravel()[_diag_order(*Pf.shape)]
 
 
@@ -375,8 +382,8 @@ def _calc_read_buffer_full(demand_rows_cycles: np.ndarray, demand: np.ndarray, s
     E = math.floor(size_bytes / word_bytes)
     items = E // 100
     nact, npre = 50, 50
-    sets = []
-    cur = set()
+    sets: list[set[Any]] = []
+    cur: set[Any] = set()
     cur_id = 0
     rd_s, rd_e = 0, nact - 1
     pf_s = pf_e = -1
@@ -471,11 +478,11 @@ class _WriteBuffer:
         self.free = self.W
         self.drain_end = 0
         self.line_idx = 0           # words in the currently open row
-        self.rows = deque()         # closed, not yet drained rows: [count, nrows] runs
+        self.rows: deque[list[int]] = deque()  # closed, not yet drained rows: [count, nrows]
         self.n_rows_pending = 0
         self.accesses = 0
-        self.dram_min = None
-        self.dram_max = None
+        self.dram_min: int | None = None    # first and last DRAM write cycle [cycle]
+        self.dram_max: int | None = None
 
     # rows bookkeeping --------------------------------------------------------------------
     def _push_rows(self, count: int, n: int) -> None:
@@ -514,6 +521,7 @@ class _WriteBuffer:
             else:
                 self.rows[0][1] -= use
         self.n_rows_pending -= n
+        assert last_count is not None, "a drain takes at least one row"
         data = n * self.bw - (self.bw - last_count)
         self.accesses += data
         self.free += data
@@ -577,6 +585,11 @@ class _WriteBuffer:
                 self.drain_end = self._drain(cur)
         return off
 
+    def dram_span(self) -> tuple[int, int]:
+        """First and last cycle of the DRAM writes [cycle] (after :meth:`finish`)."""
+        assert self.dram_min is not None and self.dram_max is not None, "nothing drained"
+        return self.dram_min, self.dram_max
+
     def finish(self, last_cycle: int) -> None:
         self._force_close()
         c = last_cycle
@@ -638,6 +651,171 @@ def _require(estimate: int, layer: str, part: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Result
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ScaleSimLayer:
+    """SCALE-Sim 3.0.0 report values of one layer (:func:`scalesim_layer`).
+
+    Cycles are array clock cycles counted as SCALE-Sim counts them: the run starts at cycle 0
+    and the initial SRAM fill lies at negative cycles. Reads and writes are in words,
+    bandwidths in words/cycle. A figure the path taken does not produce is ``None``: the
+    closed form gives no SRAM start/stop cycles, and in CALC mode the ifmap/filter DRAM stop
+    cycles and read counts (with their bandwidths) need ``exact_calc_dram``.
+    """
+
+    #: COMPUTE_REPORT "Total Cycles": compute and stalls [cycles].
+    compute_cycles: int
+    #: "Total Cycles" without stalls, folds x rows per fold - 1 [cycles].
+    compute_cycles_no_stall: int
+    #: "Stall Cycles" [cycles].
+    stall_cycles: int
+    #: "Total Cycles (incl. prefetch)": last OFMAP DRAM write - first ifmap/filter DRAM
+    #: read [cycles].
+    total_cycles_incl_prefetch: int
+    #: "Overall Util %": MACs / (compute cycles x PEs) [%].
+    overall_util_pct: float
+    #: "Mapping Efficiency %": mean share of the PEs a fold maps [%].
+    mapping_eff_pct: float
+    #: "Compute Util %": mean busy share of the PEs within a fold [%].
+    compute_util_pct: float
+    #: SRAM accesses of the array [words].
+    sram_ifmap_reads: int
+    sram_filter_reads: int
+    sram_ofmap_writes: int
+    #: BANDWIDTH_REPORT SRAM averages: accesses / compute cycles [words/cycle].
+    avg_ifmap_sram_bw: float
+    avg_filter_sram_bw: float
+    avg_ofmap_sram_bw: float
+    #: DETAILED_ACCESS_REPORT SRAM first and last access [cycle] (event model only).
+    sram_ifmap_start_cycle: int | None = None
+    sram_ifmap_stop_cycle: int | None = None
+    sram_filter_start_cycle: int | None = None
+    sram_filter_stop_cycle: int | None = None
+    sram_ofmap_start_cycle: int | None = None
+    sram_ofmap_stop_cycle: int | None = None
+    #: DRAM reads of the ifmap buffer: first and last cycle [cycle], words [words] and their
+    #: rate over that span [words/cycle].
+    dram_ifmap_start_cycle: int
+    dram_ifmap_stop_cycle: int | None = None
+    dram_ifmap_reads: int | None = None
+    avg_ifmap_dram_bw: float | None = None
+    #: The same for the filter buffer.
+    dram_filter_start_cycle: int
+    dram_filter_stop_cycle: int | None = None
+    dram_filter_reads: int | None = None
+    avg_filter_dram_bw: float | None = None
+    #: DRAM writes of the OFMAP buffer: first and last cycle [cycle], words [words] and their
+    #: rate over that span [words/cycle].
+    dram_ofmap_start_cycle: int
+    dram_ofmap_stop_cycle: int
+    dram_ofmap_writes: int
+    avg_ofmap_dram_bw: float
+    #: Demand rows processed one by one (stall events; 0 on the closed-form path).
+    n_events: int
+    #: ``"closed_form"`` (no stall can happen) or ``"event_model"``.
+    path: str
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """Compute-side closed forms of one layer on an ``AR`` x ``AC`` array."""
+
+    df: str
+    AR: int
+    AC: int
+    T: int             # temporal extent of a fold [cycles]
+    rf: int            # row folds
+    cf: int            # column folds
+    Lf: int            # demand rows per fold
+    L: int             # demand rows of the layer (one cycle each when not stalled)
+    macs: int
+    mapping_eff: float  # mean mapped share of the PEs [fraction]
+    compute_util: float  # mean busy share of the PEs [fraction]
+    sram_if: int       # SRAM reads and writes [words]
+    sram_f: int
+    sram_of: int
+
+
+def _folds(df: str, M: int, N: int, K: int, AR: int, AC: int) -> _Folds:
+    """Folds, demand rows, utilisations and SRAM access counts of the GEMM M x N x K."""
+    Sr, Sc, T = _spatio_temporal(df, M, N, K)
+    rf, cf = -(-Sr // AR), -(-Sc // AC)
+    nfold = rf * cf
+    Lf = _rows_per_fold(df, AR, AC, T)
+    ru = np.minimum(AR, Sr - np.arange(rf) * AR)          # used rows per row fold
+    cu = np.minimum(AC, Sc - np.arange(cf) * AC)          # used cols per col fold
+    used = (cu[:, None] * ru[None, :]).ravel()            # fc outer, fr inner
+    mapping_eff = float(np.mean(used / (AR * AC)))
+    cyc_fold = Lf if df == 'os' else 2 * AR + 2 * AC + T - 3
+    compute_util = float(np.mean(used * T / (AR * AC * cyc_fold)))
+    if df == 'os':
+        sram_if, sram_f = cf * M * K, rf * K * N
+        sram_of = M * N + nfold * (AR + AC)   # SCALE-Sim adds AR+AC per fold (sic)
+    elif df == 'ws':
+        sram_if, sram_f, sram_of = cf * M * K, K * N, rf * M * N
+    else:
+        sram_if, sram_f, sram_of = M * K, cf * K * N, rf * M * N
+    return _Folds(df, AR, AC, T, rf, cf, Lf, nfold * Lf, M * N * K, mapping_eff, compute_util,
+                  sram_if, sram_f, sram_of)
+
+
+@dataclass(frozen=True)
+class _ReadDram:
+    """DRAM fill of a read buffer: first and last cycle [cycle] and words read [words]
+    (``None``: not modelled on this path)."""
+
+    start: int
+    stop: int | None = None
+    reads: int | None = None
+
+
+@dataclass(frozen=True)
+class _WriteDram:
+    """DRAM drain of the OFMAP buffer: first and last cycle [cycle], words written [words]."""
+
+    start: int
+    stop: int
+    writes: int
+
+
+def _layer_result(f: _Folds, compute_cycles: int, stall_cycles: int, rd_if: _ReadDram,
+                  rd_f: _ReadDram, wr: _WriteDram, n_events: int, path: str,
+                  sram_cycles: tuple[int, ...] | None = None) -> ScaleSimLayer:
+    """Assemble the report values; SRAM averages use ``compute_cycles`` ("Total Cycles"),
+    DRAM averages the span of the buffer's own DRAM trace (stop - start + 1).
+    ``sram_cycles``: first and last SRAM access of ifmap, filter and OFMAP [cycle]."""
+    span = max(compute_cycles, 1)  # a single 1-cycle fold takes 0 cycles: rates per 1 cycle
+
+    def avg_read(rd: _ReadDram) -> float | None:
+        if rd.reads is None or rd.stop is None:
+            return None
+        return rd.reads / (rd.stop - rd.start + 1)
+
+    sram: tuple[int | None, ...] = sram_cycles or (None,) * 6
+    return ScaleSimLayer(
+        compute_cycles=compute_cycles, compute_cycles_no_stall=f.L - 1,
+        stall_cycles=stall_cycles,
+        total_cycles_incl_prefetch=int(wr.stop - min(rd_if.start, rd_f.start)),
+        overall_util_pct=f.macs * 100.0 / (span * f.AR * f.AC),
+        mapping_eff_pct=f.mapping_eff * 100.0, compute_util_pct=f.compute_util * 100.0,
+        sram_ifmap_reads=f.sram_if, sram_filter_reads=f.sram_f, sram_ofmap_writes=f.sram_of,
+        avg_ifmap_sram_bw=f.sram_if / span, avg_filter_sram_bw=f.sram_f / span,
+        avg_ofmap_sram_bw=f.sram_of / span,
+        sram_ifmap_start_cycle=sram[0], sram_ifmap_stop_cycle=sram[1],
+        sram_filter_start_cycle=sram[2], sram_filter_stop_cycle=sram[3],
+        sram_ofmap_start_cycle=sram[4], sram_ofmap_stop_cycle=sram[5],
+        dram_ifmap_start_cycle=rd_if.start, dram_ifmap_stop_cycle=rd_if.stop,
+        dram_ifmap_reads=rd_if.reads, avg_ifmap_dram_bw=avg_read(rd_if),
+        dram_filter_start_cycle=rd_f.start, dram_filter_stop_cycle=rd_f.stop,
+        dram_filter_reads=rd_f.reads, avg_filter_dram_bw=avg_read(rd_f),
+        dram_ofmap_start_cycle=wr.start, dram_ofmap_stop_cycle=wr.stop,
+        dram_ofmap_writes=wr.writes,
+        avg_ofmap_dram_bw=wr.writes / (wr.stop - wr.start + 1),
+        n_events=n_events, path=path)
+
+
+# ----------------------------------------------------------------------------------------------
 # Main entry point
 # ----------------------------------------------------------------------------------------------
 def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, ifmap_kb: int,
@@ -645,7 +823,7 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
                    bandwidth_mode: str = 'USER', bandwidth: int = 10, ifmap_dram_bw: int = 10,
                    filter_dram_bw: int = 10, word_bytes: int = 1,
                    conv: tuple[int, ...] | None = None, exact_calc_dram: bool = False,
-                   fast: bool = True, layer: str = "?") -> dict[str, Any]:
+                   fast: bool = True, layer: str = "?") -> ScaleSimLayer:
     """Reproduce SCALE-Sim 3.0.0 COMPUTE / BANDWIDTH / DETAILED_ACCESS report values for one
     layer.
 
@@ -673,262 +851,264 @@ def scalesim_layer(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, 
     df = dataflow.lower()
     AR, AC = int(rows), int(cols)
     user = bandwidth_mode.upper() == 'USER'
+    mem_event = _require_layer_memory(M, N, K, AR, AC, df, conv, user, ofmap_kb, word_bytes,
+                                      fast, layer)
+    f = _folds(df, M, N, K, AR, AC)
+    A, Fm, O = _operand_matrices(M, N, K, conv)
+    if fast:
+        r = _closed_form_no_event(f, M, N, K, A, user, ifmap_kb, filter_kb, ofmap_kb,
+                                  bandwidth, ifmap_dram_bw, filter_dram_bw, word_bytes)
+        if r is not None:
+            return r
+    _require(mem_event, layer, f"demand matrices of {f.L:,} cycles")
+    return _event_model(f, A, Fm, O, user, ifmap_kb, filter_kb, ofmap_kb, bandwidth,
+                        ifmap_dram_bw, filter_dram_bw, word_bytes, exact_calc_dram)
+
+
+def _require_layer_memory(M: int, N: int, K: int, AR: int, AC: int, df: str,
+                          conv: tuple[int, ...] | None, user: bool, ofmap_kb: int,
+                          word_bytes: int, fast: bool, layer: str) -> int:
+    """Refuse a layer whose model would not fit the available memory before allocating:
+    the event model's needs when it will surely run (no fast path, or an OFMAP drain during
+    the run rules the closed form out), the closed form's always. Returns the event model's
+    estimate [bytes]."""
     Sr, Sc, T = _spatio_temporal(df, M, N, K)
     rf, cf = -(-Sr // AR), -(-Sc // AC)
     mem_closed, mem_event = memory_estimate(M, N, K, AR, AC, df, conv, user)
-    # an OFMAP drain during the run rules the closed form out: check the event model up front
     w_of = M * N if df == 'os' else rf * M * N
     words_of = math.floor(ofmap_kb * 1024 / word_bytes)
     if not fast or w_of > words_of - math.ceil(words_of * 0.5):
         _require(mem_event, layer, "demand matrices of "
                  f"{rf * cf * _rows_per_fold(df, AR, AC, T):,} cycles")
     _require(mem_closed, layer, "operand address matrices")
-    nfold = rf * cf
-    Lf = _rows_per_fold(df, AR, AC, T)
-    L = nfold * Lf
+    return mem_event
 
-    # ---------------- compute-side closed forms -----------------------------------------
-    ru = np.minimum(AR, Sr - np.arange(rf) * AR)          # used rows per row fold
-    cu = np.minimum(AC, Sc - np.arange(cf) * AC)          # used cols per col fold
-    used = (cu[:, None] * ru[None, :]).ravel()            # fc outer, fr inner
-    mapping_eff = float(np.mean(used / (AR * AC)))
-    cyc_fold = Lf if df == 'os' else 2 * AR + 2 * AC + T - 3
-    compute_util = float(np.mean(used * T / (AR * AC * cyc_fold)))
-    macs = M * N * K
-    if df == 'os':
-        sram_if, sram_f = cf * M * K, rf * K * N
-        sram_of = M * N + nfold * (AR + AC)   # SCALE-Sim adds AR+AC per fold (sic)
-    elif df == 'ws':
-        sram_if, sram_f, sram_of = cf * M * K, K * N, rf * M * N
-    else:
-        sram_if, sram_f, sram_of = M * K, cf * K * N, rf * M * N
 
-    # ---------------- closed-form fast path ------------------------------------------------
-    A, Fm, O = _operand_matrices(M, N, K, conv)
-    if fast:
-        r = _closed_form_no_event(df, M, N, K, AR, AC, A, L, user, ifmap_kb, filter_kb,
-                                  ofmap_kb, bandwidth, ifmap_dram_bw, filter_dram_bw, word_bytes)
-        if r is not None:
-            span = max(L - 1, 1)  # a single 1-cycle fold takes 0 cycles: rates per 1 cycle
-            r.update(compute_cycles_no_stall=L - 1,
-                     overall_util_pct=macs * 100.0 / (span * AR * AC),
-                     mapping_eff_pct=mapping_eff * 100.0, compute_util_pct=compute_util * 100.0,
-                     sram_ifmap_reads=sram_if, sram_filter_reads=sram_f, sram_ofmap_writes=sram_of,
-                     avg_ifmap_sram_bw=sram_if / span, avg_filter_sram_bw=sram_f / span,
-                     avg_ofmap_sram_bw=sram_of / span, n_events=0, path='closed_form')
-            return r
-
-    # ---------------- memory side (event-driven) ------------------------------------------
-    _require(mem_event, layer, f"demand matrices of {L:,} cycles")
-    dif, dfl, dof = _demand_matrices(df, A, Fm, O, AR, AC)
-    of_counts = (dof >= 0).sum(axis=1)
-    of_bw = bandwidth if user else AC
-    wb = _WriteBuffer(ofmap_kb * 1024, of_bw, word_bytes)
+# ----------------------------------------------------------------------------------------------
+# Closed form (no stall possible)
+# ----------------------------------------------------------------------------------------------
+def _closed_form_no_event(f: _Folds, M: int, N: int, K: int, A: np.ndarray, user: bool,
+                          ifmap_kb: int, filter_kb: int, ofmap_kb: int, bandwidth: int,
+                          ifmap_dram_bw: int, filter_dram_bw: int, word_bytes: int
+                          ) -> ScaleSimLayer | None:
+    """Pure closed form, returns None when an event (read miss / ofmap drain) may occur."""
+    df, L = f.df, f.L
+    # words written to the ofmap buffer (demand entries): OS M*N, WS/IS row_folds*M*N
+    w_of = M * N if df == 'os' else f.rf * M * N
+    Wo = math.floor(ofmap_kb * 1024 / word_bytes)
+    Do = Wo - math.ceil(Wo * 0.5)
+    if w_of > Do:
+        return None                      # a drain starts during the run -> use event model
+    of_bw = bandwidth if user else f.AC
+    of_rows = -(-w_of // of_bw)
+    # final drain starts at the last row's cycle
+    wr = _WriteDram(start=L - 1, stop=L - 2 + of_rows, writes=w_of)
     if user:
-        pi, pf = _prefetch_streams(df, A, Fm, AR, AC)
-        rbi = _UserReadBuffer(pi, dif, ifmap_kb * 1024, ifmap_dram_bw, word_bytes)
-        rbf = _UserReadBuffer(pf, dfl, filter_kb * 1024, filter_dram_bw, word_bytes)
-        readers = [rbi, rbf]
+        reads = _user_fill_closed_form(f, M, N, K, A, ifmap_kb, filter_kb, ifmap_dram_bw,
+                                       filter_dram_bw, word_bytes)
+        if reads is None:
+            return None
     else:
-        readers = []
+        reads = _calc_fill_closed_form(f, N, K, A, ifmap_kb, filter_kb, word_bytes)
+    return _layer_result(f, L - 1, 0, reads[0], reads[1], wr, 0, 'closed_form')
 
+
+def _user_fill_closed_form(f: _Folds, M: int, N: int, K: int, A: np.ndarray, ifmap_kb: int,
+                           filter_kb: int, ifmap_dram_bw: int, filter_dram_bw: int,
+                           word_bytes: int) -> tuple[_ReadDram, _ReadDram] | None:
+    """USER mode: the initial fill of the ifmap and filter buffers, which then never miss;
+    None when the active window is smaller than the fill stream (misses possible)."""
+    AR, AC = f.AR, f.AC
+    nv_if = int((A >= 0).sum())          # valid ifmap words in the fill stream (= all of A)
+    nv_f = K * N
+    # fill-stream sizes including padding (-1) words
+    if f.df == 'os':
+        n_if, n_f = f.rf * AR * K, f.cf * AC * K
+    elif f.df == 'ws':
+        n_if, n_f = f.rf * AR * M, f.cf * AC * K
+    else:
+        n_if, n_f = f.cf * AC * K, f.rf * AR * N
+    out = []
+    for kb, nv, n, bw in ((ifmap_kb, nv_if, n_if, ifmap_dram_bw),
+                          (filter_kb, nv_f, n_f, filter_dram_bw)):
+        E = math.floor(kb * 1024 / word_bytes)
+        Aa = math.ceil(E * 0.5)
+        eps = math.ceil(E / 100)
+        if nv // eps + 1 > math.ceil(Aa / eps):
+            return None              # window smaller than the stream -> misses possible
+        nl0 = -(-min(Aa, n) // bw)
+        out.append(_ReadDram(start=-nl0, stop=-1, reads=nl0 * bw))
+    return out[0], out[1]
+
+
+def _calc_fill_closed_form(f: _Folds, N: int, K: int, A: np.ndarray, ifmap_kb: int,
+                           filter_kb: int, word_bytes: int) -> tuple[_ReadDram, _ReadDram]:
+    """CALC mode: first DRAM cycle of the ifmap and filter buffers (see
+    :func:`_calc_read_dram_start`) without the demand matrices."""
+    # first demand row holding a valid address (A[0,0] is always valid)
+    ku0 = min(f.AR, K)
+    if f.df == 'os':
+        fr_if, fr_f = 0, 0
+    elif f.df == 'ws':
+        fr_if, fr_f = f.AR, f.AR - ku0
+    else:
+        fr_if, fr_f = f.AR - ku0, f.AR
+    U_if = int(np.unique(A[A >= 0]).size)
+    out = []
+    for kb, U, fr in ((ifmap_kb, U_if, fr_if), (filter_kb, K * N, fr_f)):
+        E = math.floor(kb * 1024 / word_bytes)
+        items = E // 100
+        if 50 * items <= U:
+            st = fr - math.ceil(50 * items / 10)
+        else:
+            st = -math.ceil(-(-U // items) * items / 10)
+        out.append(_ReadDram(start=st))
+    return out[0], out[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Event-driven model
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class _EventRun:
+    """Outcome of the event loop over the demand rows."""
+
+    #: (row, stall accumulated before the row, stall of the row) per event row [cycles].
+    events: list[tuple[int, int, int]] = field(default_factory=list)
+    #: event row -> serviced cycles of its [ifmap, filter, ofmap] requests [cycle].
+    ev_out: dict[int, list[int]] = field(default_factory=dict)
+    stall: int = 0          # accumulated stall cycles
+    last_of_out: int = 0    # cycle of the last row's OFMAP writes ('Total Cycles')
+
+    @cached_property
+    def _event_stalls(self) -> tuple[np.ndarray, np.ndarray]:
+        """Event rows and the stall accumulated up to each, inclusive [cycles] (read once
+        the loop is over)."""
+        ev_rows = np.array([e[0] for e in self.events], dtype=np.int64)
+        ev_cum = np.cumsum([e[2] for e in self.events]) if self.events else np.zeros(0)
+        return ev_rows, ev_cum
+
+    def issue_cycle(self, row: int) -> int:
+        """Cycle at which demand row ``row`` is issued."""
+        ev_rows, ev_cum = self._event_stalls
+        k = int(np.searchsorted(ev_rows, row, side='left'))   # events strictly before row
+        return row + (int(ev_cum[k - 1]) if k > 0 else 0)
+
+    def sram_cycle(self, row: int, which: int) -> int:
+        """Serviced cycle of row ``row``'s SRAM requests of operand ``which`` (0 ifmap,
+        1 filter, 2 OFMAP): reads take 1 hit cycle unless the row had an event."""
+        if row in self.ev_out:
+            return int(self.ev_out[row][which])
+        return self.issue_cycle(row) + (1 if which < 2 else 0)
+
+
+def _event_loop(L: int, of_counts: np.ndarray, wb: _WriteBuffer,
+                readers: list[_UserReadBuffer]) -> _EventRun:
+    """Walk the ``L`` demand rows: between two events every row takes one cycle (bulk
+    stores); event rows are processed element by element and may stall."""
+    run = _EventRun()
     S = 0                     # accumulated stall cycles
     i = 0                     # next row to process
-    events = []               # (row, stall_before_row, stall_of_row)
-    ev_out = {}               # row -> [ifmap out, filter out, ofmap out] serviced cycles
     cum_all = np.cumsum(of_counts)
-    last_of_out = None
     while i < L:
         # next event row among the buffers
-        nxt = min([r.next_event_row() for r in readers] + [np.inf])
         base = cum_all[i - 1] if i > 0 else 0
-        cc = cum_all[i:] - base
-        nw = wb.next_event(cc, i, S)
-        nxt = min(nxt, nw)
+        nxt = min([r.next_event_row() for r in readers]
+                  + [np.inf, wb.next_event(cum_all[i:] - base, i, S)])
         if nxt == np.inf:
             # no more events: bulk store the rest
             wb.store_bulk(int(cum_all[-1] - base))
             for r in readers:
                 r.skip_to_row(L)
-            last_of_out = (L - 1) + S
-            i = L
+            run.last_of_out = (L - 1) + S
             break
-        nxt = int(nxt)
-        if nxt > i:
-            wb.store_bulk(int(cum_all[nxt - 1] - base))
+        row = int(nxt)
+        if row > i:
+            wb.store_bulk(int(cum_all[row - 1] - base))
             for r in readers:
-                r.skip_to_row(nxt)
-        cyc = nxt + S
-        outs = [r.process_row(nxt, cyc) for r in readers]
+                r.skip_to_row(row)
+        cyc = row + S
+        outs = [r.process_row(row, cyc) for r in readers]
         st = [o[0] for o in outs]
-        st.append(wb.process_row(int(of_counts[nxt]), cyc))
+        st.append(wb.process_row(int(of_counts[row]), cyc))
         stall = int(max(st))
-        if nxt == L - 1:
-            last_of_out = cyc + st[-1]
-        events.append((nxt, S, stall))
+        if row == L - 1:
+            run.last_of_out = cyc + st[-1]
+        run.events.append((row, S, stall))
         # serviced ('trace') cycles of this row: reads = cycle + 1 + own offset, ofmap = cycle +
         # ofmap offset.  Needed for the SRAM start/stop columns when they fall on event rows.
-        ev_out[nxt] = ([o[1] for o in outs] if readers else [cyc + 1, cyc + 1]) + [cyc + st[-1]]
+        reads_out = [o[1] for o in outs] if readers else [cyc + 1, cyc + 1]
+        run.ev_out[row] = [*reads_out, cyc + st[-1]]
         S += stall
-        i = nxt + 1
-    total_cycles = int(last_of_out)            # 'Total Cycles' column (= L-1+S normally)
-    wb.finish(last_of_out)
+        i = row + 1
+    run.stall = S
+    return run
 
-    # row -> issue cycle helper (for first-request / SRAM start-stop cycles)
-    ev_rows = np.array([e[0] for e in events], dtype=np.int64)
-    ev_cum = np.cumsum([e[2] for e in events]) if events else np.zeros(0)
 
-    def issue_cycle(row):
-        k = int(np.searchsorted(ev_rows, row, side='left'))   # events strictly before row
-        return row + (int(ev_cum[k - 1]) if k > 0 else 0)
+def _first_last_rows(dm: np.ndarray) -> tuple[int, int]:
+    """First and last row of a demand matrix with a valid address."""
+    v = np.nonzero((dm >= 0).any(axis=1))[0]
+    return int(v[0]), int(v[-1])
 
-    def first_last_rows(dm):
-        v = np.nonzero((dm >= 0).any(axis=1))[0]
-        return int(v[0]), int(v[-1])
 
-    # DRAM ifmap/filter start/stop
+def _event_model(f: _Folds, A: np.ndarray, Fm: np.ndarray, O: np.ndarray, user: bool,
+                 ifmap_kb: int, filter_kb: int, ofmap_kb: int, bandwidth: int,
+                 ifmap_dram_bw: int, filter_dram_bw: int, word_bytes: int,
+                 exact_calc_dram: bool) -> ScaleSimLayer:
+    """The exact event-driven model over the demand matrices."""
+    dif, dfl, dof = _demand_matrices(f.df, A, Fm, O, f.AR, f.AC)
+    of_bw = bandwidth if user else f.AC
+    wb = _WriteBuffer(ofmap_kb * 1024, of_bw, word_bytes)
+    readers: list[_UserReadBuffer] = []
     if user:
-        if_start, if_stop = rbi.dram_start_stop()
-        f_start, f_stop = rbf.dram_start_stop()
-        if_reads, f_reads = rbi.dram_reads(), rbf.dram_reads()
+        pi, pf = _prefetch_streams(f.df, A, Fm, f.AR, f.AC)
+        readers = [_UserReadBuffer(pi, dif, ifmap_kb * 1024, ifmap_dram_bw, word_bytes),
+                   _UserReadBuffer(pf, dfl, filter_kb * 1024, filter_dram_bw, word_bytes)]
+    run = _event_loop(f.L, (dof >= 0).sum(axis=1), wb, readers)
+    total_cycles = int(run.last_of_out)            # 'Total Cycles' column (= L-1+S normally)
+    wb.finish(run.last_of_out)
+    if user:
+        rd_if, rd_f = (_ReadDram(*r.dram_start_stop(), r.dram_reads()) for r in readers)
     else:
-        fi0, _ = first_last_rows(dif)
-        ff0, _ = first_last_rows(dfl)
-        if_start, _, _ = _calc_read_dram_start(dif, ifmap_kb * 1024, issue_cycle(fi0), word_bytes)
-        f_start, _, _ = _calc_read_dram_start(dfl, filter_kb * 1024, issue_cycle(ff0), word_bytes)
-        if_stop = f_stop = if_reads = f_reads = None
-        if exact_calc_dram:
-            st_row = np.zeros(L, dtype=np.int64)
-            for (r_, _, st_) in events:
-                st_row[r_] = st_
-            cyc_of_row = np.arange(L) + np.concatenate(([0], np.cumsum(st_row)[:-1]))
-            if_reads, _if_start2, if_stop = _calc_read_buffer_full(cyc_of_row, dif, ifmap_kb * 1024,
-                                                                  word_bytes)
-            f_reads, _f_start2, f_stop = _calc_read_buffer_full(cyc_of_row, dfl, filter_kb * 1024,
-                                                               word_bytes)
-    of_start, of_stop = wb.dram_min, wb.dram_max
-    total_incl = int(of_stop - min(if_start, f_start))
-
+        rd_if = _calc_read_dram(run, dif, ifmap_kb, word_bytes, exact_calc_dram, f.L)
+        rd_f = _calc_read_dram(run, dfl, filter_kb, word_bytes, exact_calc_dram, f.L)
     # SRAM start/stop cycles as reported = serviced cycle of the first / last demand row that
     # has a valid address (reads: issue cycle + 1 hit latency unless the row had an event)
-    fi0, fi1 = first_last_rows(dif)
-    ff0, ff1 = first_last_rows(dfl)
-    fo0, fo1 = first_last_rows(dof)
-
-    def sram_cycle(row, which):
-        if row in ev_out:
-            return int(ev_out[row][which])
-        return issue_cycle(row) + (1 if which < 2 else 0)
-
-    res = dict(
-        compute_cycles=total_cycles,
-        compute_cycles_no_stall=L - 1,
-        stall_cycles=int(S),
-        total_cycles_incl_prefetch=total_incl,
-        overall_util_pct=macs * 100.0 / (max(total_cycles, 1) * AR * AC),
-        mapping_eff_pct=mapping_eff * 100.0,
-        compute_util_pct=compute_util * 100.0,
-        sram_ifmap_reads=sram_if, sram_filter_reads=sram_f, sram_ofmap_writes=sram_of,
-        sram_ifmap_start_cycle=sram_cycle(fi0, 0), sram_ifmap_stop_cycle=sram_cycle(fi1, 0),
-        sram_filter_start_cycle=sram_cycle(ff0, 1), sram_filter_stop_cycle=sram_cycle(ff1, 1),
-        sram_ofmap_start_cycle=sram_cycle(fo0, 2), sram_ofmap_stop_cycle=sram_cycle(fo1, 2),
-        dram_ifmap_start_cycle=if_start, dram_ifmap_stop_cycle=if_stop, dram_ifmap_reads=if_reads,
-        dram_filter_start_cycle=f_start, dram_filter_stop_cycle=f_stop, dram_filter_reads=f_reads,
-        dram_ofmap_start_cycle=of_start, dram_ofmap_stop_cycle=of_stop,
-        dram_ofmap_writes=wb.accesses,
-        n_events=len(events), path='event_model',
-    )
-    # BANDWIDTH_REPORT.csv: SRAM averages use 'Total Cycles'; DRAM averages use the span of the
-    # buffer's own DRAM trace (stop - start + 1).
-    res['avg_ifmap_sram_bw'] = sram_if / max(total_cycles, 1)
-    res['avg_filter_sram_bw'] = sram_f / max(total_cycles, 1)
-    res['avg_ofmap_sram_bw'] = sram_of / max(total_cycles, 1)
-    if if_reads is not None:
-        res['avg_ifmap_dram_bw'] = if_reads / (if_stop - if_start + 1)
-    if f_reads is not None:
-        res['avg_filter_dram_bw'] = f_reads / (f_stop - f_start + 1)
-    res['avg_ofmap_dram_bw'] = wb.accesses / (of_stop - of_start + 1)
-    return res
+    sram = tuple(run.sram_cycle(row, which)
+                 for which, dm in enumerate((dif, dfl, dof)) for row in _first_last_rows(dm))
+    of_start, of_stop = wb.dram_span()
+    return _layer_result(f, total_cycles, int(run.stall), rd_if, rd_f,
+                         _WriteDram(of_start, of_stop, wb.accesses), len(run.events),
+                         'event_model', sram)
 
 
-def _closed_form_no_event(df: str, M: int, N: int, K: int, AR: int, AC: int, A: np.ndarray,
-                          L: int, user: bool, ifmap_kb: int, filter_kb: int, ofmap_kb: int,
-                          bandwidth: int, ifmap_dram_bw: int, filter_dram_bw: int,
-                          word_bytes: int) -> dict[str, Any] | None:
-    """Pure closed form, returns None when an event (read miss / ofmap drain) may occur."""
-    Sr, Sc, _T = _spatio_temporal(df, M, N, K)
-    rf, cf = -(-Sr // AR), -(-Sc // AC)
-    # words written to the ofmap buffer (demand entries): OS M*N, WS/IS row_folds*M*N
-    w_of = M * N if df == 'os' else rf * M * N
-    Wo = math.floor(ofmap_kb * 1024 / word_bytes)
-    Do = Wo - math.ceil(Wo * 0.5)
-    if w_of > Do:
-        return None                      # a drain starts during the run -> use event model
-    of_bw = bandwidth if user else AC
-    of_rows = -(-w_of // of_bw)
-    of_start = L - 1                     # final drain starts at the last row's cycle
-    of_stop = L - 2 + of_rows
-    nv_if = int((A >= 0).sum())          # valid ifmap words in the fill stream (= all of A)
-    nv_f = K * N
-    # fill-stream sizes including padding (-1) words
-    if df == 'os':
-        n_if, n_f = rf * AR * K, cf * AC * K
-    elif df == 'ws':
-        n_if, n_f = rf * AR * M, cf * AC * K
-    else:
-        n_if, n_f = cf * AC * K, rf * AR * N
-    res = {}
-    if user:
-        starts = []
-        for nm, kb, nv, n, bw in (('ifmap', ifmap_kb, nv_if, n_if, ifmap_dram_bw),
-                                  ('filter', filter_kb, nv_f, n_f, filter_dram_bw)):
-            E = math.floor(kb * 1024 / word_bytes)
-            Aa = math.ceil(E * 0.5)
-            eps = math.ceil(E / 100)
-            if nv // eps + 1 > math.ceil(Aa / eps):
-                return None              # window smaller than the stream -> misses possible
-            nl0 = -(-min(Aa, n) // bw)
-            res[f'dram_{nm}_start_cycle'] = -nl0
-            res[f'dram_{nm}_stop_cycle'] = -1
-            res[f'dram_{nm}_reads'] = nl0 * bw
-            res[f'avg_{nm}_dram_bw'] = nl0 * bw / nl0
-            starts.append(-nl0)
-    else:
-        # first demand row holding a valid address (A[0,0] is always valid)
-        ku0 = min(AR, K)
-        if df == 'os':
-            fr_if, fr_f = 0, 0
-        elif df == 'ws':
-            fr_if, fr_f = AR, AR - ku0
-        else:
-            fr_if, fr_f = AR - ku0, AR
-        U_if = int(np.unique(A[A >= 0]).size)
-        starts = []
-        for nm, kb, U, fr in (('ifmap', ifmap_kb, U_if, fr_if), ('filter', filter_kb, K * N, fr_f)):
-            E = math.floor(kb * 1024 / word_bytes)
-            items = E // 100
-            if 50 * items <= U:
-                st = fr - math.ceil(50 * items / 10)
-            else:
-                st = -math.ceil(-(-U // items) * items / 10)
-            res[f'dram_{nm}_start_cycle'] = st
-            starts.append(st)
-    res.update(compute_cycles=L - 1, stall_cycles=0,
-               total_cycles_incl_prefetch=of_stop - min(starts),
-               dram_ofmap_start_cycle=of_start, dram_ofmap_stop_cycle=of_stop,
-               dram_ofmap_writes=w_of, avg_ofmap_dram_bw=w_of / (of_stop - of_start + 1))
-    return res
+def _calc_read_dram(run: _EventRun, demand: np.ndarray, kb: int, word_bytes: int,
+                    exact: bool, L: int) -> _ReadDram:
+    """CALC mode: DRAM start of a read buffer; with ``exact`` also its reads and stop
+    (:func:`_calc_read_buffer_full`)."""
+    first, _ = _first_last_rows(demand)
+    start, _, _ = _calc_read_dram_start(demand, kb * 1024, run.issue_cycle(first), word_bytes)
+    if not exact:
+        return _ReadDram(start)
+    st_row = np.zeros(L, dtype=np.int64)
+    for (r_, _, st_) in run.events:
+        st_row[r_] = st_
+    cyc_of_row = np.arange(L) + np.concatenate(([0], np.cumsum(st_row)[:-1]))
+    reads, _start2, stop = _calc_read_buffer_full(cyc_of_row, demand, kb * 1024, word_bytes)
+    return _ReadDram(start, stop, reads)
 
 
 def scalesim_conv_layer(H: int, W: int, R: int, S: int, C: int, F: int, stride: int, rows: int,
                         cols: int, dataflow: str, ifmap_kb: int, filter_kb: int, ofmap_kb: int,
-                        depthwise: bool = False, **kw: Any) -> dict[str, Any] | list:
+                        depthwise: bool = False, **kw: Any
+                        ) -> ScaleSimLayer | list[ScaleSimLayer]:
     """Conv layer wrapper.  depthwise=True mimics SCALE-Sim's handling of layers whose name
     contains 'DP': the layer is run C times with Channels=1 (and the given filter count); the
     per-channel results are returned as a list (SCALE-Sim reports them as separate layers)."""
     if depthwise:
-        return [scalesim_conv_layer(H, W, R, S, 1, F, stride, rows, cols, dataflow, ifmap_kb,
-                                    filter_kb, ofmap_kb, **kw) for _ in range(C)]
+        return [scalesim_layer(*conv_to_gemm(H, W, R, S, 1, F, stride)[:3], rows, cols,
+                               dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                               conv=(H, W, R, S, 1, F, stride), **kw) for _ in range(C)]
     M, N, K, _, _ = conv_to_gemm(H, W, R, S, C, F, stride)
     return scalesim_layer(M, N, K, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
                           conv=(H, W, R, S, C, F, stride), **kw)

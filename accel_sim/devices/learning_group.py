@@ -63,7 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._device import Device
-from .._ir import Phase, Trace
+from .._ir import Layer, Phase, Trace
 from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
@@ -253,89 +253,135 @@ class LearningGroup(Device[LearningGroupConfig]):
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
         cfg = self.config
-        g_cfg = cfg.groups
-        training = bool(trace.metadata.get("training")) or any(
-            lay.phase is not Phase.FORWARD for lay in trace.layers)
-        weighted = [lay for lay in trace.layers if lay.op.has_weights
-                    and lay.phase is Phase.FORWARD]
-        if g_cfg > 1 and weighted and not any(_is_grouped((lay.k, lay.n), g_cfg)
-                                               for lay in weighted):
-            widest = max(min(lay.k, lay.n) for lay in weighted)
-            raise ConfigError(
-                f"LearningGroupConfig.groups={g_cfg} is larger than the rows or columns of "
-                f"every weight layer of {trace.name!r}: allowed range [1, {widest}]")
-        fwd_shape = {lay.name: (lay.k, lay.n) for lay in weighted}
-        n = len(trace)
-        cycles = np.zeros(n)
-        executed = np.zeros(n)  # MACs or vector operations actually executed
-        encode = np.zeros(n)
-        vus = cfg.vus
-        kept = 0.0
-        total_w = 0.0
-        for i, lay in enumerate(trace.layers):
-            reps = lay.repeat * lay.groups
-            src = lay.source or lay.name
-            shape = fwd_shape.get(src)
-            grouped = _is_grouped(shape, g_cfg)
-            if lay.phase is Phase.UPDATE:
-                k_s, n_s = shape if shape is not None else (lay.m, lay.n)
-                nnz = _nnz(k_s, n_s, g_cfg if grouped else 1)
-                ops = nnz * cfg.update_flops_per_weight
-                if grouped:
-                    ops += nnz * cfg.igog_flops_per_nnz
-                    ops += (k_s + n_s) * g_cfg * cfg.igog_flops_per_entry
-                ops *= lay.groups * lay.repeat
-                executed[i] = ops
-                cycles[i] = math.ceil(ops / vus) + cfg.pipeline_cycles
-                continue
-            if not lay.op.is_matmul:
-                ops = lay.flops
-                executed[i] = ops
-                cycles[i] = math.ceil(ops / vus) + cfg.pipeline_cycles
-                continue
-            g = g_cfg if grouped and lay.op.has_weights else 1
-            if lay.phase is Phase.BACKWARD_WEIGHT:
-                rows, length, vectors = lay.m, lay.n, lay.k * lay.batch
-            else:
-                rows, length, vectors = lay.k, lay.n, lay.m * lay.batch
-            per_vec, nnz = min(
-                _row_pass(rows, length, g, cfg.cores, cfg.rows_per_core, cfg.vus_per_core),
-                _row_pass(length, rows, g, cfg.cores, cfg.rows_per_core, cfg.vus_per_core))
-            compute = reps * vectors * per_vec
-            executed[i] = reps * vectors * nnz
-            if training and g > 1 and lay.phase in (Phase.FORWARD, Phase.BACKWARD_DATA):
-                encode[i] = reps * _osel(-(-rows // cfg.cores), length, g, cfg.osel,
-                                         cfg.osel_scan_bits, cfg.osel_hit_cycles)
-            # each core encodes its own rows, one row batch ahead of the VUs
-            cycles[i] = max(compute, encode[i]) + cfg.pipeline_cycles
-            if lay.phase is Phase.FORWARD and lay.op.has_weights:
-                kept += reps * nnz
-                total_w += reps * rows * length
-        clock = cfg.clock_mhz * 1e6
-        latency = cycles / clock
+        work = _layer_work(cfg, trace, _forward_shapes(cfg, trace))
+        latency = work.cycles / (cfg.clock_mhz * 1e6)
         energy = latency * cfg.power_w
-        util = np.where(cycles > 0, executed / np.maximum(cycles * vus, 1.0), 0.0)
+        util = np.where(work.cycles > 0,
+                        work.executed / np.maximum(work.cycles * cfg.vus, 1.0), 0.0)
         logic, onchip = self.resources(trace)
+        extra = _extra_metrics(cfg, trace, work, latency, logic, onchip)
+        extra.update(self.task_metrics(trace))
+        return self.report(
+            trace, {"cycles": work.cycles, "latency_s": latency, "energy_j": energy,
+                    "energy_board_j": energy, "utilization": np.clip(util, 0.0, 1.0),
+                    "encode_cycles": work.encode},
+            extra=extra, violations=self._violations(logic, onchip))
+
+    def _violations(self, logic: Resources, onchip: float) -> dict[str, float]:
+        """DSPs, LUTs, flip-flops and on-chip bytes over the board's (> 0: infeasible)."""
         board = self.board
         viol = {f"fpga_{k}": v for k, v in violations(board, logic).items()
                 if k in ("dsp", "lut", "ff")}
         viol["fpga_onchip_memory"] = onchip / board.onchip_bytes - 1.0
-        extra: dict[str, float] = {
-            "peak_gflops": cfg.peak_gflops,
-            "power_w": cfg.power_w,
-            "weight_density": kept / total_w if total_w else 1.0,
-            "dsp": float(logic.dsp), "lut": float(logic.lut), "onchip_mib": onchip / 2**20,
-        }
-        tot_lat = float(latency.sum())
-        if tot_lat > 0:
-            extra["effective_gflops"] = trace.flops / tot_lat * 1e-9
-            extra["gflops_per_w"] = extra["effective_gflops"] / cfg.power_w
-        extra.update(self.task_metrics(trace))
-        return self.report(
-            trace, {"cycles": cycles, "latency_s": latency, "energy_j": energy,
-                    "energy_board_j": energy, "utilization": np.clip(util, 0.0, 1.0),
-                    "encode_cycles": encode},
-            extra=extra, violations=viol)
+        return viol
+
+
+def _forward_shapes(cfg: LearningGroupConfig, trace: Trace) -> dict[str, tuple[int, int]]:
+    """``(K, N)`` of each forward weight layer by name.
+
+    Raises:
+        ConfigError: ``groups`` > 1 and no weight layer of the trace is wide enough to group.
+    """
+    weighted = [lay for lay in trace.layers if lay.op.has_weights
+                and lay.phase is Phase.FORWARD]
+    if cfg.groups > 1 and weighted and not any(_is_grouped((lay.k, lay.n), cfg.groups)
+                                               for lay in weighted):
+        widest = max(min(lay.k, lay.n) for lay in weighted)
+        raise ConfigError(
+            f"LearningGroupConfig.groups={cfg.groups} is larger than the rows or columns of "
+            f"every weight layer of {trace.name!r}: allowed range [1, {widest}]")
+    return {lay.name: (lay.k, lay.n) for lay in weighted}
+
+
+@dataclass(frozen=True)
+class _LayerWork:
+    """Time and work of each layer of a trace on the datapath."""
+
+    cycles: np.ndarray    # layer time [cycles]
+    executed: np.ndarray  # MACs or vector operations actually executed
+    encode: np.ndarray    # OSEL encoding of the layer's masks [cycles]
+    kept: float           # kept forward weights, over all instances
+    total_w: float        # forward weights, over all instances
+
+
+def _layer_work(cfg: LearningGroupConfig, trace: Trace,
+                fwd_shape: dict[str, tuple[int, int]]) -> _LayerWork:
+    """Per layer: update and vector ops on the VUs, GEMMs as row passes overlapped with the
+    OSEL encoding (training traces only), plus the pipeline fill."""
+    training = bool(trace.metadata.get("training")) or any(
+        lay.phase is not Phase.FORWARD for lay in trace.layers)
+    n = len(trace)
+    cycles = np.zeros(n)
+    executed = np.zeros(n)  # MACs or vector operations actually executed
+    encode = np.zeros(n)
+    kept = 0.0
+    total_w = 0.0
+    for i, lay in enumerate(trace.layers):
+        shape = fwd_shape.get(lay.source or lay.name)
+        grouped = _is_grouped(shape, cfg.groups)
+        if lay.phase is Phase.UPDATE or not lay.op.is_matmul:
+            ops = (_update_ops(cfg, lay, shape, grouped) if lay.phase is Phase.UPDATE
+                   else lay.flops)
+            executed[i] = ops
+            cycles[i] = math.ceil(ops / cfg.vus) + cfg.pipeline_cycles
+            continue
+        g = cfg.groups if grouped and lay.op.has_weights else 1
+        compute, executed[i], encode[i], kept_i, total_i = _gemm_work(cfg, lay, g, training)
+        # each core encodes its own rows, one row batch ahead of the VUs
+        cycles[i] = max(compute, encode[i]) + cfg.pipeline_cycles
+        if lay.phase is Phase.FORWARD and lay.op.has_weights:
+            kept += kept_i
+            total_w += total_i
+    return _LayerWork(cycles, executed, encode, kept, total_w)
+
+
+def _update_ops(cfg: LearningGroupConfig, lay: Layer, shape: tuple[int, int] | None,
+                grouped: bool) -> int:
+    """Vector operations of an update layer: RMSprop on the kept weights and, when grouped,
+    the IG/OG update."""
+    k_s, n_s = shape if shape is not None else (lay.m, lay.n)
+    nnz = _nnz(k_s, n_s, cfg.groups if grouped else 1)
+    ops = nnz * cfg.update_flops_per_weight
+    if grouped:
+        ops += nnz * cfg.igog_flops_per_nnz
+        ops += (k_s + n_s) * cfg.groups * cfg.igog_flops_per_entry
+    return ops * lay.groups * lay.repeat
+
+
+def _gemm_work(cfg: LearningGroupConfig, lay: Layer, g: int, training: bool
+               ) -> tuple[int, int, int, int, int]:
+    """A GEMM layer with ``g`` groups as row passes: (compute cycles, MACs executed, OSEL
+    encode cycles, kept weights, weights), over all instances."""
+    reps = lay.repeat * lay.groups
+    if lay.phase is Phase.BACKWARD_WEIGHT:
+        rows, length, vectors = lay.m, lay.n, lay.k * lay.batch
+    else:
+        rows, length, vectors = lay.k, lay.n, lay.m * lay.batch
+    per_vec, nnz = min(
+        _row_pass(rows, length, g, cfg.cores, cfg.rows_per_core, cfg.vus_per_core),
+        _row_pass(length, rows, g, cfg.cores, cfg.rows_per_core, cfg.vus_per_core))
+    encode = 0
+    if training and g > 1 and lay.phase in (Phase.FORWARD, Phase.BACKWARD_DATA):
+        encode = reps * _osel(-(-rows // cfg.cores), length, g, cfg.osel,
+                              cfg.osel_scan_bits, cfg.osel_hit_cycles)
+    return (reps * vectors * per_vec, reps * vectors * nnz, encode, reps * nnz,
+            reps * rows * length)
+
+
+def _extra_metrics(cfg: LearningGroupConfig, trace: Trace, work: _LayerWork,
+                   latency: np.ndarray, logic: Resources, onchip: float) -> dict[str, float]:
+    """Whole-trace metrics: peak and effective GFLOP/s, power, weight density, resources."""
+    extra: dict[str, float] = {
+        "peak_gflops": cfg.peak_gflops,
+        "power_w": cfg.power_w,
+        "weight_density": work.kept / work.total_w if work.total_w else 1.0,
+        "dsp": float(logic.dsp), "lut": float(logic.lut), "onchip_mib": onchip / 2**20,
+    }
+    tot_lat = float(latency.sum())
+    if tot_lat > 0:
+        extra["effective_gflops"] = trace.flops / tot_lat * 1e-9
+        extra["gflops_per_w"] = extra["effective_gflops"] / cfg.power_w
+    return extra
 
 
 def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:

@@ -47,6 +47,7 @@ DRAM traffic counts the trace's elements at FP16, whatever precision the trace w
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,18 +145,20 @@ def _gemm_cycles(cfg: SatConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray
     """(cycles, SRAM words) per GEMM instance for the configured dataflow."""
     timing = "double_buffered" if cfg.interleave else "scalesim"
     flows = ("os", "ws") if cfg.dataflow == "switch" else (cfg.dataflow,)
-    best = None
-    words = None
+    best: np.ndarray | None = None
+    words: np.ndarray | None = None
     for df in flows:
         c = core.compute_cycles(m, n, k, cfg.rows, cfg.cols, df, timing)
-        w = sum(core.sram_accesses(m, n, k, cfg.rows, cfg.cols, df))
-        if best is None:
+        w_if, w_f, w_of = core.sram_accesses(m, n, k, cfg.rows, cfg.cols, df)
+        w = w_if + w_f + w_of
+        if best is None or words is None:
             best, words = c, w
         else:
             better = c < best
             best = np.where(better, c, best)
             words = np.where(better, w, words)
-    return best, words  # type: ignore[return-value]
+    assert best is not None and words is not None, "at least one dataflow"
+    return best, words
 
 
 class SparseTrainingArray(Device[SatConfig]):
@@ -209,88 +212,139 @@ class SparseTrainingArray(Device[SatConfig]):
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
         cfg = self.config
-        c = trace.columns
-        L = len(trace)
-        layers = trace.layers
-        mm = c["is_matmul"]
-        weighted = c["has_weights"]
-        is_fwd = np.array([lay.phase is Phase.FORWARD for lay in layers])
-        is_bd = np.array([lay.phase is Phase.BACKWARD_DATA for lay in layers])
-        is_upd = np.array([lay.phase is Phase.UPDATE for lay in layers])
-        sparse_gemm = mm & weighted & (is_fwd | is_bd) & cfg.sparse
-        m_rows = c["batch"] * c["m"]
-        k = c["k"]
-        k_eff = np.where(sparse_gemm, -(-k // cfg.m) * cfg.n, k) if cfg.sparse else k
-        reps = (c["groups"] * c["repeat"]).astype(np.float64)
-        gemm, words = _gemm_cycles(cfg, m_rows, c["n"], k_eff)
-        compute = np.where(mm, gemm * reps, 0.0)
-        sram_words = np.where(mm, words * reps, 0.0)
-        macs_exec = np.where(mm, reps * m_rows * c["n"] * k_eff, 0.0)
-        # DRAM: inputs, compressed weights (values + log2(M)-bit indices), outputs, all FP16
-        in_bytes, w_bytes, out_bytes = _fp16_bytes(c)
-        if cfg.sparse:
-            idx_bits = math.log2(cfg.m)
-            per_kept = WORD_BYTES + idx_bits / 8
-            w_bytes = np.where(sparse_gemm, w_bytes * (cfg.n / cfg.m) * per_kept / WORD_BYTES,
-                               w_bytes)
-        bpc = self.board.dram_gbps * 1e9 * cfg.dram_efficiency / (cfg.clock_mhz * 1e6)
-        gemm_bytes = np.where(mm, in_bytes + w_bytes + out_bytes, 0.0)
-        # update engine: weights (update layers) and vector ops
-        upd_w = np.where(is_upd, (c["m"] * c["n"] * reps).astype(np.float64), 0.0)
-        upd_ops = upd_w * cfg.update_flops + np.where(~mm & ~is_upd, c["flops"], 0.0)
-        upd_bytes = upd_w * (4 + 4 + 4 + 4 + 2 + 2) + np.where(
-            ~mm & ~is_upd, in_bytes + out_bytes, 0.0)
-        vector = np.ceil(upd_ops / cfg.update_lanes)
-        dram_bytes = gemm_bytes + upd_bytes
-        busy = np.maximum(compute + vector, np.ceil(dram_bytes / bpc))
-        # SORE: N:M weight builds for the sparse GEMMs
-        sore = np.zeros(L)
-        if cfg.sparse:
-            weights = np.where(sparse_gemm, c["k"] * c["n"] * reps, 0.0)
-            # bdwp: forward mask on the forward GEMM, backward mask on the backward-data GEMM;
-            # transposable: one M x M block build (M^2 cycles each) on the forward GEMM
-            builds = np.where(is_fwd, 1.0, 0.0) if cfg.mode == "transposable" else 1.0
-            sore = np.ceil(weights / cfg.m * builds / cfg.sore_lanes) * cfg.m
-            sore = np.where(sparse_gemm, sore, 0.0)
-        exposed = np.maximum(sore - busy, 0.0) if cfg.pregenerate and cfg.sparse else sore
-        cycles = busy + exposed
-        clock = cfg.clock_mhz * 1e6
-        latency = cycles / clock
-        e_compute = macs_exec * cfg.mac_pj * 1e-12 + upd_ops * cfg.mac_pj * 0.5e-12
-        e_sram = sram_words * WORD_BYTES * cfg.sram_pj_per_byte * 1e-12
-        e_dram = dram_bytes * cfg.dram_pj_per_byte * 1e-12
-        e_static = latency * cfg.static_w
-        energy = e_compute + e_sram + e_dram + e_static
+        cost = _layer_costs(cfg, self.board, trace)
+        latency = cost.cycles / (cfg.clock_mhz * 1e6)
+        energy = _energy(cfg, cost, latency)
+        total = energy["energy_compute_j"] + energy["energy_sram_j"] + \
+            energy["energy_dram_j"] + energy["energy_static_j"]
         pes = cfg.rows * cfg.cols
-        util = np.where(cycles > 0, macs_exec / np.maximum(cycles * pes, 1.0), 0.0)
+        util = np.where(cost.cycles > 0, cost.macs / np.maximum(cost.cycles * pes, 1.0), 0.0)
         viol = {f"fpga_{key}": v for key, v in violations(self.board, self.resources()).items()
                 if key in ("dsp", "lut", "bram_36kb")}
-        extra: dict[str, float] = {"peak_gflops": cfg.peak_gflops}
-        tot = float(latency.sum())
-        if tot > 0:
-            extra["effective_gflops"] = trace.flops / tot * 1e-9
-            if energy.sum() > 0:  # zero with every energy constant set to 0
-                extra["gflops_per_w"] = trace.flops / float(energy.sum()) * 1e-9
-        if cfg.sparse:
-            kk = c["k"][sparse_gemm]
-            extra["padded_fraction"] = (float(((-(-kk // cfg.m)) * cfg.m - kk).sum() / kk.sum())
-                                        if kk.size else 0.0)
+        extra = _extra_metrics(cfg, trace, cost, latency, total)
         extra.update(self.task_metrics(trace))
         return self.report(
-            trace, {"cycles": cycles, "latency_s": latency, "energy_j": energy,
-                    "energy_compute_j": e_compute, "energy_sram_j": e_sram,
-                    "energy_dram_j": e_dram, "energy_static_j": e_static,
-                    "utilization": np.clip(util, 0.0, 1.0), "gemm_cycles": compute,
-                    "sore_cycles": sore, "sore_exposed_cycles": exposed,
-                    "executed_macs": macs_exec},
+            trace, {"cycles": cost.cycles, "latency_s": latency, "energy_j": total, **energy,
+                    "utilization": np.clip(util, 0.0, 1.0), "gemm_cycles": cost.gemm_cycles,
+                    "sore_cycles": cost.sore, "sore_exposed_cycles": cost.exposed,
+                    "executed_macs": cost.macs},
             extra=extra, violations=viol)
 
 
-def _fp16_bytes(c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _LayerCosts:
+    """Work and time of each layer of a trace on SAT (arrays over the layers)."""
+
+    sparse_gemm: np.ndarray  # N:M GEMMs (weighted forward and backward-data ones) [bool]
+    gemm_cycles: np.ndarray  # array cycles of the GEMMs [cycles]
+    sram_words: np.ndarray   # SRAM words the array moves [words]
+    macs: np.ndarray         # MACs executed (kept weights only in N:M GEMMs)
+    update_ops: np.ndarray   # update and vector-engine operations
+    dram_bytes: np.ndarray   # DRAM traffic [B]
+    sore: np.ndarray         # N:M weight builds of the SORE [cycles]
+    exposed: np.ndarray      # build cycles not hidden behind the layer [cycles]
+    cycles: np.ndarray       # layer time [cycles]
+
+
+def _layer_costs(cfg: SatConfig, board: FpgaBoard, trace: Trace) -> _LayerCosts:
+    """Per layer: array GEMMs, update/vector engine and DRAM overlapped (the slowest sets the
+    time), then the SORE's N:M weight builds (hidden with ``pregenerate`` unless longer)."""
+    c = trace.columns
+    mm = c["is_matmul"]
+    is_fwd, is_bd, is_upd = (np.array([lay.phase is p for lay in trace.layers])
+                             for p in (Phase.FORWARD, Phase.BACKWARD_DATA, Phase.UPDATE))
+    sparse_gemm = mm & c["has_weights"] & (is_fwd | is_bd) & cfg.sparse
+    reps = (c["groups"] * c["repeat"]).astype(np.float64)
+    compute, sram_words, macs_exec = _gemm_costs(cfg, c, sparse_gemm, reps)
+    in_bytes, w_bytes, out_bytes = _fp16_bytes(c)
+    gemm_bytes = np.where(mm, in_bytes + _weight_bytes(cfg, w_bytes, sparse_gemm) + out_bytes,
+                          0.0)
+    # update engine: weights (update layers) and vector ops
+    upd_w = np.where(is_upd, (c["m"] * c["n"] * reps).astype(np.float64), 0.0)
+    upd_ops = upd_w * cfg.update_flops + np.where(~mm & ~is_upd, c["flops"], 0.0)
+    upd_bytes = upd_w * (4 + 4 + 4 + 4 + 2 + 2) + np.where(
+        ~mm & ~is_upd, in_bytes + out_bytes, 0.0)
+    vector = np.ceil(upd_ops / cfg.update_lanes)
+    dram_bytes = gemm_bytes + upd_bytes
+    bpc = board.dram_gbps * 1e9 * cfg.dram_efficiency / (cfg.clock_mhz * 1e6)
+    busy = np.maximum(compute + vector, np.ceil(dram_bytes / bpc))
+    sore = _sore_cycles(cfg, c, sparse_gemm, is_fwd, reps)
+    exposed = np.maximum(sore - busy, 0.0) if cfg.pregenerate and cfg.sparse else sore
+    return _LayerCosts(sparse_gemm, compute, sram_words, macs_exec, upd_ops, dram_bytes, sore,
+                       exposed, busy + exposed)
+
+
+def _gemm_costs(cfg: SatConfig, c: Mapping[str, np.ndarray], sparse_gemm: np.ndarray,
+                reps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(array cycles, SRAM words, MACs executed) of each layer's GEMMs (0 elsewhere): N:M
+    GEMMs reduce over ``ceil(K / M) * N`` kept weights."""
+    mm = c["is_matmul"]
+    m_rows = c["batch"] * c["m"]
+    k = c["k"]
+    k_eff = np.where(sparse_gemm, -(-k // cfg.m) * cfg.n, k) if cfg.sparse else k
+    gemm, words = _gemm_cycles(cfg, m_rows, c["n"], k_eff)
+    compute = np.where(mm, gemm * reps, 0.0)
+    sram_words = np.where(mm, words * reps, 0.0)
+    macs_exec = np.where(mm, reps * m_rows * c["n"] * k_eff, 0.0)
+    return compute, sram_words, macs_exec
+
+
+def _weight_bytes(cfg: SatConfig, w_bytes: np.ndarray, sparse_gemm: np.ndarray) -> np.ndarray:
+    """DRAM bytes of the weights [B]: FP16, compressed in N:M GEMMs to the kept values plus
+    ``log2(M)``-bit indices."""
+    if not cfg.sparse:
+        return w_bytes
+    idx_bits = math.log2(cfg.m)
+    per_kept = WORD_BYTES + idx_bits / 8
+    return np.where(sparse_gemm, w_bytes * (cfg.n / cfg.m) * per_kept / WORD_BYTES, w_bytes)
+
+
+def _sore_cycles(cfg: SatConfig, c: Mapping[str, np.ndarray], sparse_gemm: np.ndarray,
+                 is_fwd: np.ndarray, reps: np.ndarray) -> np.ndarray:
+    """Cycles of the SORE's N:M weight builds for the sparse GEMMs (0 in dense mode)."""
+    if not cfg.sparse:
+        return np.zeros(len(sparse_gemm))
+    weights = np.where(sparse_gemm, c["k"] * c["n"] * reps, 0.0)
+    # bdwp: forward mask on the forward GEMM, backward mask on the backward-data GEMM;
+    # transposable: one M x M block build (M^2 cycles each) on the forward GEMM
+    builds = np.where(is_fwd, 1.0, 0.0) if cfg.mode == "transposable" else 1.0
+    sore = np.ceil(weights / cfg.m * builds / cfg.sore_lanes) * cfg.m
+    return np.where(sparse_gemm, sore, 0.0)
+
+
+def _energy(cfg: SatConfig, cost: _LayerCosts, latency: np.ndarray) -> dict[str, np.ndarray]:
+    """Energy of each layer by component [J]: MACs and update ops, SRAM, DRAM, static."""
+    return {
+        "energy_compute_j": cost.macs * cfg.mac_pj * 1e-12
+        + cost.update_ops * cfg.mac_pj * 0.5e-12,
+        "energy_sram_j": cost.sram_words * WORD_BYTES * cfg.sram_pj_per_byte * 1e-12,
+        "energy_dram_j": cost.dram_bytes * cfg.dram_pj_per_byte * 1e-12,
+        "energy_static_j": latency * cfg.static_w,
+    }
+
+
+def _extra_metrics(cfg: SatConfig, trace: Trace, cost: _LayerCosts, latency: np.ndarray,
+                   energy: np.ndarray) -> dict[str, float]:
+    """Whole-trace metrics: peak and effective GFLOP/s, GFLOP/s per W and, in N:M mode, the
+    share of zero padding added to the reductions."""
+    extra: dict[str, float] = {"peak_gflops": cfg.peak_gflops}
+    tot = float(latency.sum())
+    if tot > 0:
+        extra["effective_gflops"] = trace.flops / tot * 1e-9
+        if energy.sum() > 0:  # zero with every energy constant set to 0
+            extra["gflops_per_w"] = trace.flops / float(energy.sum()) * 1e-9
+    if cfg.sparse:
+        kk = trace.columns["k"][cost.sparse_gemm]
+        extra["padded_fraction"] = (float(((-(-kk // cfg.m)) * cfg.m - kk).sum() / kk.sum())
+                                    if kk.size else 0.0)
+    return extra
+
+
+def _fp16_bytes(c: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Input, weight and output bytes of each layer with its elements stored at FP16
     (``WORD_BYTES``), from the trace's byte counts at the trace's own bits."""
     return tuple(c[f"{name}_bytes"] * (8.0 * WORD_BYTES) / c[f"{name}_bits"]
-                 for name in ("input", "weight", "output"))  # type: ignore[return-value]
+                 for name in ("input", "weight", "output"))
 
 
 def _digits_accuracy(task: Classification, cfg: SatConfig) -> float:

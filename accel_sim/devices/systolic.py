@@ -557,10 +557,10 @@ def _exact_instances(cfg: SystolicConfig, word_bytes: int, m, n, k, conv,
                      analytic: dict[str, Any], mm, names: tuple[str, ...]) -> dict[str, Any]:
     """Replace the analytic memory figures by SCALE-Sim's exact event model, layer by layer."""
     from .._progress import track
-    from ._scalesim_memory import scalesim_layer
+    from ._scalesim_memory import ScaleSimLayer, scalesim_layer
 
     out = {key: np.array(v, dtype=np.float64) for key, v in analytic.items()}  # copies
-    cache: dict[tuple, dict[str, Any]] = {}
+    cache: dict[tuple, ScaleSimLayer] = {}
     gemms = np.flatnonzero(mm)
     for i in track(gemms, desc="SCALE-Sim memory model", unit="layer"):
         key = (int(m[i]), int(n[i]), int(k[i]), conv[i])
@@ -573,11 +573,13 @@ def _exact_instances(cfg: SystolicConfig, word_bytes: int, m, n, k, conv,
                 word_bytes=word_bytes, conv=conv[i], layer=names[i])
         r = cache[key]
         out["memory_estimated"][:, i] = 0.0
-        out["cycles"][:, i] = r["compute_cycles"]
-        out["stall_cycles"][:, i] = r["stall_cycles"]
-        out["compute_cycles"][:, i] = r["compute_cycles"] - r["stall_cycles"]
-        out["cycles_incl_prefetch"][:, i] = r["total_cycles_incl_prefetch"]
-        for name in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"):
-            if r.get(name) is not None:
-                out[name][:, i] = r[name]
+        out["cycles"][:, i] = r.compute_cycles
+        out["stall_cycles"][:, i] = r.stall_cycles
+        out["compute_cycles"][:, i] = r.compute_cycles - r.stall_cycles
+        out["cycles_incl_prefetch"][:, i] = r.total_cycles_incl_prefetch
+        for name, value in (("dram_ifmap_reads", r.dram_ifmap_reads),
+                            ("dram_filter_reads", r.dram_filter_reads),
+                            ("dram_ofmap_writes", r.dram_ofmap_writes)):
+            if value is not None:
+                out[name][:, i] = value
     return out

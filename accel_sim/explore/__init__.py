@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         write_outputs,
     )
     from ._pareto import hypervolume, hypervolume_history, pareto_mask
-    from ._run import Explorer, ExploreResult, open_storage
+    from ._run import Explorer, ExploreResult, TimedSampler, make_sampler, open_storage
     from ._space import Dimension, SearchSpace
     from ._spec import Constraint, ExploreSpec, Objective, load_spec_file
 
@@ -36,12 +36,14 @@ __all__ = [
     "Explorer",
     "Objective",
     "SearchSpace",
+    "TimedSampler",
     "collect",
     "draw_hypervolume",
     "draw_pareto",
     "hypervolume",
     "hypervolume_history",
     "load_spec_file",
+    "make_sampler",
     "open_storage",
     "pareto_mask",
     "pareto_table",
@@ -53,6 +55,7 @@ __getattr__, __dir__ = lazy_names(__name__, {
     "draw_pareto": "_outputs", "pareto_table": "_outputs", "write_outputs": "_outputs",
     "hypervolume": "_pareto", "hypervolume_history": "_pareto", "pareto_mask": "_pareto",
     "Explorer": "_run", "ExploreResult": "_run", "open_storage": "_run",
+    "TimedSampler": "_run", "make_sampler": "_run",
     "Dimension": "_space", "SearchSpace": "_space",
     "Constraint": "_spec", "ExploreSpec": "_spec", "Objective": "_spec",
     "load_spec_file": "_spec",

@@ -18,7 +18,7 @@ from .._units import axis_label, column_label, metric_unit
 from ._pareto import hypervolume_history, pareto_mask
 
 __all__ = ["ExplorationData", "collect", "draw_hypervolume", "draw_pareto", "hypervolume_figure",
-           "pareto_figure", "write_outputs"]
+           "pareto_figure", "pareto_table", "write_outputs"]
 
 
 @dataclass(frozen=True)

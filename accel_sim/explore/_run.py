@@ -50,7 +50,7 @@ from ._storage import (
     sync_storage,
 )
 
-__all__ = ["ExploreResult", "Explorer", "open_storage"]
+__all__ = ["ExploreResult", "Explorer", "TimedSampler", "make_sampler", "open_storage"]
 
 _ATTR = "accel_sim"
 #: ``failed`` notes of trials whose configuration a resumed study runs again.
@@ -58,8 +58,9 @@ _UNFINISHED = frozenset({"interrupted", "not run: interrupted", "killed", "worke
 
 
 # ---------------------------------------------------------------------- samplers
-class _TimedSampler(BaseSampler):
-    """Delegates to a sampler and records the time it spends per trial number."""
+class TimedSampler(BaseSampler):
+    """Delegates to a sampler and records the time it spends per trial number (``spent``:
+    trial number -> seconds); :meth:`Explorer.objective` records and clears it per trial."""
 
     def __init__(self, inner: BaseSampler) -> None:
         self.inner = inner
@@ -368,7 +369,7 @@ class Explorer:
         return len(usable)
 
     # ------------------------------------------------------------------ objective
-    def objective(self, sampler: _TimedSampler, worker: int) -> Callable[[Any], Any]:
+    def objective(self, sampler: TimedSampler, worker: int) -> Callable[[Any], Any]:
         """The trial function: suggest, evaluate, record metrics and constraints."""
         spec, space = self.spec, self.space
 
@@ -412,7 +413,7 @@ class Explorer:
         trial tells it FAIL and re-raises.
         """
         spec = self.spec
-        sampler = _TimedSampler(make_sampler(spec, self.space, worker))
+        sampler = TimedSampler(make_sampler(spec, self.space, worker))
         study.sampler = sampler
         fn = self.objective(sampler, worker)
         lock = slot_lock or contextlib.nullcontext

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from .._ir import OpKind
 from .._plotting import subplots
 from .._progress import track
 from .._registry import make_device
-from ..llm import MODELS, iteration_trace, layer_traffic, op_intensity
+from ..llm import MODELS, ServingSystem, iteration_trace, layer_traffic, op_intensity
 from ..serving import ServeConfig, serve
 from ._common import Comparison, save_axes, write_comparison
 
@@ -71,8 +71,13 @@ def _systems(model: str) -> dict[str, tuple[str, dict[str, Any]]]:
             "Bank-PIM": ("bank_pim", {"devices": n})}
 
 
+def _serving_system(name: str, params: dict[str, Any]) -> ServingSystem:
+    """The registered LLM serving system ``name`` configured with ``params``."""
+    return cast(ServingSystem, make_device(name, params))
+
+
 def _serve(model: str, system: tuple[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    dev = make_device(system[0], system[1])
+    dev = _serving_system(system[0], system[1])
     cfg = ServeConfig(model=model, **kw)
     return dict(serve(cfg, dev, cap_to_memory=True).summary)
 
@@ -105,15 +110,52 @@ def _write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
+def _ratio(rows: Sequence[dict[str, Any]], label: str, base: str = "GPU") -> np.ndarray:
+    """Throughput of ``label`` over that of ``base``, per row [ratio]."""
+    return np.array([r[f"{label}_tok_s"] / r[f"{base}_tok_s"] for r in rows])
+
+
 def run(outdir: str, quick: bool = False) -> list[Comparison]:
     """Run every comparison; write CSVs, plots and the table."""
     os.makedirs(outdir, exist_ok=True)
     lengths = QUICK_LENGTHS if quick else LENGTHS
     comps: list[Comparison] = []
 
-    # ------------------------------------------------------------------ Op/B
     opb = _opb(tuple(DEVICES))
     _write_csv(os.path.join(outdir, "opb.csv"), opb)
+    comps += _opb_comparisons(opb)
+    _plot_opb(opb, os.path.join(outdir, "opb.png"))
+
+    grid = _throughput_grid(lengths)
+    _write_csv(os.path.join(outdir, "throughput.csv"), grid)
+    comps += _throughput_comparisons(grid, lengths)
+    _plot_throughput(grid, os.path.join(outdir, "throughput_vs_gpu.png"))
+    comps += _latency_comparisons(grid)
+    comps += _energy_comparisons(grid)
+    _plot_energy(grid, os.path.join(outdir, "energy_per_token.png"))
+
+    bank_rows = _bank_pim_rows(lengths)
+    _write_csv(os.path.join(outdir, "bank_pim.csv"), bank_rows)
+    comps += _bank_pim_comparisons(bank_rows)
+
+    rates = (4.0, 8.0, 12.0, 16.0) if quick else tuple(float(q) for q in range(4, 17))
+    n_req = 300 if quick else 1000
+    load = _load_sweep(rates, n_req)
+    _write_csv(os.path.join(outdir, "load.csv"), load)
+    comps += _load_comparisons(load, rates, n_req)
+    _plot_load(load, os.path.join(outdir, "load_sweep.png"))
+
+    absrows, abscomps = _gpu_absolute(quick)
+    comps += abscomps
+    _write_csv(os.path.join(outdir, "gpu_absolute.csv"), absrows)
+    write_comparison(comps, outdir, "Duplex (MICRO 2024): paper vs accel_sim")
+    return comps
+
+
+# ---------------------------------------------------------------------- Op/B
+def _opb_comparisons(opb: Sequence[dict[str, Any]]) -> list[Comparison]:
+    """Decode attention Op/B (= the GQA group) and MoE expert Op/B against the paper."""
+    comps = []
     for name, group in (("mixtral_8x7b", 4), ("grok1", 6), ("llama3_70b", 8), ("glam", 1),
                         ("opt_66b", 1)):
         r = next(x for x in opb if x["model"] == name and x["batch"] == 32)
@@ -125,9 +167,14 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         comps.append(Comparison("MoE expert Op/B", f"mixtral_8x7b, decode batch {batch}",
                                 paper, r["moe_opb"], 0.05,
                                 "tokens per expert; weights dominate the bytes"))
-    _plot_opb(opb, os.path.join(outdir, "opb.png"))
+    return comps
 
-    # ------------------------------------------------------------------ throughput grid
+
+# ---------------------------------------------------------------------- throughput grid
+def _throughput_grid(lengths: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Closed-loop serving of the MoE models on the GPU and the Duplex variants over
+    batches and (prompt, output) lengths [tokens]: tokens/s, J/token, TBT and end-to-end
+    latency [s] per system (throughput.csv rows)."""
     grid: list[dict[str, Any]] = []
     runs = [(m, b, li, lo) for m in MOE_MODELS for b in BATCHES for li, lo in lengths]
     for model, batch, lin, lout in track(runs, desc="duplex throughput", unit="point",
@@ -144,87 +191,108 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
             row[f"{label}_e2e_p50_s"] = s["e2e_p50_s"]
             row["batch_cap"] = s["batch_cap"]
         grid.append(row)
-    _write_csv(os.path.join(outdir, "throughput.csv"), grid)
+    return grid
 
-    def ratio(label: str, rows: Sequence[dict[str, Any]] = grid, base: str = "GPU"
-              ) -> np.ndarray:
-        return np.array([r[f"{label}_tok_s"] / r[f"{base}_tok_s"] for r in rows])
 
-    full = ratio("Duplex+PE+ET")
+def _throughput_comparisons(grid: Sequence[dict[str, Any]],
+                            lengths: Sequence[tuple[int, int]]) -> list[Comparison]:
+    """Throughput over the GPU (average 2.07x, maxima) and co-processing's gain."""
+    full = _ratio(grid, "Duplex+PE+ET")
     where = "Mixtral/GLaM/Grok-1, batch 32-128, lengths " + \
         f"{lengths[0][0]}-{lengths[-1][0]}"
-    comps.append(Comparison("throughput Duplex vs GPU, average", where, 2.07,
-                            float(np.mean(full)), 0.25,
-                            f"Duplex+PE+ET; geometric mean "
-                            f"{float(np.exp(np.log(full).mean())):.3g}"))
-    comps.append(Comparison("throughput Duplex+PE+ET vs GPU, max", where, 2.67,
-                            float(full.max()), 0.25, ""))
-    comps.append(Comparison("throughput Duplex (no co-processing) vs GPU, max", where, 2.51,
-                            float(ratio("Duplex").max()), 0.25, ""))
-    comps.append(Comparison("co-processing gain (Duplex+PE / Duplex), average", where, 1.04,
-                            float(ratio("Duplex+PE", base="Duplex").mean()), 0.05,
-                            "experts split and decode/prefill attention overlapped"))
-    _plot_throughput(grid, os.path.join(outdir, "throughput_vs_gpu.png"))
+    return [
+        Comparison("throughput Duplex vs GPU, average", where, 2.07,
+                   float(np.mean(full)), 0.25,
+                   f"Duplex+PE+ET; geometric mean "
+                   f"{float(np.exp(np.log(full).mean())):.3g}"),
+        Comparison("throughput Duplex+PE+ET vs GPU, max", where, 2.67,
+                   float(full.max()), 0.25, ""),
+        Comparison("throughput Duplex (no co-processing) vs GPU, max", where, 2.51,
+                   float(_ratio(grid, "Duplex").max()), 0.25, ""),
+        Comparison("co-processing gain (Duplex+PE / Duplex), average", where, 1.04,
+                   float(_ratio(grid, "Duplex+PE", base="Duplex").mean()), 0.05,
+                   "experts split and decode/prefill attention overlapped"),
+    ]
 
-    # ------------------------------------------------------------------ latency (GLaM b64)
+
+def _latency_comparisons(grid: Sequence[dict[str, Any]]) -> list[Comparison]:
+    """Median TBT and end-to-end latency of Duplex over the GPU (GLaM, batch 64); none when
+    the grid has no such point."""
     lat = [r for r in grid if r["model"] == "glam" and r["batch"] == 64
            and 512 <= r["lin"] <= 2048]
-    if lat:
-        tbt = np.mean([r["Duplex+PE+ET_tbt_p50_s"] / r["GPU_tbt_p50_s"] for r in lat])
-        e2e = np.mean([r["Duplex+PE+ET_e2e_p50_s"] / r["GPU_e2e_p50_s"] for r in lat])
-        cond = "GLaM, batch 64, lengths " + ", ".join(str(r["lin"]) for r in lat)
-        comps.append(Comparison("median TBT, Duplex / GPU", cond, 1 - 0.583, float(tbt),
-                                0.25, "paper: -58.3 %"))
-        comps.append(Comparison("median end-to-end latency, Duplex / GPU", cond,
-                                1 - 0.602, float(e2e), 0.25, "paper: -60.20 %"))
+    if not lat:
+        return []
+    tbt = np.mean([r["Duplex+PE+ET_tbt_p50_s"] / r["GPU_tbt_p50_s"] for r in lat])
+    e2e = np.mean([r["Duplex+PE+ET_e2e_p50_s"] / r["GPU_e2e_p50_s"] for r in lat])
+    cond = "GLaM, batch 64, lengths " + ", ".join(str(r["lin"]) for r in lat)
+    return [Comparison("median TBT, Duplex / GPU", cond, 1 - 0.583, float(tbt),
+                       0.25, "paper: -58.3 %"),
+            Comparison("median end-to-end latency, Duplex / GPU", cond,
+                       1 - 0.602, float(e2e), 0.25, "paper: -60.20 %")]
 
-    # ------------------------------------------------------------------ energy per token
+
+def _energy_comparisons(grid: Sequence[dict[str, Any]]) -> list[Comparison]:
+    """Largest energy-per-token reduction of Duplex vs the GPU, per MoE model."""
+    comps = []
     for model, paper in (("mixtral_8x7b", 0.3328), ("glam", 0.4203), ("grok1", 0.3459)):
         dyn, red = _energy_reduction([r for r in grid if r["model"] == model])
         comps.append(Comparison("energy per token, max reduction vs GPU", model, paper,
                                 float(dyn.max()), 0.3,
                                 "DRAM + activation + arithmetic energy, as the paper; with "
                                 f"the xPU's idle power the reduction is up to {red.max():.0%}"))
-    _plot_energy(grid, os.path.join(outdir, "energy_per_token.png"))
+    return comps
 
-    # ------------------------------------------------------------------ Bank-PIM
+
+# ---------------------------------------------------------------------- Bank-PIM
+def _bank_pim_rows(lengths: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Tokens/s of the GPU, Bank-PIM and Duplex+PE+ET: Mixtral over the grid, OPT-66B and
+    Llama3-70B at a short and a long point (bank_pim.csv rows)."""
     bank_rows: list[dict[str, Any]] = []
     bank_cases = [("mixtral_8x7b", b, li, lo) for b in BATCHES for li, lo in lengths]
     bank_cases += [(m, 64, 256, 256) for m in ("opt_66b", "llama3_70b")]
     bank_cases += [(m, 32, 4096, 4096) for m in ("opt_66b", "llama3_70b")]
     for model, batch, lin, lout in track(bank_cases, desc="bank-pim"):
         systems = _systems(model)
-        row = {"model": model, "batch": batch, "lin": lin, "lout": lout}
+        row: dict[str, Any] = {"model": model, "batch": batch, "lin": lin, "lout": lout}
         for label in ("GPU", "Bank-PIM", "Duplex+PE+ET"):
             s = _serve(model, systems[label], batch=batch, lin=lin, lout=lout,
                        requests=2 * batch)
             row[f"{label}_tok_s"] = s["throughput_tok_s"]
         bank_rows.append(row)
-    _write_csv(os.path.join(outdir, "bank_pim.csv"), bank_rows)
+    return bank_rows
+
+
+def _bank_pim_comparisons(bank_rows: Sequence[dict[str, Any]]) -> list[Comparison]:
+    """Duplex vs Bank-PIM and Bank-PIM vs GPU (Mixtral); which wins for MHA and GQA."""
     mix = [r for r in bank_rows if r["model"] == "mixtral_8x7b"]
-    dvb = ratio("Duplex+PE+ET", mix, "Bank-PIM")
-    comps.append(Comparison("Duplex vs Bank-PIM, max", "Mixtral", 1.80, float(dvb.max()),
-                            0.25, ""))
-    comps.append(Comparison("Duplex vs Bank-PIM, average", "Mixtral", 1.49, float(dvb.mean()),
-                            0.25, ""))
-    comps.append(Comparison("Bank-PIM vs GPU, max", "Mixtral", 2.17,
-                            float(ratio("Bank-PIM", mix).max()), 0.25,
-                            "paper's maximum is at batch 32, length 4096"))
+    dvb = _ratio(mix, "Duplex+PE+ET", "Bank-PIM")
     r256 = next(r for r in mix if (r["batch"], r["lin"]) == (64, 256))
-    comps.append(Comparison("Bank-PIM vs GPU", "Mixtral, batch 64, 256/256", 1.18,
-                            r256["Bank-PIM_tok_s"] / r256["GPU_tok_s"], 0.25, ""))
-    comps.append(Comparison("Duplex vs GPU", "Mixtral, batch 64, 256/256", 2.05,
-                            r256["Duplex+PE+ET_tok_s"] / r256["GPU_tok_s"], 0.25, ""))
+    comps = [
+        Comparison("Duplex vs Bank-PIM, max", "Mixtral", 1.80, float(dvb.max()), 0.25, ""),
+        Comparison("Duplex vs Bank-PIM, average", "Mixtral", 1.49, float(dvb.mean()),
+                   0.25, ""),
+        Comparison("Bank-PIM vs GPU, max", "Mixtral", 2.17,
+                   float(_ratio(mix, "Bank-PIM").max()), 0.25,
+                   "paper's maximum is at batch 32, length 4096"),
+        Comparison("Bank-PIM vs GPU", "Mixtral, batch 64, 256/256", 1.18,
+                   r256["Bank-PIM_tok_s"] / r256["GPU_tok_s"], 0.25, ""),
+        Comparison("Duplex vs GPU", "Mixtral, batch 64, 256/256", 2.05,
+                   r256["Duplex+PE+ET_tok_s"] / r256["GPU_tok_s"], 0.25, ""),
+    ]
     for model, paper_bank_wins in (("opt_66b", 1.0), ("llama3_70b", 0.0)):
         rs = [r for r in bank_rows if r["model"] == model]
         wins = float(np.mean([r["Bank-PIM_tok_s"] > r["Duplex+PE+ET_tok_s"] for r in rs]))
         comps.append(Comparison("Bank-PIM faster than Duplex (share of points)", model,
                                 paper_bank_wins, wins, 0.0,
                                 "MHA (OPT) favours Bank-PIM; GQA 8 (Llama3) favours Duplex"))
+    return comps
 
-    # ------------------------------------------------------------------ load sweep
-    rates = (4.0, 8.0, 12.0, 16.0) if quick else tuple(float(q) for q in range(4, 17))
-    n_req = 300 if quick else 1000
+
+# ---------------------------------------------------------------------- load sweep
+def _load_sweep(rates: Sequence[float], n_req: int) -> list[dict[str, Any]]:
+    """Mixtral 4096/512 under Poisson arrivals at each rate [req/s], ``n_req`` requests, on
+    the GPU and Duplex+PE+ET: achieved load, tokens/s and latency percentiles [s]
+    (load.csv rows)."""
     load: list[dict[str, Any]] = []
     for label in ("GPU", "Duplex+PE+ET"):
         system = _systems("mixtral_8x7b")[label]
@@ -235,7 +303,14 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                          "throughput_tok_s": s["throughput_tok_s"],
                          "ttft_p50_s": s["ttft_p50_s"], "tbt_p50_s": s["tbt_p50_s"],
                          "tbt_p99_s": s["tbt_p99_s"], "e2e_p50_s": s["e2e_p50_s"]})
-    _write_csv(os.path.join(outdir, "load.csv"), load)
+    return load
+
+
+def _load_comparisons(load: Sequence[dict[str, Any]], rates: Sequence[float],
+                      n_req: int) -> list[Comparison]:
+    """Highest sustained load [req/s] per system: the median time to first token at most
+    twice that at the lowest rate."""
+    comps = []
     for label, paper in (("GPU", 9.0), ("Duplex+PE+ET", 14.0)):
         rs = [r for r in load if r["system"] == label]
         base = rs[0]["ttft_p50_s"]
@@ -246,12 +321,17 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                                 "sustained: requests do not queue (median time to first "
                                 f"token at most twice that at {rates[0]:g} req/s; {n_req} "
                                 "requests)"))
-    _plot_load(load, os.path.join(outdir, "load_sweep.png"))
+    return comps
 
-    # ------------------------------------------------------------------ GPU absolute
-    absrows = []
+
+# ---------------------------------------------------------------------- GPU absolute
+def _gpu_absolute(quick: bool) -> tuple[list[dict[str, Any]], list[Comparison]]:
+    """The GPU system's tokens/s against measured TensorRT-LLM numbers (:data:`MEASURED`):
+    gpu_absolute.csv rows and one comparison per measurement."""
+    absrows: list[dict[str, Any]] = []
+    comps = []
     for model, xpu, n, lin, lout, measured in MEASURED:
-        dev = make_device("xpu", {"devices": n, "xpu": xpu})
+        dev = _serving_system("xpu", {"devices": n, "xpu": xpu})
         fit = dev.max_batch(MODELS[model], lin + lout)
         batch = min(fit, MEASURED_MAX_BATCH)
         s = serve(ServeConfig(model=model, batch=batch, lin=lin, lout=lout,
@@ -264,9 +344,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                                 measured, s["throughput_tok_s"], 0.5,
                                 "TensorRT-LLM v0.15 measured (16-bit, in-flight batching); "
                                 "we do not model chunked prefill"))
-    _write_csv(os.path.join(outdir, "gpu_absolute.csv"), absrows)
-    write_comparison(comps, outdir, "Duplex (MICRO 2024): paper vs accel_sim")
-    return comps
+    return absrows, comps
 
 
 # ---------------------------------------------------------------------- plots (from the CSVs)
@@ -361,10 +439,11 @@ def _energy_reduction(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.nd
 def _plot_energy(grid: Sequence[dict[str, Any]], path: str) -> None:
     """Energy per output token, reduction of Duplex+PE+ET vs the GPU (throughput.csv)."""
     fig, ax = subplots(figsize=(7, 3.8))
-    x = ticks = groups = None
+    xaxis: tuple[np.ndarray, list[str], list[tuple[float, str]]] | None = None
     for i, model in enumerate(dict.fromkeys(r["model"] for r in grid)):
         rows = [r for r in grid if r["model"] == model]
-        x, ticks, groups = _grouped_x(rows)
+        xaxis = _grouped_x(rows)
+        x = xaxis[0]
         dyn, red = _energy_reduction(rows)
         for b in sorted({int(r["batch"]) for r in rows}):
             sel = np.array([int(r["batch"]) == b for r in rows])
@@ -373,7 +452,8 @@ def _plot_energy(grid: Sequence[dict[str, Any]], path: str) -> None:
                     label=f"{model} (dynamic)" if first else None)
             ax.plot(x[sel], red[sel] * 100, "x:", color=f"C{i}",
                     label=f"{model} (+ idle power)" if first else None)
-    if x is not None:
+    if xaxis is not None:
+        x, ticks, groups = xaxis
         ax.set_xticks(x, ticks, fontsize=7)
         _label_groups(ax, groups)
     save_axes(fig, ax, "prompt = output length [tokens], grouped by batch cap [requests]",
