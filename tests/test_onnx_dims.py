@@ -125,3 +125,23 @@ def test_dims_go_to_the_onnx_workloads_that_have_them(tmp_path):
                           "seq=16", "--trials", "2", "-q", "-o", str(tmp_path / "e")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("attrs, needle", [
+    ({"strides": [0, 0]}, "strides=[0, 0] must be 2 integers >= 1"),
+    ({"dilations": [1, 0]}, "dilations=[1, 0] must be 2 integers >= 1"),
+    ({"pads": [0, -1, 0, 0]}, "pads=[0, -1, 0, 0] must be 4 integers >= 0"),
+])
+def test_conv_attributes_out_of_range_are_one_error(tmp_path, attrs, needle):
+    """A Conv with a zero stride once divided by zero (found by tests/test_fuzz.py)."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Conv", ["x", "w"], ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4]),
+                      helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 1, 1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(WorkloadError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        load_workload(str(path))

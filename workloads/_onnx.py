@@ -220,6 +220,13 @@ def _conv(where: str, name: str, node, shapes: dict) -> Layer:
     strides = _attr(node, "strides", [1, 1])
     dil = _attr(node, "dilations", [1, 1])
     pads = _attr(node, "pads", [0, 0, 0, 0])
+    for label, vals, least in (("strides", strides, 1), ("dilations", dil, 1),
+                               ("pads", pads, 0)):
+        if len(vals) != (4 if label == "pads" else 2) or any(int(v) < least for v in vals):
+            raise WorkloadError(f"{where}: {label}={list(vals)} must be "
+                                f"{4 if label == 'pads' else 2} integers >= {least}")
+    if group < 1:
+        raise WorkloadError(f"{where}: group={group} must be >= 1")
     if _attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         # SAME_UPPER/LOWER: output = ceil(in / stride); read it from inference below
         pads = None

@@ -73,14 +73,20 @@ class StepModel:
                             weight_bits=model.bits, output_bits=model.bits)
                 vals.append((lay.flops, layer_traffic(lay)))
             (f1, b1), (f2, b2) = vals
-            self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b2 - b1, 2 * b1 - b2))
+            b_a, b_b = b2 - b1, 2 * b1 - b2  # b_a: KV bytes per cached token
+            kernel = device.backend.attention
+            if kernel is not None:  # the backend's decode kernel (see LlmSystem.costs)
+                r = kernel.reread(g)
+                b_b += r * b_a * kernel.waste_tokens
+                b_a *= r
+            self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b_a, b_b))
         if model.is_moe:
             up_n = (model.ffn_matrices - 1) * model.ffn
-            bpe = model.bytes_per_element
+            bpe, bpw = model.bytes_per_element, model.bytes_per_weight
             self._expert_ops = np.array([
-                [2.0 * up_n * model.hidden, up_n * model.hidden * bpe,
+                [2.0 * up_n * model.hidden, up_n * model.hidden * bpw,
                  (model.hidden + up_n) * bpe],
-                [2.0 * model.hidden * model.ffn, model.hidden * model.ffn * bpe,
+                [2.0 * model.hidden * model.ffn, model.hidden * model.ffn * bpw,
                  (model.hidden + model.ffn) * bpe],
             ])
 
@@ -156,6 +162,10 @@ class StepModel:
             kind = np.full(f.shape, ATTN)
             f_dev, b_dev = dev.split_rows(kind, f, np.zeros_like(f), b, lay, m.kv_heads)
             on_pim, t, e = dev.run_rows(f_dev, b_dev, np.ones(f.shape, dtype=bool))
+            kernel = dev.backend.attention
+            if n_decode and kernel is not None and kernel.latency_factor != 1.0:
+                k = len(self._decode_ops)
+                t[:k] *= kernel.latency_factor
             t_pim = (np.where(on_pim, t, 0.0) * m.layers).sum(axis=0)
             t_xpu = (np.where(on_pim, 0.0, t) * m.layers).sum(axis=0)
             energy = (e * m.layers * lay.stage * mb).sum(axis=0)
@@ -214,7 +224,8 @@ class StepModel:
         a_lat, a_e, a_pim = self.attention(n_decode, sum_kv, prefill)
         m_lat, m_e, m_pim = self.moe(tokens, steps)
         s = self.scale
-        latency = d_lat + (a_lat + m_lat) * s
+        latency = d_lat + (a_lat + m_lat) * s + self.device.backend.iteration_overhead_s(
+            n_decode + len(prefill), len(prefill))
         energy = d_e + a_e + m_e + self.device.static_w * self.lay.devices * latency
         pim = d_pim + (a_pim + m_pim) * s
         return StepCosts(latency, energy, pim)

@@ -54,6 +54,7 @@ is thus costed as weight and KV-cache quantisation with FP16 compute (as in W8A1
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ from ..llm._ops import activation_bytes
 from ..llm._routing import Router
 from ..llm._system import ServingLayout
 from ..tasks import LlmIteration
+from ._llm_backend import BACKENDS, NCCL, PRECISIONS, ServingBackend
 from ._llm_cost import (
     ATTN,
     DENSE,
@@ -147,8 +149,20 @@ _ROUTER_RE = re.compile(r"^(?P<layer>.+)\.router$")
 class XpuSystemConfig(Config):
     """An xPU-only serving system (the GPU baseline)."""
 
-    xpu: str = param("h100", choices=("h100", "a100"),
-                     doc="xPU preset: datasheet FLOPS, HBM bandwidth and capacity (gpu.py).")
+    xpu: str = param("h100", choices=("h100", "a100", "h200", "b200"),
+                     doc="xPU preset: datasheet FLOPS, HBM bandwidth and capacity, NVLink "
+                         "(gpu.py).")
+    backend: str = param("ideal", choices=tuple(BACKENDS), search=False,
+                         doc="Serving software stack: attention kernel, collectives and "
+                             "runtime overhead (ideal: LLMSimulator's convention; "
+                             "trtllm_mmha: TensorRT-LLM 0.6; trtllm: TensorRT-LLM >= 0.8 "
+                             "(XQA, paged); vllm: PagedAttention).")
+    precision: str | None = param(None, choices=tuple(PRECISIONS), optional=True,
+                                  search=False,
+                                  doc="Serving precision of a served model: stored bits of "
+                                      "weights, activations and KV cache, and the tensor-core "
+                                      "peak (fp16, bf16, fp8, int8, int4 = weight-only W4A16; "
+                                      "unset: the model's bits at the FP16 peak).")
     devices: int = param(4, low=1, high=1024, log=True, doc="Devices in the system.")
     tp: int | None = param(None, low=1, high=1024, optional=True, search=False,
                            doc="Tensor-parallel degree of attention and dense layers (unset: "
@@ -174,9 +188,10 @@ class XpuSystemConfig(Config):
     op_overhead_us: float = param(
         2.0, low=0.0, high=1000.0, unit="us", search=False,
         doc="Fixed time per xPU operator (kernel gap under CUDA graphs, ~1-3 us; assumption).")
-    nvlink_gbs: float = param(450.0, low=1.0, high=1e5, unit="GB/s", search=False,
-                              doc="NVLink bandwidth per direction (900 GB/s bidirectional, "
-                                  "H100 NVLink 4).")
+    nvlink_gbs: float | None = param(None, low=1.0, high=1e5, optional=True, unit="GB/s",
+                                     search=False,
+                                     doc="NVLink bandwidth per direction (unset: the xPU "
+                                         "preset's: A100 300, H100/H200 450, B200 900).")
     nvlink_latency_us: float = param(0.8, low=0.0, high=1000.0, unit="us", search=False,
                                      doc="Per-step link latency (LLMSimulator nvlink_gen 4).")
     ib_gbs: float = param(50.0, low=0.1, high=1e5, unit="GB/s", search=False,
@@ -193,6 +208,13 @@ class XpuSystemConfig(Config):
                                doc="Charge the xPU's idle power for the time it runs.")
 
     def _check(self) -> None:
+        if self.precision is not None:
+            prec = PRECISIONS[self.precision]
+            spec = GPU_SPECS[self.xpu]
+            if prec.peak == "fp8" and spec.fp8_tflops <= 0:
+                have = ", ".join(k for k, v in GPU_SPECS.items() if v.fp8_tflops > 0)
+                raise ConfigError(f"precision=fp8 needs FP8 tensor cores; xpu={self.xpu} has "
+                                  f"none (allowed xpu: {have})")
         if self.devices % self.pp:
             raise ConfigError(f"pp={self.pp} must divide devices={self.devices}")
         stage = self.devices // self.pp
@@ -320,10 +342,33 @@ class LlmSystem(Device[XpuSystemConfig]):
             return hit
         c, s = self.config, self.spec
         self.__dict__["_xpu_unit"] = unit = Unit(
-            "xpu", s.fp16_tflops * 1e12 * c.compute_efficiency,
+            "xpu", self.peak_tflops * 1e12 * c.compute_efficiency,
             s.hbm_gbps * 1e9 * c.memory_efficiency, c.op_overhead_us * 1e-6, XPU_PJ_PER_BIT,
             PJ_PER_FLOP, ROW_BYTES, ACT_NJ)
         return unit
+
+    @property
+    def peak_tflops(self) -> float:
+        """Tensor-core peak the GEMMs run at, TFLOP/s: FP16, or that of ``precision``."""
+        peak = PRECISIONS[self.config.precision].peak if self.config.precision else "fp16"
+        s = self.spec
+        return {"fp16": s.fp16_tflops, "fp8": s.fp8_tflops, "int8": s.int8_tops}[peak]
+
+    @property
+    def backend(self) -> ServingBackend:
+        """The serving software stack (:data:`~accel_sim.devices._llm_backend.BACKENDS`)."""
+        return BACKENDS[self.config.backend]
+
+    def served_model(self, model: LlmModel) -> LlmModel:
+        """``model`` at the system's ``precision`` (the model itself when unset)."""
+        prec = self.config.precision
+        if prec is None:
+            return model
+        p = PRECISIONS[prec]
+        wbits = None if p.weight_bits == p.act_bits else p.weight_bits
+        if model.bits == p.act_bits and model.weight_bits == wbits:
+            return model
+        return dataclasses.replace(model, bits=p.act_bits, weight_bits=wbits)
 
     @property
     def pim_config(self) -> PimSystemConfig:
@@ -400,7 +445,7 @@ class LlmSystem(Device[XpuSystemConfig]):
     def weights_per_device(self, model) -> float:
         """Weight bytes one device holds (``model``: an :class:`accel_sim.llm.LlmModel`)."""
         lay = self.layout(model.experts)
-        experts = model.moe_layers * model.experts * model.ffn_params * model.bytes_per_element
+        experts = model.moe_layers * model.experts * model.ffn_params * model.bytes_per_weight
         rest = model.weight_bytes - experts
         return rest / (lay.tp * lay.stages) + experts / (lay.stage * lay.stages)
 
@@ -416,15 +461,18 @@ class LlmSystem(Device[XpuSystemConfig]):
         return ServingLayout(devices=lay.devices, idle_power_w=self.static_w * lay.devices)
 
     def step_costs(self, model: LlmModel, router: Router | None) -> StepModel:
-        """The iteration-cost model of ``model`` (:class:`ServingSystem`)."""
+        """The iteration-cost model of ``model`` at the system's precision
+        (:class:`ServingSystem`)."""
         from ._llm_step import StepModel
 
-        return StepModel(model, self, router)
+        return StepModel(self.served_model(model), self, router)
 
     def max_batch(self, model, tokens_per_request: int) -> int:
-        """Requests of ``tokens_per_request`` tokens (prompt + output) whose KV cache fits."""
+        """Requests of ``tokens_per_request`` tokens (prompt + output) whose KV cache fits (at
+        the system's precision)."""
         if tokens_per_request < 1:
             raise ConfigError(f"tokens per request={tokens_per_request}: must be >= 1")
+        model = self.served_model(model)
         free = self.memory_bytes() - self.weights_per_device(model)
         if free <= 0:
             return 0
@@ -432,19 +480,35 @@ class LlmSystem(Device[XpuSystemConfig]):
         return self.layout(model.experts).dp * int(free // per_req)
 
     # ------------------------------------------------------------------ communication
+    @property
+    def nvlink_gbs(self) -> float:
+        """NVLink bandwidth per direction, GB/s (``nvlink_gbs`` or the xPU preset's)."""
+        c = self.config
+        return c.nvlink_gbs if c.nvlink_gbs is not None else self.spec.nvlink_gbs
+
     def _link(self, group: int) -> tuple[float, float]:
         c = self.config
         if group <= c.devices_per_node:
-            return c.nvlink_gbs * 1e9, c.nvlink_latency_us * 1e-6
+            return self.nvlink_gbs * 1e9, c.nvlink_latency_us * 1e-6
         return c.ib_gbs * 1e9, c.ib_latency_us * 1e-6
 
+    @property
+    def _call_s(self) -> float:
+        """Per-call latency of a collective under the backend, s (0 for the link model)."""
+        return NCCL[self.config.xpu].alpha_us * 1e-6 if self.backend.nccl else 0.0
+
     def allreduce_time(self, nbytes: np.ndarray | float, group: int) -> np.ndarray:
-        """Ring all-reduce of ``nbytes`` over ``group`` devices, s."""
+        """All-reduce of ``nbytes`` over ``group`` devices, s: the measured NCCL cost
+        (:data:`~accel_sim.devices._llm_backend.NCCL`) within a node under a backend with
+        ``nccl``, else a ring, ``2 (n-1) (latency + bytes / n / bandwidth)`` (plus the NCCL
+        per-call latency across nodes)."""
         b = np.asarray(nbytes, dtype=float)
         if group <= 1:
             return np.zeros_like(b)
+        if self.backend.nccl and group <= self.config.devices_per_node:
+            return NCCL[self.config.xpu].allreduce_s(b, group)
         bw, lat = self._link(group)
-        return np.where(b > 0, 2.0 * (group - 1) * (lat + b / group / bw), 0.0)
+        return np.where(b > 0, self._call_s + 2.0 * (group - 1) * (lat + b / group / bw), 0.0)
 
     def alltoall_time(self, tokens: np.ndarray | float, model_hidden: int, top_k: int,
                       bytes_per_element: float, lay: Layout) -> np.ndarray:
@@ -460,7 +524,7 @@ class LlmSystem(Device[XpuSystemConfig]):
         if lay.ep > 1:
             bw, lat = self._link(lay.stage)
             send = vol / lay.stage * (lay.ep - 1) / lay.ep
-            out = out + np.where(t > 0, 2.0 * (lat + send / bw), 0.0)
+            out = out + np.where(t > 0, 2.0 * (self._call_s + lat + send / bw), 0.0)
         if lay.expert_tp > 1:
             out = out + self.allreduce_time(vol / lay.ep, lay.expert_tp)
         return out
@@ -527,6 +591,16 @@ class LlmSystem(Device[XpuSystemConfig]):
         cols = trace.columns
         task = trace.task if isinstance(trace.task, LlmIteration) else None
         out = self.costs(trace.names, ops, cols, task)
+        if task is not None and self.backend.has_overhead:
+            # the backend's runtime overhead of this iteration, charged on its last row
+            extra = self.backend.iteration_overhead_s(
+                task.decode_requests + task.prefill_requests, task.prefill_requests)
+            c = out.columns
+            c["latency_s"][-1] += extra
+            e = self.static_w * out.layout.devices * extra
+            c["energy_static_j"][-1] += e
+            c["energy_j"][-1] += e
+            c["cycles"][-1] = np.ceil(c["latency_s"][-1] * self.spec.clock_mhz * 1e6)
         violations = {}
         need = self._memory_need(trace)
         if need is not None:
@@ -562,8 +636,23 @@ class LlmSystem(Device[XpuSystemConfig]):
         vector = ~cols["is_matmul"]
         kind = np.where(attn, ATTN, np.where(expert, EXPERT, np.where(vector, VECTOR, DENSE)))
         kv_heads = int(cols["groups"][attn].min()) if attn.any() else lay.tp
+        kernel = self.backend.attention
+        decode = attn & np.array([".decode." in nm for nm in names], dtype=bool)
+        if kernel is not None and decode.any():
+            # the backend's decode kernel: KV read once per query head, and the last page
+            d = np.where(score, cols["k"], cols["n"]).astype(float)
+            kv = cols["groups"] * cols["batch"] * cols["n"] * cols["k"] * cols["input_bits"] \
+                / 8.0 / mb
+            waste = cols["groups"] * cols["batch"] * kernel.waste_tokens * d \
+                * cols["input_bits"] / 8.0 / mb
+            # a decode row's m is the GQA group (query heads per KV head)
+            reread = cols["m"] if kernel.kv_reads == "per_query_head" else 1.0
+            extra = reread * (kv + waste) - kv
+            abytes = np.where(decode, abytes + extra, abytes)
         f_dev, b_dev = self.split_rows(kind, flops, wbytes, abytes, lay, kv_heads)
         on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn)
+        if kernel is not None and kernel.latency_factor != 1.0:
+            t_one = np.where(decode, t_one * kernel.latency_factor, t_one)
         t_row = t_one * rep
         e_row = e_one * rep * lay.stage
         pim_time = np.where(on_pim, t_row, 0.0)

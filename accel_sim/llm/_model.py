@@ -12,7 +12,7 @@ from types import MappingProxyType
 from .._params import Config, param
 from ..errors import ConfigError, UnknownNameError
 
-__all__ = ["MODELS", "ROUTING_POLICIES", "LlmModel", "get_model"]
+__all__ = ["MODELS", "PUBLISHED_PARAMS", "ROUTING_POLICIES", "LlmModel", "get_model"]
 
 #: MoE routing policies of the serving scenario (:class:`accel_sim.llm.Router`).
 ROUTING_POLICIES = ("uniform", "zipf", "trace")
@@ -39,7 +39,11 @@ class LlmModel(Config):
                                "a dense FFN.")
     vocab: int = param(32000, low=2, high=1 << 21, doc="Vocabulary (LM head width).")
     bits: int = param(16, choices=(8, 16, 32), unit="bit",
-                      doc="Precision of weights, activations and KV cache.")
+                      doc="Precision of activations and KV cache (and of the weights unless "
+                          "weight_bits is set).")
+    weight_bits: int | None = param(None, choices=(4, 8, 16, 32), optional=True, unit="bit",
+                                    doc="Precision of the stored weights (unset: bits); 4 is "
+                                        "weight-only INT4 quantisation (W4A16).")
     source: str = param("", doc="Where the architecture figures come from.")
 
     def _check(self) -> None:
@@ -56,8 +60,18 @@ class LlmModel(Config):
     # ------------------------------------------------------------------ structure
     @property
     def bytes_per_element(self) -> float:
-        """Bytes per weight/activation/KV element."""
+        """Bytes per activation/KV element."""
         return self.bits / 8.0
+
+    @property
+    def stored_weight_bits(self) -> int:
+        """Bits of one stored weight (``weight_bits``, or ``bits`` when unset)."""
+        return self.weight_bits if self.weight_bits is not None else self.bits
+
+    @property
+    def bytes_per_weight(self) -> float:
+        """Bytes per stored weight."""
+        return self.stored_weight_bits / 8.0
 
     @property
     def is_moe(self) -> bool:
@@ -108,7 +122,7 @@ class LlmModel(Config):
     @property
     def weight_bytes(self) -> float:
         """Bytes of all weights."""
-        return self.params * self.bytes_per_element
+        return self.params * self.bytes_per_weight
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -127,7 +141,26 @@ class LlmModel(Config):
 
 
 _MIXTRAL = "Jiang et al. 2024 (arXiv 2401.04088) and its HF config.json"
+_LLAMA2 = ("Touvron et al. 2023 (arXiv 2307.09288), Table 1, and the HF config.json of "
+           "meta-llama/Llama-2-{}-hf")
+#: Published parameter counts of the presets [parameters] (model cards and HF safetensors
+#: totals, untied embeddings): checked by tests against :attr:`LlmModel.params` (+-1 %).
+PUBLISHED_PARAMS = MappingProxyType({
+    "llama2_7b": 6.74e9, "llama2_70b": 68.98e9, "llama3_8b": 8.03e9, "llama3_70b": 70.55e9,
+    "mixtral_8x7b": 46.70e9, "opt_66b": 65.7e9, "grok1": 314e9, "glam": 143e9,
+})
 MODELS = MappingProxyType({
+    "llama2_7b": LlmModel(
+        name="llama2_7b", layers=32, hidden=4096, heads=32, kv_heads=32, head_dim=128,
+        ffn=11008, gated=True, vocab=32000, source=_LLAMA2.format("7b")),
+    "llama2_70b": LlmModel(
+        name="llama2_70b", layers=80, hidden=8192, heads=64, kv_heads=8, head_dim=128,
+        ffn=28672, gated=True, vocab=32000, source=_LLAMA2.format("70b")),
+    "llama3_8b": LlmModel(
+        name="llama3_8b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+        ffn=14336, gated=True, vocab=128256,
+        source="Dubey et al. 2024 (arXiv 2407.21783), Table 3, and the HF config.json of "
+               "meta-llama/Meta-Llama-3-8B"),
     "mixtral_8x7b": LlmModel(
         name="mixtral_8x7b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
         ffn=14336, gated=True, experts=8, top_k=2, vocab=32000, source=_MIXTRAL),

@@ -84,13 +84,13 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
                           "has no operators)")
     tokens = len(dec) + sum(pre)
     logits = len(dec) + len(pre)
-    bits = m.bits
+    bits, wbits = m.bits, m.stored_weight_bits
     h, d, g = m.hidden, m.head_dim, m.group
     rows: list[Layer] = []
 
     def add(lname: str, op: OpKind, mm: int, n: int, k: int, **kw) -> None:
         rows.append(Layer(name=lname, op=op, m=mm, n=n, k=k, input_bits=bits,
-                          weight_bits=bits, output_bits=bits, **kw))
+                          weight_bits=wbits, output_bits=bits, **kw))
 
     blocks = m.layers
     add("blocks.attn_norm", OpKind.NORM, tokens, h, 1, repeat=blocks)

@@ -19,6 +19,7 @@ REPRODUCTIONS = {
     "amper": "accel_sim.reproduce.amper",
     "analog-xiao": "accel_sim.reproduce.analog_xiao",
     "duplex": "accel_sim.reproduce.duplex",
+    "gpu-serving": "accel_sim.reproduce.gpu_serving",
     "learning-group": "accel_sim.reproduce.learning_group",
     "sat": "accel_sim.reproduce.sat",
 }
@@ -32,6 +33,8 @@ DESCRIPTIONS = {
                    "programming error, read noise, drift, IR drop on the digits networks",
     "duplex": "Duplex (MICRO 2024): Op/B, throughput, TBT, E2E latency and energy of xPU+PIM "
               "LLM serving vs H100; GPU tokens/s vs TensorRT-LLM measurements",
+    "gpu-serving": "GPU LLM serving vs measured TensorRT-LLM (v0.6.1, v0.15) and MLPerf "
+                   "Inference v4.0 (DGX-H100, llama2-70b, FP8) throughput and latency",
     "learning-group": "LearningGroup (FPT 2022): U280 throughput, utilisation, speedup vs "
                       "groups, Titan RTX comparison, FLGW accuracy",
     "sat": "SAT/BDWP (TCAD 2023): N:M training speedup against the ideal bound, N:M "

@@ -1,0 +1,220 @@
+"""Serving backends: the software stack's kernels, collectives and runtime overhead.
+
+The roofline of :mod:`accel_sim.devices._llm_cost` prices an operator as if its kernel were
+ideal. A serving *backend* says how the stack that runs the model departs from that:
+
+* its **attention kernel** (:class:`AttentionKernel`): whether decode attention reads each
+  KV head once per GQA group or once per query head, whether the KV cache is paged (the last
+  block of every request is read in full, and the kernel pays a latency penalty), and at what
+  share of the HBM bandwidth it streams the cache;
+* its **collectives** (:class:`Collective`): an all-reduce costs ``alpha + 2 (n-1)/n x bytes /
+  busbw`` with ``alpha`` the per-call latency and ``busbw`` the bus bandwidth NCCL reaches,
+  both measured on the xPU's own system (:data:`NCCL`);
+* its **per-iteration runtime overhead** (scheduling, sampling, input preparation and
+  launches that do not overlap the GPU's work): ``overhead_s + overhead_per_request_s x
+  requests`` per iteration.
+
+The ``ideal`` backend (the default of every serving system) is the convention of LLMSimulator
+and the Duplex paper: GQA-aware fused attention at the xPU's memory efficiency, ring
+collectives limited by link latency and bandwidth only, and no runtime overhead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+__all__ = ["BACKENDS", "NCCL", "PRECISIONS", "AttentionKernel", "Collective", "Precision",
+           "ServingBackend"]
+
+
+@dataclass(frozen=True)
+class AttentionKernel:
+    """How a backend's decode attention kernel moves the KV cache.
+
+    Attributes:
+        name: Kernel name.
+        kv_reads: ``"per_kv_head"`` (GQA-aware: each KV head is read once for its group of
+            query heads) or ``"per_query_head"`` (one thread block per query head, each reading
+            its KV head from DRAM: the KV traffic is multiplied by the GQA group).
+        block_tokens: KV-cache page size, tokens (0: contiguous cache). The last page of a
+            request is read in full: ``(block_tokens - 1) / 2`` extra tokens per request and
+            layer on average.
+        latency_factor: Kernel time over that of a contiguous kernel moving the same bytes
+            (block-table lookups, branches, variable lengths).
+        source: Where the kernel's behaviour is documented.
+    """
+
+    name: str
+    kv_reads: str
+    block_tokens: int
+    latency_factor: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.kv_reads not in ("per_kv_head", "per_query_head"):
+            raise ValueError(f"kv_reads={self.kv_reads!r}: per_kv_head or per_query_head")
+
+    def reread(self, group: int) -> int:
+        """Times each KV element is read from DRAM per decode step (``group``: query heads per
+        KV head)."""
+        return group if self.kv_reads == "per_query_head" else 1
+
+    @property
+    def waste_tokens(self) -> float:
+        """Mean tokens read beyond a request's context (its last page), tokens."""
+        return (self.block_tokens - 1) / 2.0 if self.block_tokens > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class Collective:
+    """Measured NCCL all-reduce of one xPU system: ``alpha + 2 (n-1)/n x bytes / busbw``.
+
+    Attributes:
+        alpha_us: Per-call latency, us: the median of the measured times of 4-GPU all-reduces
+            of at most 64 KiB.
+        busbw_gbs: Bus bandwidth of a 4-GPU all-reduce of 65 MB, GB/s
+            (``2 (n-1)/n x bytes / time``).
+        source: The measurement.
+    """
+
+    alpha_us: float
+    busbw_gbs: float
+    source: str
+
+    def allreduce_s(self, nbytes: np.ndarray | float, group: int) -> np.ndarray:
+        """Time of an all-reduce of ``nbytes`` (array) over ``group`` devices, s."""
+        b = np.asarray(nbytes, dtype=float)
+        if group <= 1:
+            return np.zeros_like(b)
+        t = self.alpha_us * 1e-6 + 2.0 * (group - 1) / group * b / (self.busbw_gbs * 1e9)
+        return np.where(b > 0, t, 0.0)
+
+
+_VIDUR = ("Vidur (Agrawal et al., MLSys 2024), measured profiles in microsoft/vidur "
+          "data/profiling/network/{}/all_reduce.csv (torch.distributed + NCCL, DGX {})")
+#: Measured all-reduce per xPU preset. H200 shares the H100's NVLink 4 and NVSwitch and takes
+#: its figures; B200 (NVLink 5, twice the bandwidth) takes the H100's latency and twice its bus
+#: bandwidth (an assumption: no published measurement at hand).
+NCCL = MappingProxyType({
+    "a100": Collective(20.5, 164.7, _VIDUR.format("a100_dgx", "A100: 4 GPUs, 65.0 MB in "
+                                                               "592 us")),
+    "h100": Collective(38.0, 315.6, _VIDUR.format("h100_dgx", "H100: 4 GPUs, 65.0 MB in "
+                                                               "309 us")),
+    "h200": Collective(38.0, 315.6, "as h100 (same NVLink 4 / NVSwitch)"),
+    "b200": Collective(38.0, 631.2, "h100's latency, twice its bus bandwidth (NVLink 5; "
+                                    "assumption)"),
+})
+
+
+@dataclass(frozen=True)
+class ServingBackend:
+    """A serving software stack (see the module docstring).
+
+    Attributes:
+        name: Backend name (the ``backend`` parameter of the serving systems).
+        attention: Its decode attention kernel; ``None``: the ideal fused kernel.
+        nccl: Whether all-reduces take the measured NCCL cost (:data:`NCCL`) instead of the
+            link model.
+        overhead_s: Runtime overhead per iteration, s.
+        overhead_per_request_s: Runtime overhead per request in the iteration, s.
+        prefill_overhead_s: Further overhead of an iteration that prefills prompts (context
+            phase set-up), s.
+        source: Where the figures come from.
+    """
+
+    name: str
+    attention: AttentionKernel | None
+    nccl: bool
+    overhead_s: float
+    overhead_per_request_s: float
+    prefill_overhead_s: float
+    source: str
+
+    @property
+    def has_overhead(self) -> bool:
+        """Whether any runtime overhead is charged."""
+        return bool(self.overhead_s or self.overhead_per_request_s or self.prefill_overhead_s)
+
+    def iteration_overhead_s(self, requests: int, prefills: int) -> float:
+        """Runtime overhead of an iteration with ``requests`` requests, ``prefills`` of them
+        prefilling, s."""
+        return (self.overhead_s + self.overhead_per_request_s * requests
+                + (self.prefill_overhead_s if prefills else 0.0))
+
+
+#: TensorRT-LLM's context-phase overhead, s (charged on each iteration that prefills):
+#: calibrated on ONE published point, the first-token latency of Llama-2-70B FP16 at batch 1
+#: and 128 input tokens on 4x A100-SXM4-80GB (TP4), 47 ms (TensorRT-LLM v0.6.1 performance
+#: overview), minus what the ``trtllm_mmha`` model gives for that iteration without it
+#: (``tests/test_serving_backends.py`` re-derives it). TensorRT-LLM's overhead per generation
+#: step is not published; it is 0 here (the decode-heavy rows of ``reproduce gpu-serving`` say
+#: what that leaves out). Every other row is a prediction.
+TRTLLM_OVERHEAD_S = 14.27e-3
+
+_MMHA = AttentionKernel(
+    "trtllm_mmha", "per_query_head", 0, 1.0,
+    "TensorRT-LLM <= 0.6 masked multi-head attention: one thread block per (request, query "
+    "head), reading that head's K and V from the contiguous cache (GQA groups re-read their "
+    "KV head); the XQA kernel that reads it once per group came later")
+_XQA = AttentionKernel(
+    "trtllm_xqa", "per_kv_head", 64, 1.0,
+    "TensorRT-LLM >= 0.8 XQA kernel: GQA-aware, paged KV cache with tokens_per_block=64 (the "
+    "default); no latency penalty measured for its paging (assumption)")
+_VLLM = AttentionKernel(
+    "vllm_paged", "per_query_head", 16, 1.23,
+    "vLLM PagedAttention v1/v2 kernel: one thread block per (request, query head); block size "
+    "16 tokens (the default); 20-26 % higher kernel latency than FasterTransformer's "
+    "contiguous kernel (Kwon et al., SOSP 2023, Sec. 7.4, Fig. 18a): 1.23, the midpoint")
+
+#: Backends by name.
+BACKENDS = MappingProxyType({
+    "ideal": ServingBackend(
+        "ideal", None, False, 0.0, 0.0, 0.0,
+        "LLMSimulator / Duplex (MICRO 2024) convention: ideal kernels, no runtime overhead"),
+    "trtllm_mmha": ServingBackend(
+        "trtllm_mmha", _MMHA, True, 0.0, 0.0, TRTLLM_OVERHEAD_S,
+        "TensorRT-LLM 0.6 (static batching, MMHA); overhead: TRTLLM_OVERHEAD_S"),
+    "trtllm": ServingBackend(
+        "trtllm", _XQA, True, 0.0, 0.0, TRTLLM_OVERHEAD_S,
+        "TensorRT-LLM >= 0.8 (in-flight batching, XQA, paged KV); overhead as trtllm_mmha "
+        "(same runtime; assumption)"),
+    "vllm": ServingBackend(
+        "vllm", _VLLM, True, 1.43e-3, 42.7e-6, 0.0,
+        "vLLM (PagedAttention); CPU overhead per iteration from Vidur's measured vLLM "
+        "profile (microsoft/vidur data/profiling/a100/cpu_overheads.csv, Llama-2-70B TP4: "
+        "schedule + sampler + prepare inputs + process outputs = 1.77 ms at batch 8, 6.89 ms "
+        "at batch 128: 1.43 ms + 42.7 us per request)"),
+})
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A serving precision: stored bits and the tensor-core peak the GEMMs run at.
+
+    Attributes:
+        name: ``fp16``, ``bf16``, ``fp8``, ``int8`` or ``int4`` (weight-only).
+        weight_bits: Bits of a stored weight.
+        act_bits: Bits of activations and of the KV cache.
+        peak: The xPU peak GEMMs run at: ``fp16``, ``fp8`` or ``int8`` (of the GPU spec).
+    """
+
+    name: str
+    weight_bits: int
+    act_bits: int
+    peak: str
+
+
+#: Precisions by name. FP8 (E4M3, as MLPerf's TensorRT-LLM submissions) quantises weights,
+#: activations and the KV cache and runs on FP8 tensor cores; INT8 is W8A8 (SmoothQuant) with
+#: an INT8 KV cache on INT8 tensor cores; INT4 is weight-only (W4A16, AWQ/GPTQ): weights are
+#: dequantised to FP16 in the GEMM, activations and KV cache stay FP16.
+PRECISIONS = MappingProxyType({
+    "fp16": Precision("fp16", 16, 16, "fp16"),
+    "bf16": Precision("bf16", 16, 16, "fp16"),
+    "fp8": Precision("fp8", 8, 8, "fp8"),
+    "int8": Precision("int8", 8, 8, "int8"),
+    "int4": Precision("int4", 4, 16, "fp16"),
+})
