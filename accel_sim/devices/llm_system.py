@@ -45,11 +45,16 @@ Trace conventions (row names) are those of :func:`accel_sim.llm.iteration_trace`
 get tensor-parallel splits without communication.
 
 Precision: the trace's bits set every byte count (weights, activations, KV cache, collectives;
-an :class:`accel_sim.llm.LlmModel`'s ``bits`` builds its traces); arithmetic has a fixed
-format, FP16: the xPU runs at its FP16 tensor-core peak and PIM units are FP16 MAC arrays
-(Duplex), at 0.23 pJ/FLOP (LLMSimulator's FP16 MAC), whatever the trace's bits. An 8-bit trace
-is thus costed as weight and KV-cache quantisation with FP16 compute (as in W8A16 serving); the
-``gpu`` device, not this one, switches to INT8 or FP32 peaks.
+an :class:`accel_sim.llm.LlmModel`'s ``bits`` and ``weight_bits`` build its traces). Unless
+``precision`` is set, arithmetic has a fixed format, FP16: the xPU runs at its FP16 tensor-core
+peak and PIM units are FP16 MAC arrays (Duplex), at 0.23 pJ/FLOP (LLMSimulator's FP16 MAC),
+whatever the trace's bits. ``precision`` (fp16, bf16, fp8, int8, int4 weight-only) serves a
+model at those stored bits and runs the xPU's GEMMs at the matching FP8 or INT8 peak
+(:data:`accel_sim.devices._llm_backend.PRECISIONS`).
+
+Serving backend (``backend``): how the software stack departs from ideal kernels: decode
+attention kernel, measured NCCL all-reduce, runtime overhead per iteration
+(:mod:`accel_sim.devices._llm_backend`); ``ideal`` (the default) is LLMSimulator's convention.
 """
 
 from __future__ import annotations
