@@ -33,12 +33,11 @@ def _pg_bin() -> str:
 def _runuser() -> str:
     """util-linux's runuser by its absolute path: /usr/sbin is not on every PATH (CI runs
     the tests with PATH=/usr/bin:/bin)."""
-    for path in ("/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
+    for path in ("/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"):
         if os.access(path, os.X_OK):
             return path
-    found = shutil.which("runuser")
-    assert found, "runuser (util-linux) is missing"
-    return found
+    raise AssertionError("runuser (util-linux) is missing from /usr/sbin, /sbin, /usr/bin and "
+                         "/bin: apt-get install util-linux")
 
 
 def _free_port() -> int:
