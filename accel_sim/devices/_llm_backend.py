@@ -26,6 +26,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+_Num = np.ndarray | float
+
 __all__ = ["BACKENDS", "NCCL", "PRECISIONS", "AttentionKernel", "Collective", "Precision",
            "ServingBackend"]
 
@@ -66,6 +68,19 @@ class AttentionKernel:
     def waste_tokens(self) -> float:
         """Mean tokens read beyond a request's context (its last page), tokens."""
         return (self.block_tokens - 1) / 2.0 if self.block_tokens > 1 else 0.0
+
+    def decode_bytes(self, nbytes: _Num, score: np.ndarray | bool, m: _Num, n: _Num, k: _Num,
+                     groups: _Num, batch: _Num, bits: _Num, mb: float = 1.0) -> np.ndarray:
+        """DRAM bytes of decode attention rows under this kernel, from the bytes ``nbytes``
+        of the ideal fused kernel (arrays or scalars; the rows' IR fields: ``score`` marks
+        score rows, ``m`` is the GQA group, the KV length is ``n`` (score) or ``k``
+        (context); ``mb`` micro-batches share the rows): the K or V read ``reread`` times,
+        each request's last page in full."""
+        d = np.where(score, k, n).astype(float)
+        kv = groups * batch * n * k * bits / 8.0 / mb
+        waste = groups * batch * self.waste_tokens * d * bits / 8.0 / mb
+        reread = m if self.kv_reads == "per_query_head" else 1.0
+        return nbytes + (reread * (kv + waste) - kv)
 
 
 @dataclass(frozen=True)

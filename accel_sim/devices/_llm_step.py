@@ -64,6 +64,7 @@ class StepModel:
         self._prefill: dict[int, list[tuple[float, float]]] = {}
         self._dense_template()
         g, d = model.group, model.head_dim
+        kernel = device.backend.attention
         self._decode_ops = []
         for op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT):
             vals = []
@@ -71,15 +72,13 @@ class StepModel:
                 mm, n, k = (g, kv_len, d) if op is OpKind.ATTN_SCORE else (g, d, kv_len)
                 lay = Layer("a", op, mm, n, k, groups=model.kv_heads, input_bits=model.bits,
                             weight_bits=model.bits, output_bits=model.bits)
-                vals.append((lay.flops, layer_traffic(lay)))
+                b = layer_traffic(lay)
+                if kernel is not None:  # the backend's decode kernel (as LlmSystem.costs)
+                    b = float(kernel.decode_bytes(b, op is OpKind.ATTN_SCORE, mm, n, k,
+                                                  model.kv_heads, 1, model.bits))
+                vals.append((lay.flops, b))
             (f1, b1), (f2, b2) = vals
-            b_a, b_b = b2 - b1, 2 * b1 - b2  # b_a: KV bytes per cached token
-            kernel = device.backend.attention
-            if kernel is not None:  # the backend's decode kernel (see LlmSystem.costs)
-                r = kernel.reread(g)
-                b_b += r * b_a * kernel.waste_tokens
-                b_a *= r
-            self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b_a, b_b))
+            self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b2 - b1, 2 * b1 - b2))
         if model.is_moe:
             up_n = (model.ffn_matrices - 1) * model.ffn
             bpe, bpw = model.bytes_per_element, model.bytes_per_weight
@@ -161,11 +160,10 @@ class StepModel:
             b = np.stack(rows_b)
             kind = np.full(f.shape, ATTN)
             f_dev, b_dev = dev.split_rows(kind, f, np.zeros_like(f), b, lay, m.kv_heads)
-            on_pim, t, e = dev.run_rows(f_dev, b_dev, np.ones(f.shape, dtype=bool))
-            kernel = dev.backend.attention
-            if n_decode and kernel is not None and kernel.latency_factor != 1.0:
-                k = len(self._decode_ops)
-                t[:k] *= kernel.latency_factor
+            decode = np.zeros(f.shape, dtype=bool)
+            if n_decode:
+                decode[:len(self._decode_ops)] = True
+            on_pim, t, e = dev.run_rows(f_dev, b_dev, np.ones(f.shape, dtype=bool), decode)
             t_pim = (np.where(on_pim, t, 0.0) * m.layers).sum(axis=0)
             t_xpu = (np.where(on_pim, 0.0, t) * m.layers).sum(axis=0)
             energy = (e * m.layers * lay.stage * mb).sum(axis=0)

@@ -114,7 +114,6 @@ XPU_PJ_PER_BIT = 3.48
 #: Peak memory of the MoE kernel per expert of a layer, B: about a dozen 8-byte entries (token
 #: counts and their micro-batch split, the expert-to-group map, per-expert times and order).
 MOE_BYTES_PER_EXPERT = 96
-#: Operator kinds of :meth:`LlmSystem.split_rows`.
 
 
 @dataclass(frozen=True)
@@ -642,22 +641,14 @@ class LlmSystem(Device[XpuSystemConfig]):
         kind = np.where(attn, ATTN, np.where(expert, EXPERT, np.where(vector, VECTOR, DENSE)))
         kv_heads = int(cols["groups"][attn].min()) if attn.any() else lay.tp
         kernel = self.backend.attention
-        decode = attn & np.array([".decode." in nm for nm in names], dtype=bool)
-        if kernel is not None and decode.any():
-            # the backend's decode kernel: KV read once per query head, and the last page
-            d = np.where(score, cols["k"], cols["n"]).astype(float)
-            kv = cols["groups"] * cols["batch"] * cols["n"] * cols["k"] * cols["input_bits"] \
-                / 8.0 / mb
-            waste = cols["groups"] * cols["batch"] * kernel.waste_tokens * d \
-                * cols["input_bits"] / 8.0 / mb
-            # a decode row's m is the GQA group (query heads per KV head)
-            reread = cols["m"] if kernel.kv_reads == "per_query_head" else 1.0
-            extra = reread * (kv + waste) - kv
-            abytes = np.where(decode, abytes + extra, abytes)
+        decode = None
+        if kernel is not None:  # the backend's decode attention kernel
+            decode = attn & np.array([".decode." in nm for nm in names], dtype=bool)
+            abytes = np.where(decode, kernel.decode_bytes(
+                abytes, score, cols["m"], cols["n"], cols["k"], cols["groups"],
+                cols["batch"], cols["input_bits"], mb), abytes)
         f_dev, b_dev = self.split_rows(kind, flops, wbytes, abytes, lay, kv_heads)
-        on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn)
-        if kernel is not None and kernel.latency_factor != 1.0:
-            t_one = np.where(decode, t_one * kernel.latency_factor, t_one)
+        on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn, decode)
         t_row = t_one * rep
         e_row = e_one * rep * lay.stage
         pim_time = np.where(on_pim, t_row, 0.0)
@@ -750,9 +741,12 @@ class LlmSystem(Device[XpuSystemConfig]):
                               np.where(kind == ATTN, abytes / (lay.dp * kvs), 0.0)))
         return f, b
 
-    def run_rows(self, f_dev: np.ndarray, b_dev: np.ndarray, offloadable: np.ndarray
+    def run_rows(self, f_dev: np.ndarray, b_dev: np.ndarray, offloadable: np.ndarray,
+                 decode: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Placement, time (s) and energy per device (J) of operators given per-device work."""
+        """Placement, time (s) and energy per device (J) of operators given per-device work
+        (``decode``: the decode attention rows, timed with the backend kernel's latency
+        factor)."""
         x, p = self.xpu_unit(), self.pim_unit()
         on_pim = self._place(f_dev, b_dev, offloadable)
         t = x.time(f_dev, b_dev)
@@ -760,6 +754,9 @@ class LlmSystem(Device[XpuSystemConfig]):
         if p is not None:
             t = np.where(on_pim, p.time(f_dev, b_dev), t)
             e = np.where(on_pim, p.energy(f_dev, b_dev), e)
+        kernel = self.backend.attention
+        if decode is not None and kernel is not None and kernel.latency_factor != 1.0:
+            t = np.where(decode, t * kernel.latency_factor, t)
         return on_pim, t, e
 
     @staticmethod
