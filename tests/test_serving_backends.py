@@ -156,3 +156,17 @@ def test_gpu_serving_reproduction(tmp_path):
                                            "tolerance,ok")
     assert (tmp_path / "comparison.png").stat().st_size > 0
     assert_matches_golden(tmp_path, "reproduce-gpu-serving")
+
+
+def test_memory_violation_follows_the_traces_bits():
+    """`run` sizes weights and KV cache at the trace's bits: a W4A16 trace of Llama-2-70B
+    needs a quarter of the FP16 weights (it was sized at 16 bits, from the preset)."""
+    model = MODELS["llama2_70b"]
+    dev = XPU(XPU.Config(xpu="h100", devices=1))
+    kv = [4096] * 8
+    need16 = dev._memory_need(iteration_trace(model, decode_kv=kv))
+    w4 = dataclasses.replace(model, weight_bits=4)
+    need4 = dev._memory_need(iteration_trace(w4, decode_kv=kv))
+    kv_bytes = 8 * 4096 * model.kv_bytes_per_token
+    assert need16 == pytest.approx(model.weight_bytes + kv_bytes, rel=1e-12)
+    assert need4 == pytest.approx(model.weight_bytes / 4 + kv_bytes, rel=1e-12)

@@ -777,8 +777,11 @@ class LlmSystem(Device[XpuSystemConfig]):
         if model is None:
             return None
         lay = self.layout(model.experts)
-        kv = float(task.kv_tokens) * self.kv_bytes_per_token_per_device(model)
-        return self.weights_per_device(model) + kv / lay.dp
+        # the trace's own bits (precision, weight-only quantisation) scale the preset's sizes
+        kv = float(task.kv_tokens) * self.kv_bytes_per_token_per_device(model) \
+            * (task.kv_bytes_per_token / model.kv_bytes_per_token)
+        weights = self.weights_per_device(model) * (task.weight_bytes / model.weight_bytes)
+        return weights + kv / lay.dp
 
 
 def _split_counts(counts: np.ndarray, mb: int, top_k: int) -> np.ndarray:

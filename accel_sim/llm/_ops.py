@@ -139,7 +139,7 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
         # which expert got which count (the rows keep only how many got each)
         expert_counts=(tuple(tuple(int(x) for x in row) for row in counts) if m.is_moe
                        else None))
-    return Trace(name or f"{m.name}.iteration", tuple(rows), {"llm_model": m.name}, task)
+    return Trace(name or f"{m.name}.iteration", tuple(rows), {}, task)
 
 
 def activation_bytes(score: np.ndarray, context: np.ndarray, input_bytes: np.ndarray,
