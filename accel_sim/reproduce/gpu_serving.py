@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, cast
 
 import numpy as np
 
 from .._plotting import subplots
 from .._progress import track
-from .._registry import make_device
-from ..llm import MODELS, ServingSystem
+from ..llm import MODELS
 from ..serving import ServeConfig, serve
 from ._common import Comparison, write_comparison
 from .duplex import MEASURED as TRTLLM_015
 from .duplex import MEASURED_MAX_BATCH
+from .duplex import _serving_system as _system
 
 __all__ = ["MLPERF", "TRTLLM_061", "run"]
 
@@ -64,10 +63,6 @@ MLPERF_QPS = 70.98
 #: Our length assumption for the MLPerf dataset (see the module docstring), tokens.
 MLPERF_LIN, MLPERF_LOUT = 294, 292
 TOLERANCE = 0.25
-
-
-def _system(name: str, params: dict[str, Any]) -> ServingSystem:
-    return cast(ServingSystem, make_device(name, params))
 
 
 def _v061(quick: bool) -> list[Comparison]:
