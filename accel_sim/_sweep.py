@@ -289,7 +289,7 @@ class RowWriter:
         self.path = os.fspath(path)
         self.tmp = self.path + ".part"
         self.keys: list[str] = []
-        self.count = 0
+        self._seen: set[str] = set()
         self._late = False
         parent = os.path.dirname(self.path)
         if parent:
@@ -302,7 +302,8 @@ class RowWriter:
         rows = list(rows)
         for r in rows:
             for k in r:
-                if k not in self.keys:
+                if k not in self._seen:
+                    self._seen.add(k)
                     self.keys.append(k)
                     self._late = self._late or self._w is not None
         if self._w is None:
@@ -312,7 +313,6 @@ class RowWriter:
         if self._late:  # keep every value: write the late keys' rows in full at the end
             self._w.fieldnames = list(self.keys)
         self._w.writerows(rows)
-        self.count += len(rows)
 
     def close(self, keep: bool = True) -> None:
         """Finish the file (``keep=False``: remove it)."""

@@ -30,7 +30,7 @@ REFERENCES = ["google256_os_Resnet18", "google256_os_alexnet", "google256_os_vit
 
 
 def run(outdir: Path) -> list[dict]:
-    from accel_sim import read_scalesim_config
+    from accel_sim import read_scalesim_config, write_rows_csv
     from accel_sim.devices.systolic import SystolicArray
     from workloads import read_topology
 
@@ -59,10 +59,7 @@ def run(outdir: Path) -> list[dict]:
                                  "rel_error": abs(float(ours) - ref_v) / ref_v})
         os.unlink(tmp.name)
     outdir.mkdir(parents=True, exist_ok=True)
-    with open(outdir / "comparison.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows_csv(outdir / "comparison.csv", rows)
     return rows
 
 
@@ -108,6 +105,8 @@ def golden(outdir: Path) -> str:
 
     import numpy as np
 
+    from accel_sim import write_rows_csv
+
     sys.path.insert(0, str(ROOT / "tests"))  # the golden-case loader of the test suite
     from test_systolic import golden_case, golden_rows
 
@@ -121,10 +120,7 @@ def golden(outdir: Path) -> str:
                         "scalesim_total_cycles": ref, "accel_sim_total_cycles": c["cycles"][0],
                         "estimated": c["memory_estimated"][0],
                         "rel_error": abs(c["cycles"][0] - ref) / ref})
-    with open(outdir / "golden.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(out[0]))
-        w.writeheader()
-        w.writerows(out)
+    write_rows_csv(outdir / "golden.csv", out)
     lines = ["| memory model | runs | SCALE-Sim stalls | exact | median rel. error "
              "(stalling runs) | max rel. error |", "|---|---|---|---|---|---|"]
     for model in ("analytic", "scalesim"):

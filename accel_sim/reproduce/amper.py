@@ -19,7 +19,6 @@ Writes ``comparison.csv``/``.md``, ``latency.csv``, ``learning.csv``, ``cpu_chec
 
 from __future__ import annotations
 
-import csv
 import os
 import statistics
 import time
@@ -30,6 +29,7 @@ import numpy as np
 from .._plotting import subplots
 from .._progress import track
 from .._registry import make_device
+from .._sweep import write_rows_csv
 from ._common import Comparison, save_axes, write_comparison
 
 CAPACITIES = (1_000, 10_000, 100_000, 1_000_000)
@@ -51,11 +51,11 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     """Latency/energy grid, learning curves, CPU check; comparison table and plots."""
     os.makedirs(outdir, exist_ok=True)
     lat = _latency_grid()
-    _write(os.path.join(outdir, "latency.csv"), lat)
+    write_rows_csv(os.path.join(outdir, "latency.csv"), lat)
     learn = _learning(quick)
-    _write(os.path.join(outdir, "learning.csv"), learn)
+    write_rows_csv(os.path.join(outdir, "learning.csv"), learn)
     cpu = _cpu_check(quick)
-    _write(os.path.join(outdir, "cpu_check.csv"), cpu)
+    write_rows_csv(os.path.join(outdir, "cpu_check.csv"), cpu)
 
     rows: list[Comparison] = []
     for variant in ("amper-k", "amper-fr"):
@@ -216,11 +216,6 @@ def _median_us(fn, rounds: int = 5, calls: int = 200) -> float:
     return statistics.median(times) * 1e6
 
 
-def _write(path: str, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _plots(lat: list[dict], learn: list[dict], outdir: str) -> None:

@@ -20,7 +20,6 @@ Writes ``comparison.csv``/``.md``, ``opb.csv``, ``throughput.csv``, ``load.csv``
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from typing import Any, cast
@@ -31,6 +30,7 @@ from .._ir import OpKind
 from .._plotting import subplots
 from .._progress import track
 from .._registry import make_device
+from .._sweep import write_rows_csv
 from ..llm import MODELS, ServingSystem, iteration_trace, layer_traffic, op_intensity
 from ..serving import ServeConfig, serve
 from ._common import Comparison, save_axes, write_comparison
@@ -103,11 +103,6 @@ def _opb(models: Sequence[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _ratio(rows: Sequence[dict[str, Any]], label: str, base: str = "GPU") -> np.ndarray:
@@ -122,12 +117,12 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     comps: list[Comparison] = []
 
     opb = _opb(tuple(DEVICES))
-    _write_csv(os.path.join(outdir, "opb.csv"), opb)
+    write_rows_csv(os.path.join(outdir, "opb.csv"), opb)
     comps += _opb_comparisons(opb)
     _plot_opb(opb, os.path.join(outdir, "opb.png"))
 
     grid = _throughput_grid(lengths)
-    _write_csv(os.path.join(outdir, "throughput.csv"), grid)
+    write_rows_csv(os.path.join(outdir, "throughput.csv"), grid)
     comps += _throughput_comparisons(grid, lengths)
     _plot_throughput(grid, os.path.join(outdir, "throughput_vs_gpu.png"))
     comps += _latency_comparisons(grid)
@@ -135,19 +130,19 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     _plot_energy(grid, os.path.join(outdir, "energy_per_token.png"))
 
     bank_rows = _bank_pim_rows(lengths)
-    _write_csv(os.path.join(outdir, "bank_pim.csv"), bank_rows)
+    write_rows_csv(os.path.join(outdir, "bank_pim.csv"), bank_rows)
     comps += _bank_pim_comparisons(bank_rows)
 
     rates = (4.0, 8.0, 12.0, 16.0) if quick else tuple(float(q) for q in range(4, 17))
     n_req = 300 if quick else 1000
     load = _load_sweep(rates, n_req)
-    _write_csv(os.path.join(outdir, "load.csv"), load)
+    write_rows_csv(os.path.join(outdir, "load.csv"), load)
     comps += _load_comparisons(load, rates, n_req)
     _plot_load(load, os.path.join(outdir, "load_sweep.png"))
 
     absrows, abscomps = _gpu_absolute(quick)
     comps += abscomps
-    _write_csv(os.path.join(outdir, "gpu_absolute.csv"), absrows)
+    write_rows_csv(os.path.join(outdir, "gpu_absolute.csv"), absrows)
     write_comparison(comps, outdir, "Duplex (MICRO 2024): paper vs accel_sim")
     return comps
 

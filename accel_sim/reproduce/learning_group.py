@@ -26,6 +26,7 @@ from .._ir import Trace, training_trace
 from .._plotting import subplots
 from .._progress import track
 from .._registry import make_device
+from .._sweep import write_rows_csv
 from ..devices.learning_group import _osel
 from ._common import Comparison, save_axes, write_comparison
 
@@ -60,10 +61,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         for g in GROUPS:
             sweep.append({"agents": a, "batch": b, "training": int(train), "groups": g,
                           **_eval(g, tr)})
-    with open(os.path.join(outdir, "sweep.csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(sweep[0]))
-        w.writeheader()
-        w.writerows(sweep)
+    write_rows_csv(os.path.join(outdir, "sweep.csv"), sweep)
 
     def pick(a: int, b: int, train: bool, g: int) -> dict[str, float]:
         return next(r for r in sweep if (r["agents"], r["batch"], r["training"], r["groups"])

@@ -24,6 +24,7 @@ from .._ir import training_trace
 from .._plotting import subplots
 from .._progress import track
 from .._registry import make_device
+from .._sweep import write_rows_csv
 from ..sparse import mask_diversity
 from ._common import Comparison, save_axes, write_comparison
 
@@ -56,10 +57,7 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                     "energy_ratio": dense.energy_j / r.energy_j,
                     "sore_exposed_share": float(r.columns["sore_exposed_cycles"].sum()
                                                 / r.cycles)})
-    with open(os.path.join(outdir, "speedups.csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(speed[0]))
-        w.writeheader()
-        w.writerows(speed)
+    write_rows_csv(os.path.join(outdir, "speedups.csv"), speed)
     acc = _accuracy(quick)
     with open(os.path.join(outdir, "accuracy.csv"), "w", newline="") as fh:
         writer = csv.writer(fh)
