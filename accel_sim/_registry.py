@@ -10,14 +10,13 @@ package must be installed (``pip install -e .``) for its entry points to exist.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from . import _device
 from ._device import Device
 from ._ir import OpKind
+from ._lazy import PluginGroup
 from .errors import AccelSimError, ConfigError, UnknownNameError
 
 __all__ = ["ENTRY_POINT_GROUP", "available_devices", "device_names", "devices_measuring",
@@ -25,23 +24,20 @@ __all__ = ["ENTRY_POINT_GROUP", "available_devices", "device_names", "devices_me
 
 ENTRY_POINT_GROUP = "accel_sim.devices"
 
-_registered: dict[str, type[Device]] = {}  # register_device() and loaded entry points
-_load_errors: dict[str, str] = {}
-_points: dict[str, EntryPoint] | None = None
+_registered: dict[str, type[Device]] = {}  # register_device()
 
 
-def _entry_points() -> dict[str, EntryPoint]:
-    """Entry points of the group by name (read once). Where a plug-in reuses a built-in's
-    name, the built-in's entry point wins."""
-    global _points
-    if _points is None:
-        found: dict[str, EntryPoint] = {}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in found and not ep.value.startswith("accel_sim."):
-                continue
-            found[ep.name] = ep
-        _points = found
-    return _points
+def _device_class(name: str, obj: Any) -> type[Device]:
+    """What a device entry point names, checked."""
+    if not (isinstance(obj, type) and issubclass(obj, Device)):
+        raise TypeError(f"{obj!r} is not a Device subclass")
+    if obj.name != name:
+        raise TypeError(f"its class's name attribute is {obj.name!r}")
+    return obj
+
+
+_PLUGINS: PluginGroup[type[Device]] = PluginGroup(ENTRY_POINT_GROUP, "accel_sim.", "device",
+                                                  _device_class)
 
 
 def register_device(cls: type[Device]) -> type[Device]:
@@ -52,35 +48,13 @@ def register_device(cls: type[Device]) -> type[Device]:
     return cls
 
 
-def _load(name: str) -> type[Device] | None:
-    """The class of entry point ``name`` (``None``, with the reason kept, if it fails)."""
-    ep = _entry_points().get(name)
-    if ep is None:
-        return None
-    try:
-        cls = ep.load()
-    except Exception as exc:  # a broken plug-in must not hide the others: reported by name
-        _load_errors[name] = f"{type(exc).__name__}: {exc}"
-        warnings.warn(f"accel_sim device plug-in {name!r} ({ep.value}) failed to load: {exc}",
-                      RuntimeWarning, stacklevel=3)
-        return None
-    if not (isinstance(cls, type) and issubclass(cls, Device)):
-        _load_errors[name] = f"{ep.value} is not a Device subclass"
-        warnings.warn(f"accel_sim device plug-in {name!r}: {ep.value} is not a Device",
-                      RuntimeWarning, stacklevel=3)
-        return None
-    if cls.name != name:
-        _load_errors[name] = f"entry point name differs from {cls.__name__}.name"
-        warnings.warn(f"accel_sim device plug-in {name!r}: class name attribute is "
-                      f"{cls.name!r}", RuntimeWarning, stacklevel=3)
-        return None
-    _registered[name] = cls
-    return cls
+def _lookup(name: str) -> type[Device] | None:
+    return _registered.get(name) or _PLUGINS.get(name)
 
 
 def device_names() -> list[str]:
     """Names of every device, without importing any of them."""
-    return sorted(set(_entry_points()) | set(_registered))
+    return sorted(set(_PLUGINS.points()) | set(_registered))
 
 
 def get_device(name: str) -> type[Device]:
@@ -88,11 +62,11 @@ def get_device(name: str) -> type[Device]:
     if not isinstance(name, str):
         raise UnknownNameError(f"a device name must be text (e.g. 'systolic'), got "
                                f"{type(name).__name__}")
-    cls = _registered.get(name) or _load(name)
+    cls = _lookup(name)
     if cls is not None:
         return cls
-    if name in _load_errors:
-        raise UnknownNameError(f"device {name!r} failed to load: {_load_errors[name]}")
+    if name in _PLUGINS.errors:
+        raise UnknownNameError(f"device {name!r} failed to load: {_PLUGINS.errors[name]}")
     raise UnknownNameError(f"unknown device {name!r}; available: "
                            f"{', '.join(device_names())}")
 
@@ -101,7 +75,7 @@ def available_devices() -> dict[str, type[Device]]:
     """Every device that loads, by name (imports all of them)."""
     out = {}
     for name in device_names():
-        cls = _registered.get(name) or _load(name)
+        cls = _lookup(name)
         if cls is not None:
             out[name] = cls
     return out

@@ -22,13 +22,12 @@ import inspect
 import os
 import types
 import typing
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, TypeVar, cast
 
 from accel_sim._ir import Layer, Trace
+from accel_sim._lazy import PluginGroup
 from accel_sim._params import Config, param
 from accel_sim.errors import AccelSimError, UnknownNameError, WorkloadError
 
@@ -147,53 +146,22 @@ def _plain_type(typ: Any) -> tuple[type | None, bool]:
 
 
 # ---------------------------------------------------------------------- registry
-_points: dict[str, EntryPoint] | None = None
-_loaded: dict[str, Workload] = {}
-_errors: dict[str, str] = {}
-
-
-def _entry_points() -> dict[str, EntryPoint]:
-    global _points
-    if _points is None:
-        found: dict[str, EntryPoint] = {}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in found and not ep.value.startswith("workloads."):
-                continue  # a plug-in reusing a built-in's name: the built-in wins
-            found[ep.name] = ep
-        _points = found
-    return _points
+_PLUGINS: PluginGroup[Workload] = PluginGroup(
+    ENTRY_POINT_GROUP, "workloads.", "workload", workload_from_callable, quiet=(AccelSimError,))
 
 
 def workload_names() -> list[str]:
     """Every workload name, without importing any of them."""
-    return sorted(_entry_points())
-
-
-def _load(name: str) -> Workload | None:
-    ep = _entry_points().get(name)
-    if ep is None:
-        return None
-    try:
-        wl = workload_from_callable(name, ep.load())
-    except AccelSimError as exc:
-        _errors[name] = str(exc)
-        return None
-    except Exception as exc:  # a broken plug-in must not hide the others: reported by name
-        _errors[name] = f"{type(exc).__name__}: {exc}"
-        warnings.warn(f"accel_sim workload plug-in {name!r} ({ep.value}) failed to load: "
-                      f"{exc}", RuntimeWarning, stacklevel=3)
-        return None
-    _loaded[name] = wl
-    return wl
+    return sorted(_PLUGINS.points())
 
 
 def get_workload(name: str) -> Workload:
     """The workload registered under ``name`` (imports its module only)."""
-    wl = _loaded.get(name) or _load(name)
+    wl = _PLUGINS.get(name)
     if wl is not None:
         return wl
-    if name in _errors:
-        raise UnknownNameError(f"workload {name!r} failed to load: {_errors[name]}")
+    if name in _PLUGINS.errors:
+        raise UnknownNameError(f"workload {name!r} failed to load: {_PLUGINS.errors[name]}")
     raise UnknownNameError(f"unknown workload {name!r}; known: {', '.join(workload_names())} "
                            "(or a path to a .csv/.onnx file)")
 
@@ -202,7 +170,7 @@ def list_workloads() -> dict[str, Workload]:
     """Every workload that loads, by name."""
     out = {}
     for name in workload_names():
-        wl = _loaded.get(name) or _load(name)
+        wl = _PLUGINS.get(name)
         if wl is not None:
             out[name] = wl
     return out
