@@ -253,8 +253,8 @@ def test_second_explore_on_a_busy_folder_refuses(tmp_path):
         res = _cli(*cmd[3:])
         line = _one_error_line(res, "is in use by another explore")
         assert str(out) in line and f"pid {first.pid}" in line
-        assert first.poll() is None  # the first one runs on
-        assert _complete(out) >= before
+        assert first.poll() is None  # the first one runs on, finishing trials
+        assert _wait_for(lambda: _complete(out) > before)
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)

@@ -3,9 +3,11 @@ device parameters generated from their declarations.
 
 Property, for every generated input: the command or call either succeeds with finite,
 non-negative figures, or fails with exactly one ``accel-sim: error:`` line (an
-:class:`~accel_sim.errors.AccelSimError` in Python) - never a traceback, a hang (each example
-has a deadline) or a silently wrong figure. Hypothesis runs derandomised, so CI sees the same
-examples every time; a failure prints the smallest input that shows it.
+:class:`~accel_sim.errors.AccelSimError` in Python) - never a traceback or a silently
+wrong figure. No Hypothesis deadline is set: it is checked only after an example returns,
+so it cannot stop a hang, and it fails slow examples on a busy machine. Hypothesis runs
+derandomised, so CI sees the same examples every time; a failure prints the smallest input
+that shows it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import json
 import math
 import os
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ import accel_sim
 from accel_sim.cli import main
 from accel_sim.errors import AccelSimError
 
-FUZZ = settings(max_examples=60, deadline=timedelta(seconds=60), derandomize=True,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 
@@ -255,6 +256,7 @@ def test_fuzz_yaml_spec(doc):
     from accel_sim.explore import ExploreSpec, load_spec_file
 
     doc = {**doc, "trials": 1} if "trials" in doc and doc["trials"] in (None,) else doc
+    doc = {"workload": "resnet18", "device": "systolic", **doc}  # fuzzed keys override the core
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "spec.yaml"
         spec.write_text(yaml.safe_dump(doc))
@@ -329,7 +331,7 @@ def test_fuzz_device_parameters(name, cls):
                 workload = candidate
                 break
 
-        @settings(max_examples=40, deadline=timedelta(seconds=60), derandomize=True,
+        @settings(max_examples=40, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])
         @given(st.lists(st.sampled_from(specs), min_size=1, max_size=4, unique_by=lambda s:
                         s.name).flatmap(lambda ss: st.tuples(*[st.tuples(
