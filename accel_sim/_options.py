@@ -38,9 +38,8 @@ def help_text(spec: ParamSpec, *, show_default: bool = True) -> str:
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type[Config], *,
-                names: Collection[str] | None = None, required: Collection[str] = (),
-                show_default: bool = True) -> None:
-    """Add one flag per declared field of ``cls`` (those in ``names``; default all).
+                required: Collection[str] = ()) -> None:
+    """Add one flag per declared field of ``cls`` (``required``: flags that must be given).
 
     Flags store raw text under the field's name and are absent from the namespace unless
     given (:func:`from_args` parses them), so a settings file's values stay where no flag is
@@ -49,12 +48,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type[Config], *,
     ``merge=False`` (flags then replace the file's map).
     """
     for spec in cls.specs():
-        if names is not None and spec.name not in names:
-            continue
         flags = [f for f in (spec.short, spec.cli_flag) if f]
         kw: dict[str, Any] = {"dest": spec.name, "default": argparse.SUPPRESS,
-                              "help": help_text(spec, show_default=show_default
-                                                and spec.name not in required)}
+                              "help": help_text(spec,
+                                                show_default=spec.name not in required)}
         if spec.name in required:
             kw["required"] = True
         if spec.kind == "value" and spec.type is bool:
@@ -71,13 +68,12 @@ def add_options(parser: argparse.ArgumentParser, cls: type[Config], *,
         parser.add_argument(*flags, **kw)
 
 
-def from_args(cls: type[Config], args: argparse.Namespace,
-              names: Collection[str] | None = None) -> dict[str, Any]:
+def from_args(cls: type[Config], args: argparse.Namespace) -> dict[str, Any]:
     """The values of the flags given (added by :func:`add_options`), parsed and validated
     by their declarations; errors name the flag."""
     out: dict[str, Any] = {}
     for spec in cls.specs():
-        if (names is not None and spec.name not in names) or not hasattr(args, spec.name):
+        if not hasattr(args, spec.name):
             continue
         raw = getattr(args, spec.name)
         label = spec.cli_flag

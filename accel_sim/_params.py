@@ -98,6 +98,14 @@ class ParamSpec:
         return self.key or self.name
 
     @property
+    def has_search_range(self) -> bool:
+        """Whether the declaration bounds a search by itself: choices, a bool, or a number
+        with both bounds (otherwise the explorer needs ``--space``)."""
+        return (self.choices is not None or self.type is bool
+                or (self.type in (int, float) and self.low is not None
+                    and self.high is not None))
+
+    @property
     def parses_items(self) -> bool:
         """Whether list items are objects of a type that parses text (``type.parse``)."""
         return self.type not in (int, float, bool, str)

@@ -131,11 +131,10 @@ class Report:
                     f"{where}: column {name!r} is {float(arr[i])!r} at layer {self.names[i]!r} "
                     f"({int(bad.sum())} of {len(arr)} layers); every figure must be finite and "
                     ">= 0 (a bug of the device model)")
-        scalars = [("area_mm2", self.area_mm2)] if self.area_mm2 is not None else []
-        scalars += [(f"extra {k!r}", v) for k, v in self.extra.items()]
-        for name, value in scalars:
+        scalars = [("area_mm2", self.area_mm2, False)] if self.area_mm2 is not None else []
+        scalars += [(f"extra {k!r}", v, k in SIGNED_EXTRAS) for k, v in self.extra.items()]
+        for name, value, signed in scalars:
             v = _as_float(value)
-            signed = name.removeprefix("extra ").strip("'") in SIGNED_EXTRAS
             if v is None or not math.isfinite(v) or (v < 0 and not signed):
                 raise NumericError(f"{where}: {name} is {value!r}; every figure must be finite "
                                    "and >= 0 (a bug of the device model)")

@@ -30,12 +30,14 @@ __all__ = ["DEFAULT_MAX_POINTS", "Grid", "grid_configs", "iter_sweep", "run_swee
 DEFAULT_MAX_POINTS = 1_000_000
 
 
-def _device_class(device: Any) -> Any:
-    """A device name resolved to its class (anything else is returned as it is)."""
+def _device_class(device: Any) -> type[Device]:
+    """A device class, or a device name resolved to its class (anything else: an error)."""
     if isinstance(device, str):
         from ._registry import get_device
 
         return get_device(device)
+    if not (isinstance(device, type) and issubclass(device, Device)):
+        raise ConfigError(f"sweep: device must be a Device class, got {device!r}")
     return device
 
 
@@ -67,8 +69,6 @@ class Grid:
               fixed: Mapping[str, Any] | None = None) -> Grid:
         """Validate every value (strings are parsed by each parameter's declaration)."""
         device = _device_class(device)
-        if not (isinstance(device, type) and issubclass(device, Device)):
-            raise ConfigError(f"sweep: device must be a Device class, got {device!r}")
         if not isinstance(grid, Mapping):
             raise ConfigError(f"sweep: the grid must map parameter names to value lists, "
                               f"got {type(grid).__name__}")
@@ -194,8 +194,6 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
     if not isinstance(trace, Trace):
         raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
     device = _device_class(device)
-    if not (isinstance(device, type) and issubclass(device, Device)):
-        raise ConfigError(f"sweep: device must be a Device class, got {device!r}")
     jobs = _check_jobs(jobs)
     grid = configs if isinstance(configs, Grid) else None
     given: list[Config] = []  # the configurations when not a grid

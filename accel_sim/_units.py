@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+from .tasks import Classification, DqnLearning
 
 if TYPE_CHECKING:
     from ._metrics import MetricTable
@@ -24,7 +25,7 @@ __all__ = ["ACCURACY_UNITS", "DIRECTION_WORDS", "axis_label", "column_label", "d
 #: Meaning of the ``accuracy`` metric per task: the digits networks (analog, sat,
 #: learning_group) report the fraction of test images classified correctly; the replay devices
 #: (amper, per_gpu, per_cpu) the mean return of the final DQN training episodes.
-ACCURACY_UNITS = {"classification": "fraction correct", "dqn": "mean episode return"}
+ACCURACY_UNITS = {t.kind: t.accuracy_unit for t in (Classification, DqnLearning)}
 
 #: Suffix -> unit, longest first (``energy_per_token_j`` before ``_j``).
 _SUFFIXES: tuple[tuple[str, str], ...] = (

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._params import parse_pairs
+from ._params import Config, parse_pairs
 from ._registry import available_devices, devices_measuring, get_device
 from .errors import AccelSimError, ConfigError
 
@@ -35,11 +35,12 @@ def _kv_list(items: Sequence[str] | None, flag: str) -> dict[str, str]:
     return parse_pairs(items or [], flag)
 
 
-def _load(spec: str, args: argparse.Namespace | None = None):
+def _load(args: argparse.Namespace):
+    """The workload ``-w`` names, with its ``--dim`` values."""
     from workloads import load_workload
 
-    dims = _kv_list(getattr(args, "dim", None), "--dim") if args is not None else {}
-    return load_workload(spec, dims=dims or None)
+    dims = _kv_list(args.dim, "--dim")
+    return load_workload(args.workload, dims=dims or None)
 
 
 # ---------------------------------------------------------------------- commands
@@ -63,7 +64,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
         width = max(len(n) for n in devices)
         for name, cls in devices.items():
             n_params = len(cls.Config.specs())
-            searched = sum(1 for s in cls.Config.specs() if s.search and _searchable(s))
+            searched = sum(1 for s in cls.Config.specs() if s.search and s.has_search_range)
             print(f"{name:<{width}}  {_describe(cls)} ({n_params} parameters, {searched} "
                   "searched by explore)")
         print("\nParameters of one device: accel-sim devices NAME")
@@ -75,7 +76,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     for s in cls.Config.specs():
         unit = f" [{s.unit}]" if s.unit else ""
         head = f"{s.name}={s.default}"
-        mode = "searched" if s.search and _searchable(s) else "fixed"
+        mode = "searched" if s.search and s.has_search_range else "fixed"
         cond = ""
         if s.active_if is not None:
             cond = f" (only when {s.active_if[0]}={','.join(map(str, s.active_if[1]))})"
@@ -90,13 +91,6 @@ def _describe(cls) -> str:
     return cls.description or (doc_lines[0] if doc_lines else "")
 
 
-def _searchable(s) -> bool:
-    """Whether the explorer can search a parameter without --space narrowing it (a declared
-    range or choices)."""
-    return (s.choices is not None or s.type is bool
-            or (s.type in (int, float) and s.low is not None and s.high is not None))
-
-
 def _print_table(report, trace=None, limit: int = 60) -> None:
     from ._display import accuracy_line, layer_table
 
@@ -109,7 +103,7 @@ def _print_table(report, trace=None, limit: int = 60) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ._sweep import write_rows_csv
 
-    trace = _load(args.workload, args)
+    trace = _load(args)
     if args.training:
         from ._ir import training_trace
 
@@ -148,7 +142,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     jobs = _check_jobs(args.jobs)
     if args.max_points < 1:
         raise ConfigError(f"--max-points {args.max_points}: must be >= 1")
-    trace = _load(args.workload, args)
+    trace = _load(args)
     if args.training:
         from ._ir import training_trace
 
@@ -163,11 +157,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--grid has {grid.shape()}, more than --max-points "
                           f"{args.max_points:,} (estimated {_duration(est)} on {jobs} "
                           "worker(s)); narrow the grid or raise --max-points")
-    with progress_bar(n, desc="checking grid", unit="cfg") as bar:
-        for i, point in enumerate(grid.points()):  # cross-field rules before anything runs
-            grid.config(point)
-            if i % 4096 == 4095:
-                bar.update(4096)
+    if (cls.Config._check is not Config._check  # cross-field rules, before anything runs
+            or cls.Config.__post_init__ is not Config.__post_init__):
+        with progress_bar(n, desc="checking grid", unit="cfg") as bar:
+            for i, point in enumerate(grid.points()):
+                grid.config(point)
+                if i % 4096 == 4095:
+                    bar.update(4096)
     done = 0
     try:
         with RowWriter(args.output) as out, progress_bar(n, desc="sweep", unit="cfg") as bar:
@@ -250,12 +246,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import optuna
 
     from .explore import collect, write_outputs
-    from .explore._storage import journal_storage, rdb_storage
+    from .explore._storage import JOURNAL, SQLITE, journal_storage, rdb_storage
 
     target = args.target
     if os.path.isdir(target) and args.storage is None:
-        journal = os.path.join(target, "study.journal")
-        db = os.path.join(target, "study.db")
+        journal = os.path.join(target, JOURNAL)
+        db = os.path.join(target, SQLITE)
         storage: BaseStorage
         if os.path.exists(journal):
             storage, where = journal_storage(journal), journal
@@ -423,6 +419,8 @@ def _add_run(sub: _Sub) -> None:
 
 
 def _add_sweep(sub: _Sub) -> None:
+    from ._sweep import DEFAULT_MAX_POINTS
+
     s = sub.add_parser("sweep", help="cartesian sweep of device parameters")
     s.add_argument("-w", "--workload", required=True, help=_WORKLOAD_HELP)
     s.add_argument("-d", "--device", required=True)
@@ -433,9 +431,9 @@ def _add_sweep(sub: _Sub) -> None:
                    help="fixed device parameter (repeatable)")
     s.add_argument("-j", "--jobs", type=int, default=None,
                    help="worker processes, >= 1 (default: all cores)")
-    s.add_argument("--max-points", type=int, default=1_000_000, metavar="N",
+    s.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",
                    help="refuse grids of more than N configurations, printing their count "
-                        "and estimated time (default 1000000)")
+                        f"and estimated time (default {DEFAULT_MAX_POINTS})")
     s.add_argument("--training", action="store_true",
                    help="evaluate a training step of the workload")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -181,16 +181,8 @@ class GpuRoofline(Device[GpuConfig]):
         e_compute = flops * spec.pj_per_flop * 1e-12 * rel
         e_dram = nbytes * 8 * spec.hbm_pj_per_bit * 1e-12
         util = np.where(latency > 0, flops / (peak_tflops * 1e12) / latency, 0.0)
-        names = trace.names
-        return Report(
-            device=self.name,
-            workload=trace.name,
-            names=names,
-            ops=tuple(lay.op.value for lay in trace.layers),
-            phases=tuple(lay.phase.value for lay in trace.layers),
-            columns={
-                "macs": cols["macs"],
-                "flops": flops,
+        return self.report(
+            trace, {
                 "cycles": np.ceil(latency * spec.clock_mhz * 1e6),
                 "latency_s": latency,
                 "energy_j": e_static + e_compute + e_dram,

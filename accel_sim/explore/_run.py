@@ -325,10 +325,10 @@ class Explorer:
         retried = {t.user_attrs.get("retry_of") for t in trials}
         lost = [t for t in trials if t.state is TrialState.FAIL and t.number not in retried
                 and t.user_attrs.get("failed") in _UNFINISHED]
+        # this process holds the folder: only its own enqueues change the count below
+        room = self.spec.trials - _count(study, TrialState.COMPLETE, TrialState.WAITING)
         queued = 0
-        for t in lost:
-            if _count(study, TrialState.COMPLETE, TrialState.WAITING) >= self.spec.trials:
-                break
+        for t in lost[:max(room, 0)]:
             attrs = {"retry_of": t.number}
             if "warm_start" in t.user_attrs:
                 attrs["warm_start"] = t.user_attrs["warm_start"]
@@ -376,12 +376,8 @@ class Explorer:
         def run(trial: optuna.Trial) -> Sequence[float]:
             params = space.suggest(trial)
             try:
-                config = space.config(params)
-            except AccelSimError as exc:  # a combination the device's own checks reject
-                trial.set_user_attr("invalid", str(exc))
-                raise optuna.TrialPruned(str(exc)) from None
-            t0 = time.perf_counter()
-            try:
+                config = space.config(params)  # the device's own cross-field checks
+                t0 = time.perf_counter()
                 summary, violation = self.evaluator(config)
             except AccelSimError as exc:  # e.g. the weights alone do not fit the memory
                 trial.set_user_attr("invalid", str(exc))

@@ -64,19 +64,20 @@ def _parse_override(spec: ParamSpec, text: str, owner: str) -> Distribution:
 
 
 def _declared(spec: ParamSpec) -> Distribution | None:
+    if not spec.has_search_range:
+        return None
     if spec.choices is not None:
         return CategoricalDistribution(list(spec.choices))
     if spec.type is bool:
         return CategoricalDistribution([False, True])
-    if spec.type in (int, float) and spec.low is not None and spec.high is not None:
-        if spec.type is int:
-            step = int(spec.step or 1)
-            return IntDistribution(int(spec.low), int(spec.high), log=spec.log and step == 1,
-                                   step=step)
-        return FloatDistribution(float(spec.low), float(spec.high),
-                                 log=spec.log and spec.low > 0 and spec.step is None,
-                                 step=spec.step)
-    return None
+    assert spec.low is not None and spec.high is not None  # has_search_range
+    if spec.type is int:
+        step = int(spec.step or 1)
+        return IntDistribution(int(spec.low), int(spec.high), log=spec.log and step == 1,
+                               step=step)
+    return FloatDistribution(float(spec.low), float(spec.high),
+                             log=spec.log and spec.low > 0 and spec.step is None,
+                             step=spec.step)
 
 
 def _suggest(trial: BaseTrial, name: str, d: Distribution) -> Any:

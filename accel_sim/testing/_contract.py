@@ -120,11 +120,10 @@ def edge_traces() -> list[Trace]:
 
 
 def check_figures(report: Report, where: str) -> None:
-    """Assert every figure of ``report`` and of its summary is finite and non-negative
-    (violations and ``SIGNED_EXTRAS``: finite) and utilization is at most 1 (a figure that
-    wrapped around can stay positive, but it then claims more than the peak)."""
-    for name, arr in report.columns.items():
-        assert np.all(np.isfinite(arr)) and np.all(arr >= 0), f"{where}: column {name}"
+    """Assert every figure of ``report``'s summary is finite and non-negative (violations and
+    ``SIGNED_EXTRAS``: finite) and utilization is at most 1 (a figure that wrapped around can
+    stay positive, but it then claims more than the peak). Its columns are finite and
+    non-negative by construction (:class:`Report` refuses others)."""
     util = report.columns["utilization"]
     assert np.all(util <= 1.0 + 1e-9), f"{where}: utilization {util.max()!r} > 1"
     for key, value in report.summary().items():
@@ -356,15 +355,14 @@ class DeviceContract:
     def test_other_tasks_are_not_measured(self) -> None:
         """A task the device does not declare gets no accuracy, and ``task_note`` says so in
         one line."""
-        for tr in self.traces():
-            for task in (Classification("digits_mlp"), DqnLearning("cartpole", 100, 4, 2000, 1)):
-                if self.device_class().supports_task(task):
-                    continue
-                rep = self.device_class().evaluate(Trace(tr.name, tr.layers, task=task))
-                assert "accuracy" not in rep.extra
-                note = self.device_class().task_note(Trace(tr.name, tr.layers, task=task))
-                assert note and "\n" not in note
-            break
+        tr = self.traces()[0]
+        for task in (Classification("digits_mlp"), DqnLearning("cartpole", 100, 4, 2000, 1)):
+            if self.device_class().supports_task(task):
+                continue
+            rep = self.device_class().evaluate(Trace(tr.name, tr.layers, task=task))
+            assert "accuracy" not in rep.extra
+            note = self.device_class().task_note(Trace(tr.name, tr.layers, task=task))
+            assert note and "\n" not in note
 
     def test_evaluate_many_matches_evaluate(self) -> None:
         cfgs = self.configs()
