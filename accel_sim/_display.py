@@ -93,11 +93,21 @@ def accuracy_line(summary: Mapping[str, Any], task: Task | None) -> str | None:
 def serve_summary(s: Mapping[str, Any]) -> str:
     """The summary lines of ``accel-sim serve``."""
     mode = (f"Poisson arrivals at {s['rate']:g} req/s" if s.get("rate") is not None
-            else "closed loop")
+            else "trace arrivals" if s.get("mode") == "trace" else "closed loop")
+    varied = isinstance(s["lin"], float) or isinstance(s["lout"], float)
+    lengths = (f"mean {s['lin']:.0f} + {s['lout']:.0f}" if varied
+               else f"{s['lin']} + {s['lout']}")
+    reps = s.get("replicas", 1)
+    where = f"{reps} replicas of " if reps != 1 else ""
+    kv = s.get("kv", "reserve")
+    extra = ""
+    if kv == "paged":
+        extra = (f", paged KV {s['kv_capacity_tokens']:,} tokens per replica, peak "
+                 f"{s['kv_peak_fraction']:.0%}, {s['preemptions']:,} preemptions")
     return "\n".join([
-        f"{s['model']} on {s['devices']} x {s['device']}: {s['requests']} requests of "
-        f"{s['lin']} + {s['lout']} tokens ({mode}), batch cap {s['batch_cap']} requests "
-        f"(the KV memory fits {s['max_batch_kv']})",
+        f"{s['model']} on {where}{s['devices']} x {s['device']}: {s['requests']} requests of "
+        f"{lengths} tokens ({mode}), scheduler {s.get('scheduler', 'orca')}, batch cap "
+        f"{s['batch_cap']} requests (the KV memory fits {s['max_batch_kv']}{extra})",
         f"  throughput  {s['throughput_tok_s']:,.1f} tok/s   energy "
         f"{s['energy_per_token_j']:.4g} J/token   power {s['power_w']:,.0f} W",
         f"  TTFT p50    {s['ttft_p50_s']:.4g} s   TBT p50 {s['tbt_p50_s']:.4g} s   TBT p99 "

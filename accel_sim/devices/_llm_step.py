@@ -61,7 +61,7 @@ class StepModel:
         self.router = router
         self.lay = device.layout(model.experts)
         self._dense: dict[tuple[int, int], tuple[float, float, float]] = {}
-        self._prefill: dict[int, list[tuple[float, float]]] = {}
+        self._prefill: dict[tuple[int, int], list[tuple[float, float]]] = {}
         self._dense_template()
         g, d = model.group, model.head_dim
         kernel = device.backend.attention
@@ -135,11 +135,12 @@ class StepModel:
                 self._dense[key] = hit
         return hit
 
-    def attention(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def attention(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = (),
+                  context: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per step: attention latency (s, per micro-batch slot, before the pipeline factor),
         dynamic energy (J) and PIM time, for ``n_decode`` decode requests whose KV lengths sum
-        to ``sum_kv[step]`` plus the prompts in ``prefill``."""
+        to ``sum_kv[step]`` plus the prompt chunks in ``prefill`` (``context[i]`` tokens of
+        chunk ``i``'s prompt already cached; empty: whole prompts)."""
         dev, lay, m = self.device, self.lay, self.model
         mb = lay.microbatches
         sum_kv = np.asarray(sum_kv, dtype=float)
@@ -151,8 +152,9 @@ class StepModel:
             for op in self._decode_ops:
                 rows_f.append((op.f_a * sum_kv + op.f_b * n_decode) / mb)
                 rows_b.append((op.b_a * sum_kv + op.b_b * n_decode) / mb)
-        for p_len, n_req in sorted(Counter(prefill).items()):
-            for f1, b1 in self._prefill_rows(p_len):
+        ctx = context if context else (0,) * len(prefill)
+        for (p_len, c_len), n_req in sorted(Counter(zip(prefill, ctx, strict=True)).items()):
+            for f1, b1 in self._prefill_rows(p_len, c_len):
                 rows_f.append(np.full_like(sum_kv, f1 * n_req / mb))
                 rows_b.append(np.full_like(sum_kv, b1 * n_req / mb))
         if rows_f:
@@ -175,15 +177,23 @@ class StepModel:
         pim = t_pim
         return latency, energy, pim
 
-    def _prefill_rows(self, p_len: int) -> list[tuple[float, float]]:
-        """FLOPs and bytes of the attention rows of one prompt of ``p_len`` tokens (one block)."""
-        hit = self._prefill.get(p_len)
+    def _prefill_rows(self, p_len: int, ctx: int = 0) -> list[tuple[float, float]]:
+        """FLOPs and bytes of the attention rows of one prompt chunk of ``p_len`` tokens whose
+        first ``ctx`` prompt tokens are already cached (one block): each query attends the
+        cached keys plus, under the causal mask, ``ceil((p_len + 1) / 2)`` of its chunk's on
+        average (as :func:`~accel_sim.llm.iteration_trace` for a whole prompt)."""
+        key = (p_len, ctx)
+        hit = self._prefill.get(key)
         if hit is None:
-            trace = iteration_trace(self.model, prefill=[p_len])
-            hit = [(lay.flops / lay.repeat, layer_traffic(lay) / lay.repeat)
-                   for lay in trace.layers
-                   if lay.op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)]
-            self._prefill[p_len] = hit
+            m = self.model
+            g, d, keys = m.group, m.head_dim, ctx + (p_len + 2) // 2
+            hit = []
+            for op, n, k in ((OpKind.ATTN_SCORE, keys, d), (OpKind.ATTN_CONTEXT, d, keys)):
+                lay = Layer("a", op, g * p_len, n, k, groups=m.kv_heads, input_bits=m.bits,
+                            weight_bits=m.stored_weight_bits, output_bits=m.bits)
+                hit.append((lay.flops, layer_traffic(lay)))
+            if len(self._prefill) < 65536:
+                self._prefill[key] = hit
         return hit
 
     def moe(self, tokens: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,17 +219,18 @@ class StepModel:
                 (t * share).reshape(steps, n_layers).sum(axis=1))
 
     # ------------------------------------------------------------------ iterations
-    def steps(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
-              ) -> StepCosts:
+    def steps(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = (),
+              context: tuple[int, ...] = ()) -> StepCosts:
         """Iterations with ``n_decode`` decode requests (KV lengths summing to ``sum_kv[i]`` in
-        step ``i``) and the prompts ``prefill``: latency (s), energy (J, dynamic + the
-        devices' idle power over the latency) and PIM-busy time (s) per step."""
+        step ``i``) and the prompt chunks ``prefill`` (``context``: tokens of each chunk's
+        prompt already cached): latency (s), energy (J, dynamic + the devices' idle power over
+        the latency) and PIM-busy time (s) per step."""
         sum_kv = np.atleast_1d(np.asarray(sum_kv, dtype=float))
         steps = sum_kv.size
         tokens = n_decode + sum(prefill)
         logits = n_decode + len(prefill)
         d_lat, d_e, d_pim = self.dense(tokens, logits)
-        a_lat, a_e, a_pim = self.attention(n_decode, sum_kv, prefill)
+        a_lat, a_e, a_pim = self.attention(n_decode, sum_kv, prefill, context)
         m_lat, m_e, m_pim = self.moe(tokens, steps)
         s = self.scale
         latency = d_lat + (a_lat + m_lat) * s + self.device.backend.iteration_overhead_s(

@@ -10,9 +10,11 @@ Call protocol, per serving run:
 1. ``serving_layout(model)`` once: the devices the system uses for ``model`` and their power
    while idle (the server charges it while no request is in flight).
 2. ``max_batch(model, lin + lout)`` once: how many requests' KV caches fit (the batch cap).
-3. ``step_costs(model, router)`` once: an object whose ``steps(n_decode, sum_kv, prefill)``
-   costs a run of iterations, vectorised over ``sum_kv`` (one entry per iteration), called
-   many times while the simulation advances.
+3. ``step_costs(model, router)`` once: an object whose ``steps(n_decode, sum_kv, prefill,
+   context)`` costs a run of iterations, vectorised over ``sum_kv`` (one entry per iteration),
+   called many times while the simulation advances. ``context`` (tokens of each prompt chunk
+   already cached) is passed only under chunked prefill or recompute; a coster whose ``steps``
+   has no ``context`` parameter is still served, each chunk priced as a prompt of its own.
 """
 
 from __future__ import annotations
@@ -69,8 +71,10 @@ class StepCoster(Protocol):
     def steps(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = ()
               ) -> StepCosts:
         """Iterations in which ``n_decode`` requests decode one token each, their KV lengths
-        summing to ``sum_kv[i]`` tokens in iteration ``i``, and the prompts ``prefill``
-        (tokens each) are prefilled: one :class:`StepCosts` entry per ``sum_kv`` entry."""
+        summing to ``sum_kv[i]`` tokens in iteration ``i``, and the prompts (or prompt
+        chunks) ``prefill`` (tokens each) are prefilled: one :class:`StepCosts` entry per
+        ``sum_kv`` entry. Optionally a fourth parameter ``context: tuple[int, ...] = ()``:
+        tokens of each chunk's prompt already in the KV cache."""
         ...
 
 

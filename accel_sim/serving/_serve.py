@@ -1,32 +1,37 @@
-"""Continuous-batching LLM server as an event simulation (simpy).
+"""LLM serving as an event simulation (simpy): replicas, batching policies, KV memory.
 
-Requests arrive (Poisson at ``rate`` req/s, or closed-loop: ``batch`` requests from time 0 and
-every finished request replaced at once) and wait in a queue. The server runs iterations
-(iteration-level scheduling, Orca/vLLM style). At the start of an iteration it admits waiting
-requests while fewer than the batch cap are running; the cap is ``batch``, which must fit the
-KV memory with every request's full ``lin + lout`` tokens reserved (no preemption). An
-iteration prefills the admitted prompts (producing their first token) and, with
-``prefill="mixed"``, advances every running request by one token; with ``prefill="separate"``
-a prefill iteration runs alone and the running requests wait (LLMSimulator's scheduler).
+Requests (lengths fixed, drawn from a length distribution or read from a trace; see
+:mod:`accel_sim.serving._requests`) arrive (Poisson at ``rate`` req/s, at a trace's times, or
+closed-loop: ``batch`` requests per replica from time 0 and every finished request replaced
+at once on its replica) and a router sends each to one of ``replicas`` copies of the serving
+system (``round_robin``, ``least_outstanding``: fewest waiting plus running, or ``random``).
+Each replica runs iterations (iteration-level scheduling); at the start of each its batching
+policy (:mod:`accel_sim.serving._policy`: ``orca``, ``vllm``, ``sarathi``, ``static``) picks
+the decodes, the prompt chunks and the admissions, under the batch cap and the KV memory
+(reserved per request, or paged with preemption).
 
-Runs of decode-only iterations between two events (a completion, or the next arrival when there
-is room) are costed in one vectorised call to the system's step-cost model (the
-:class:`~accel_sim.llm.ServingSystem` protocol: any device that implements it is served); simpy
-keeps the clock, the arrival process and the admission decisions.
+Runs of decode-only iterations between two events (a completion, the next arrival when it
+could be admitted, or the next KV shortage) are costed in one vectorised call to the system's
+step-cost model (the :class:`~accel_sim.llm.ServingSystem` protocol: any device that
+implements it is served); simpy keeps the clock, the arrival process and the admission
+decisions.
 
 Metrics: throughput = output tokens / (last finish - first arrival); time to first token
 (TTFT) = first token - arrival; time between tokens (TBT) = gap between consecutive tokens of a
-request, over all tokens; end-to-end latency = finish - arrival; energy per output token =
-all energy (iterations plus the devices' idle power while the server waits) / output tokens.
+request, over all tokens (a preemption's stall included); end-to-end latency = finish -
+arrival; energy per output token = all energy (iterations plus the devices' idle power while a
+replica waits) / output tokens.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import json
 import os
 import typing
+from collections import deque
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -50,9 +55,12 @@ from ..llm._system import (
     is_serving_system,
 )
 from ._config import ServeConfig
+from ._policy import Batch, KvCache, ReplicaState, SchedulerPolicy, make_policy
+from ._requests import RequestSet, draw_lengths, load_trace
 
-__all__ = ["REQUEST_COLUMNS", "SERVING_METRICS", "IterationLog", "Recorder", "Scheduler",
-           "ServeConfig", "ServeResult", "ServingEvaluator", "serve", "serving_devices"]
+__all__ = ["ITERATION_COLUMNS", "REQUEST_COLUMNS", "SERVING_METRICS", "IterationLog",
+           "Recorder", "ServeConfig", "ServeResult", "ServingEvaluator", "serve",
+           "serving_devices"]
 
 _LAT: Direction = "minimize"
 #: The numeric metrics of a serving summary (:meth:`Recorder.result`), with units and
@@ -64,8 +72,9 @@ SERVING_METRICS = MetricTable([
     Metric("batch_cap", "requests", None, doc="Batch cap used (capped to the KV memory "
                                                 "when exploring)."),
     Metric("max_batch_kv", "requests", None, doc="Most requests whose full KV cache fits."),
-    Metric("lin", "tokens", None, doc="Prompt length."),
-    Metric("lout", "tokens", None, doc="Output length."),
+    Metric("lin", "tokens", None, doc="Prompt length (mean, when lengths vary)."),
+    Metric("lout", "tokens", None, doc="Output length (mean, when lengths vary)."),
+    Metric("replicas", "replicas", None, doc="Replicas of the serving system."),
     Metric("rate", "req/s", None, doc="Poisson arrival rate (unset: closed loop)."),
     Metric("requests", "requests", None, doc="Requests served."),
     Metric("seed", "", None, doc="Seed of arrivals and routing."),
@@ -91,12 +100,19 @@ SERVING_METRICS = MetricTable([
     Metric("idle_s", "s", _LAT, doc="Time the server waited with no request."),
     Metric("kv_memory_violation", "fraction over the limit", None,
            doc="Relative excess of the KV cache over memory (> 0: infeasible)."),
+    Metric("kv_capacity_tokens", "tokens", None, doc="KV room of one replica."),
+    Metric("kv_peak_fraction", "fraction", None, doc="Highest KV use of a replica / room."),
+    Metric("preemptions", "preemptions", _LAT, doc="Requests preempted (paged KV)."),
+    Metric("queue_peak", "requests", None, doc="Longest queue of a replica."),
 ])
 
 
 #: Columns of the per-request CSV.
 REQUEST_COLUMNS = ("request", "arrival_s", "first_token_s", "finish_s", "lin", "lout",
-                   "ttft_s", "e2e_s", "tbt_mean_s", "tbt_max_s")
+                   "ttft_s", "e2e_s", "tbt_mean_s", "tbt_max_s", "replica", "preemptions")
+#: Columns of the per-iteration CSV.
+ITERATION_COLUMNS = ("replica", "start_s", "latency_s", "decode", "prefill_requests",
+                     "prefill_tokens", "kv_tokens", "queue", "energy_j", "pim_s")
 
 
 @dataclass(frozen=True)
@@ -104,18 +120,22 @@ class ServeResult:
     """Outcome of :func:`serve`.
 
     Attributes:
-        summary: Scalar metrics (see :meth:`ServeResult.summary` keys in the module docstring).
+        summary: Scalar metrics (:data:`SERVING_METRICS`, plus the scenario's names).
         requests: Per-request columns (:data:`REQUEST_COLUMNS`), read-only arrays.
-        iterations: Per-iteration columns ``start_s, latency_s, decode, prefill_tokens,
-            energy_j, pim_s``.
+        iterations: Per-iteration columns (:data:`ITERATION_COLUMNS`).
+        blocks: Iterations per logged block (a run of decode-only iterations is one block;
+            the timeline trace draws one slice per block).
     """
 
     summary: MappingProxyType
     requests: MappingProxyType
     iterations: MappingProxyType = field(repr=False)
+    blocks: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
-    def write(self, out: str | os.PathLike[str]) -> dict[str, str]:
-        """Write ``summary.json``, ``requests.csv`` and ``iterations.csv`` into ``out``."""
+    def write(self, out: str | os.PathLike[str], *, timeline: bool = True) -> dict[str, str]:
+        """Write ``summary.json``, ``requests.csv``, ``iterations.csv`` and (``timeline``)
+        the Chrome/Perfetto trace ``trace.json`` and the plot ``timeline.png`` into
+        ``out``."""
         os.makedirs(out, exist_ok=True)
         paths = {"summary": os.path.join(out, "summary.json"),
                  "requests": os.path.join(out, "requests.csv"),
@@ -125,6 +145,11 @@ class ServeResult:
             fh.write("\n")
         _write_columns(paths["requests"], self.requests)
         _write_columns(paths["iterations"], self.iterations)
+        if timeline:
+            from ._timeline import plot_timeline, write_chrome_trace
+
+            paths["trace"] = write_chrome_trace(os.path.join(out, "trace.json"), self)
+            paths["timeline"] = plot_timeline(os.path.join(out, "timeline.png"), self)
         return paths
 
 
@@ -157,21 +182,49 @@ def _not_serving(name: str, what: str = "serve") -> ConfigError:
                        f"{', '.join(serving_devices())}")
 
 
+def _request_set(cfg: ServeConfig) -> RequestSet:
+    """The requests of ``cfg``: a trace's first ``requests`` rows, or drawn lengths."""
+    if cfg.trace is not None:
+        reqs = load_trace(cfg.trace).take(cfg.requests)
+        if reqs.arrival_s is not None and cfg.rate is not None:
+            raise ConfigError(f"trace {cfg.trace} has arrival_s; give no rate (or drop the "
+                              "column to draw Poisson arrivals)")
+        return reqs
+    rng = np.random.default_rng([cfg.seed, 0x5E1])  # apart from the arrivals' stream
+    lin = draw_lengths(cfg.length_dist, cfg.lin, cfg.length_spread, cfg.requests, rng)
+    lout = draw_lengths(cfg.length_dist, cfg.lout, cfg.length_spread, cfg.requests, rng)
+    return RequestSet(lin, lout)
+
+
+def _accepts_context(steps: StepCoster) -> bool:
+    try:
+        return "context" in inspect.signature(steps.steps).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin or C callable
+        return False
+
+
 def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", *,
-          model: LlmModel | None = None, cap_to_memory: bool = False) -> ServeResult:
-    """Simulate serving ``config.requests`` requests on ``device``.
+          model: LlmModel | None = None, cap_to_memory: bool = False,
+          requests: RequestSet | None = None,
+          scheduler: SchedulerPolicy | None = None) -> ServeResult:
+    """Simulate serving ``config.requests`` requests on ``config.replicas`` copies of
+    ``device``.
 
     Args:
         config: Serving scenario.
         device: A device implementing :class:`~accel_sim.llm.ServingSystem` (instance or
             registered name; another device is refused with :class:`ConfigError`).
         model: Overrides ``config.model`` with a custom architecture.
-        cap_to_memory: When ``batch`` does not fit the KV memory, serve with the largest batch
-            that does (and report ``kv_memory_violation`` > 0) instead of raising.
+        cap_to_memory: When ``batch`` does not fit the KV memory (reserved KV, fixed
+            lengths), serve with the largest batch that does (and report
+            ``kv_memory_violation`` > 0) instead of raising.
+        requests: The requests' lengths (and arrivals), instead of ``config``'s.
+        scheduler: A batching policy object, instead of ``config``'s (e.g. a user's).
 
     Raises:
         ConfigError: ``batch`` does not fit the memory (the message says the largest that
-            does), the weights alone do not fit, or the device is not an LLM serving system.
+            does), a request does not fit alone, the weights alone do not fit, or the device
+            is not an LLM serving system.
     """
     if not isinstance(config, ServeConfig):
         raise ConfigError(f"serve: config must be a ServeConfig, got {type(config).__name__}")
@@ -179,35 +232,65 @@ def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", 
     if not is_serving_system(dev):
         raise _not_serving(getattr(dev, "name", type(dev).__name__))
     m = model if model is not None else get_model(config.model)
-    per_req = config.lin + config.lout
+    reqs = requests if requests is not None else _request_set(config)
+    if len(reqs) != config.requests:
+        raise ConfigError(f"requests: {len(reqs)} given, config says {config.requests}")
+    policy = scheduler if scheduler is not None else make_policy(config.policy_name,
+                                                                 config.chunk_size)
     layout = dev.serving_layout(m)
-    fit = dev.max_batch(m, per_req)
-    if fit < 1:
+    per_req = reqs.lin + reqs.lout
+    longest = int(per_req.max())
+    if config.block_size is not None and config.block_size > longest:
+        raise ConfigError(f"block_size={config.block_size} tokens is above the longest "
+                          f"request's context (lin+lout = {longest} tokens)")
+    capacity = dev.max_batch(m, 1)
+    one = dev.max_batch(m, longest)
+    if one < 1:
+        worst = int(np.argmax(per_req))
         raise ConfigError(
             f"model {m.name} ({m.weight_bytes / 2**30:.1f} GiB of weights) leaves no room for "
-            f"one request of lin+lout={per_req} tokens on {layout.devices} x {dev.name}; "
-            "use more devices")
-    violation = config.batch / fit - 1.0
-    if violation > 0 and not cap_to_memory:
-        raise ConfigError(
-            f"batch={config.batch} does not fit the KV memory of {layout.devices} x "
-            f"{dev.name} for {m.name} at lin+lout={per_req} tokens: at most {fit} requests fit")
-    cap = min(config.batch, fit)
-    router = None
-    if m.is_moe:
-        router = Router(m.experts, m.top_k, m.moe_layers, policy=config.routing,
-                        zipf_s=config.zipf_s, trace_path=config.routing_trace,
-                        seed=config.seed)
+            f"request {worst} of lin+lout={longest} tokens on {layout.devices} x {dev.name} "
+            f"(KV room: {capacity} tokens); use more devices or shorter requests")
+    mean_len = int(np.ceil(per_req.mean()))
+    fit = dev.max_batch(m, mean_len)
+    violation = 0.0
+    cap = config.batch
+    if config.block_size is None and reqs.fixed:
+        violation = config.batch / fit - 1.0
+        if violation > 0 and not cap_to_memory:
+            raise ConfigError(
+                f"batch={config.batch} does not fit the KV memory of {layout.devices} x "
+                f"{dev.name} for {m.name} at lin+lout={longest} tokens: at most {fit} "
+                "requests fit (or page the KV cache: --block-size 16)")
+        cap = min(config.batch, fit)
+    costers = []
+    for i in range(config.replicas):
+        router = None
+        if m.is_moe:
+            router = Router(m.experts, m.top_k, m.moe_layers, policy=config.routing,
+                            zipf_s=config.zipf_s, trace_path=config.routing_trace,
+                            seed=config.seed + i)
+        coster = dev.step_costs(m, router)
+        if config.op_profile is not None:
+            from ._profile import OpProfile, ProfiledSteps
+
+            coster = ProfiledSteps(OpProfile.load(config.op_profile), coster, m,
+                                   layout.devices)
+        costers.append(coster)
+    served = getattr(dev, "served_model", None)
+    kv_bytes = (served(m) if callable(served) else m).kv_bytes_per_token
+    swap_s = kv_bytes / (layout.devices * config.swap_gbs * 1e9)
     with progress_bar(config.requests, desc=f"serve {m.name} on {dev.name}",
                       unit="req") as bar:
         if not bar.disable and _FIRST_RUN:  # numba kernels load (or compile) on first use
             bar.set_postfix_str("loading kernels (compiled on the first run ever)")
-        recorder = Recorder(config)
-        sim = _Server(config, dev.step_costs(m, router), Scheduler(cap, config.prefill),
-                      recorder, None if bar.disable else bar)
+        recorder = Recorder(config, reqs)
+        sim = _Server(config, reqs, costers, policy, _Memory(cap, capacity, swap_s),
+                      layout.idle_power_w, recorder, None if bar.disable else bar)
         sim.run()
     _FIRST_RUN.clear()
-    return recorder.result(m, dev.name, layout, cap, fit, violation)
+    return recorder.result(m, dev.name, layout, cap, fit, violation, policy.name,
+                           capacity // (config.block_size or 1) * (config.block_size or 1))
 
 
 #: Non-empty until the first serving run of this process ends (the progress note).
@@ -215,30 +298,12 @@ _FIRST_RUN = [True]
 
 
 @dataclass(frozen=True)
-class Scheduler:
-    """Admission and batching policy: iteration-level continuous batching (Orca/vLLM).
-
-    At the start of an iteration the waiting requests are admitted in arrival order while
-    fewer than ``cap`` run (no preemption: every admitted request keeps its KV memory to the
-    end). ``prefill="mixed"``: the running requests decode one token in the same iteration
-    as the admitted prompts; ``"separate"``: a prefill iteration runs alone.
-    """
+class _Memory:
+    """Per-replica limits: batch cap (requests), KV room (tokens), swap time (s/token)."""
 
     cap: int
-    prefill: str = "mixed"
-
-    def admit(self, waiting: list[int], running: list[int]) -> list[int]:
-        """The waiting requests to admit now (in order)."""
-        room = self.cap - len(running)
-        return waiting[:room] if room > 0 else []
-
-    def decode_with_prefill(self, running: list[int]) -> list[int]:
-        """The running requests that decode in an iteration that prefills."""
-        return [] if self.prefill == "separate" else list(running)
-
-    def has_room(self, running: list[int]) -> bool:
-        """Whether an arrival could be admitted now."""
-        return len(running) < self.cap
+    kv_tokens: int
+    swap_s_per_token: float
 
 
 @dataclass
@@ -246,28 +311,46 @@ class IterationLog:
     """Iterations as they are simulated: one array entry per iteration, in blocks.
 
     Attributes:
+        replica: Replica that ran it.
         start_s, latency_s: Start time and duration, s.
         decode: Requests decoding one token.
-        prefill_tokens: Prompt tokens prefilled.
+        prefill_requests, prefill_tokens: Prompts (or prompt chunks) prefilled and their
+            tokens.
+        kv_tokens: KV cache in use (allocated blocks x block size, or reserved tokens).
+        queue: Requests waiting at the start.
         energy_j: Energy, J.
         pim_s: Time the system's offload unit was busy, s.
     """
 
+    replica: list[np.ndarray] = field(default_factory=list)
     start_s: list[np.ndarray] = field(default_factory=list)
     latency_s: list[np.ndarray] = field(default_factory=list)
     decode: list[np.ndarray] = field(default_factory=list)
+    prefill_requests: list[np.ndarray] = field(default_factory=list)
     prefill_tokens: list[np.ndarray] = field(default_factory=list)
+    kv_tokens: list[np.ndarray] = field(default_factory=list)
+    queue: list[np.ndarray] = field(default_factory=list)
     energy_j: list[np.ndarray] = field(default_factory=list)
     pim_s: list[np.ndarray] = field(default_factory=list)
 
-    def append(self, start: float, cost: StepCosts, decode: int, prefill_tokens: int) -> None:
+    def append(self, replica: int, start: float, cost: StepCosts, decode: int,
+               prefill_requests: int, prefill_tokens: int, kv_tokens: np.ndarray | int,
+               queue: int) -> None:
         """A block of consecutive iterations starting at ``start``."""
         lat = cost.latency_s
         n = lat.size
+
+        def full(v: int) -> np.ndarray:
+            return np.full(n, v, dtype=np.int64)
+
+        self.replica.append(full(replica))
         self.start_s.append(start + np.concatenate([[0.0], np.cumsum(lat)[:-1]]))
         self.latency_s.append(lat)
-        self.decode.append(np.full(n, decode, dtype=np.int64))
-        self.prefill_tokens.append(np.full(n, prefill_tokens, dtype=np.int64))
+        self.decode.append(full(decode))
+        self.prefill_requests.append(full(prefill_requests))
+        self.prefill_tokens.append(full(prefill_tokens))
+        self.kv_tokens.append(np.broadcast_to(np.asarray(kv_tokens, dtype=np.int64), (n,)))
+        self.queue.append(full(queue))
         self.energy_j.append(cost.energy_j)
         self.pim_s.append(cost.offload_s)
 
@@ -276,44 +359,51 @@ class IterationLog:
         return {f.name: (np.concatenate(getattr(self, f.name)) if getattr(self, f.name)
                          else np.zeros(0)) for f in dataclasses.fields(self)}
 
+    def blocks(self) -> np.ndarray:
+        """Iterations per appended block (a run of decode-only iterations is one block)."""
+        return np.array([a.size for a in self.latency_s], dtype=np.int64)
+
 
 class Recorder:
     """Metrics collection: token times of every request, gaps between tokens, the iteration
     log and the idle time; :meth:`result` turns them into the serving metrics."""
 
-    def __init__(self, cfg: ServeConfig) -> None:
+    def __init__(self, cfg: ServeConfig, reqs: RequestSet) -> None:
         n = cfg.requests
         self.cfg = cfg
-        self.lin = np.full(n, cfg.lin, dtype=np.int64)
-        self.lout = np.full(n, cfg.lout, dtype=np.int64)
+        self.lin = np.array(reqs.lin, dtype=np.int64)
+        self.lout = np.array(reqs.lout, dtype=np.int64)
         self.arrival = np.full(n, np.nan)
         self.first = np.full(n, np.nan)
         self.finish = np.full(n, np.nan)
         self.last_token = np.full(n, np.nan)
         self.tbt_max = np.zeros(n)
         self.made = np.zeros(n, dtype=np.int64)  # tokens produced
+        self.replica = np.zeros(n, dtype=np.int64)
+        self.preemptions = np.zeros(n, dtype=np.int64)
         self.gap_vals: list[np.ndarray] = []  # gaps between tokens (value, weight)
         self.gap_wts: list[np.ndarray] = []
         self.log = IterationLog()
         self.idle_s = 0.0
 
-    def arrived(self, rid: int, now: float) -> None:
+    def arrived(self, rid: int, now: float, replica: int) -> None:
         self.arrival[rid] = now
+        self.replica[rid] = replica
 
-    def iteration(self, now: float, decode: np.ndarray, admitted: list[int]) -> None:
-        """An iteration that ended at ``now``: ``decode`` made one token, ``admitted``
-        their first."""
-        if decode.size:
-            gaps = now - self.last_token[decode]
+    def tokens(self, now: float, rids: np.ndarray) -> None:
+        """Requests ``rids`` made one token each at ``now`` (their first, or a next)."""
+        if not rids.size:
+            return
+        fresh = self.made[rids] == 0
+        first, more = rids[fresh], rids[~fresh]
+        self.first[first] = now
+        if more.size:
+            gaps = now - self.last_token[more]
             self.gap_vals.append(gaps)
-            self.gap_wts.append(np.ones(decode.size))
-            self.tbt_max[decode] = np.maximum(self.tbt_max[decode], gaps)
-            self.made[decode] += 1
-            self.last_token[decode] = now
-        adm = np.array(admitted, dtype=np.int64)
-        self.first[adm] = now
-        self.last_token[adm] = now
-        self.made[adm] = 1
+            self.gap_wts.append(np.ones(more.size))
+            self.tbt_max[more] = np.maximum(self.tbt_max[more], gaps)
+        self.made[rids] += 1
+        self.last_token[rids] = now
 
     def decode_block(self, start: float, now: float, run: np.ndarray, lat: np.ndarray) -> None:
         """``lat.size`` decode iterations from ``start`` to ``now``, each making one token of
@@ -334,7 +424,7 @@ class Recorder:
         self.finish[rid] = now
 
     def result(self, model: LlmModel, device: str, layout: ServingLayout, cap: int, fit: int,
-               violation: float) -> ServeResult:
+               violation: float, scheduler: str, kv_capacity: int) -> ServeResult:
         """The serving metrics (see the module docstring)."""
         cfg = self.cfg
         its = self.log.columns()
@@ -352,13 +442,21 @@ class Recorder:
         energy = float(its["energy_j"].sum()) + e_idle
         busy = float(its["latency_s"].sum())
         dec_tokens = its["decode"].astype(float)
+        fixed = bool((self.lin == self.lin[0]).all() and (self.lout == self.lout[0]).all())
+        lin: float | int = int(self.lin[0]) if fixed else float(self.lin.mean())
+        lout: float | int = int(self.lout[0]) if fixed else float(self.lout.mean())
+        kv_frac = its["kv_tokens"] / kv_capacity if kv_capacity > 0 else its["kv_tokens"] * 0.0
         summary: dict[str, Any] = {
             "model": model.name, "device": device, "devices": layout.devices,
             "batch": cfg.batch, "batch_cap": cap, "max_batch_kv": fit,
-            "lin": cfg.lin, "lout": cfg.lout,
-            "rate": cfg.rate, "mode": "poisson" if cfg.rate is not None else "closed_loop",
+            "lin": lin, "lout": lout,
+            "rate": cfg.rate, "mode": "poisson" if cfg.rate is not None else (
+                "trace" if cfg.trace is not None and np.isfinite(self.arrival).all()
+                and self._trace_arrivals else "closed_loop"),
             "requests": cfg.requests, "seed": cfg.seed, "routing": cfg.routing,
-            "prefill": cfg.prefill,
+            "prefill": cfg.prefill, "scheduler": scheduler,
+            "kv": "reserve" if cfg.block_size is None else "paged",
+            "replicas": cfg.replicas,
             "output_tokens": tokens, "makespan_s": makespan,
             "throughput_tok_s": tokens / makespan if makespan > 0 else float("nan"),
             "throughput_req_s": cfg.requests / makespan if makespan > 0 else float("nan"),
@@ -378,46 +476,97 @@ class Recorder:
             "pim_busy_fraction": float(its["pim_s"].sum() / busy) if busy > 0 else 0.0,
             "idle_s": self.idle_s,
             "kv_memory_violation": violation,
+            "kv_capacity_tokens": kv_capacity,
+            "kv_peak_fraction": float(kv_frac.max()) if kv_frac.size else 0.0,
+            "preemptions": int(self.preemptions.sum()),
+            "queue_peak": int(its["queue"].max()) if its["queue"].size else 0,
         }
         reqs = {"request": np.arange(cfg.requests), "arrival_s": self.arrival,
                 "first_token_s": self.first, "finish_s": self.finish, "lin": self.lin,
                 "lout": self.lout, "ttft_s": ttft, "e2e_s": e2e, "tbt_mean_s": tbt_mean,
-                "tbt_max_s": np.where(self.lout > 1, self.tbt_max, np.nan)}
+                "tbt_max_s": np.where(self.lout > 1, self.tbt_max, np.nan),
+                "replica": self.replica, "preemptions": self.preemptions}
         for arr in list(reqs.values()) + list(its.values()):
             arr.setflags(write=False)
         return ServeResult(MappingProxyType(summary), MappingProxyType(reqs),
-                           MappingProxyType(its))
+                           MappingProxyType(its), self.log.blocks())
+
+    _trace_arrivals = False
+
+
+class _Replica:
+    """One serving system: its queue, running requests, KV memory and step costs."""
+
+    def __init__(self, index: int, steps: StepCoster, state: ReplicaState) -> None:
+        self.index = index
+        self.steps = steps
+        self.context = _accepts_context(steps)
+        self.state = state
+        self.wake: simpy.Event | None = None
+        self.idle_since = 0.0  # when it last ran out of work, s
+        self.last_step_s = 1e-3  # latest decode-step time (s): sizes the next block's chunks
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.state.waiting) + len(self.state.running)
 
 
 class _Server:
-    """The simulation engine: simpy keeps the clock and the arrivals; the
-    :class:`Scheduler` decides admissions, the system's :class:`StepCoster` prices iterations,
-    the :class:`Recorder` collects the metrics."""
+    """The simulation engine: simpy keeps the clock and the arrivals; for each replica the
+    policy (:class:`SchedulerPolicy`) plans iterations, the system's :class:`StepCoster`
+    prices them and the :class:`Recorder` collects the metrics."""
 
-    def __init__(self, cfg: ServeConfig, steps: StepCoster, scheduler: Scheduler,
-                 recorder: Recorder, bar: Any = None) -> None:
-        self.cfg, self.steps, self.scheduler, self.rec = cfg, steps, scheduler, recorder
+    def __init__(self, cfg: ServeConfig, reqs: RequestSet, costers: list[StepCoster],
+                 policy: SchedulerPolicy, mem: _Memory, idle_w: float, recorder: Recorder,
+                 bar: Any = None) -> None:
+        self.cfg, self.policy, self.mem, self.rec = cfg, policy, mem, recorder
+        self.idle_w = idle_w
         self.bar = bar  # progress bar (requests finished) or None
         n = cfg.requests
         rng = np.random.default_rng(cfg.seed)
-        if cfg.rate is not None:
-            self.schedule: np.ndarray | None = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
+        if reqs.arrival_s is not None:
+            self.schedule: np.ndarray | None = np.asarray(reqs.arrival_s, dtype=float)
+            recorder._trace_arrivals = True
+        elif cfg.rate is not None:
+            self.schedule = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
         else:
             self.schedule = None
+        self.route_rng = np.random.default_rng([cfg.seed, 0x0A7E])
         self.env = simpy.Environment()
-        self.waiting: list[int] = []
-        self.running: list[int] = []
+        rec = recorder
+        self.pre_need = rec.lin.copy()
+        self.pre_done = np.zeros(n, dtype=np.int64)
+        self.held = np.zeros(n, dtype=np.int64)
+        self.swapped = np.zeros(n, dtype=bool)
+        self.replicas = [
+            _Replica(i, c, ReplicaState(
+                cap=mem.cap, kv=KvCache(mem.kv_tokens, cfg.block_size), lin=rec.lin,
+                lout=rec.lout, made=rec.made, pre_need=self.pre_need, pre_done=self.pre_done,
+                held=self.held, swapped=self.swapped, waiting=deque(), running=[]))
+            for i, c in enumerate(costers)]
         self.issued = 0
         self.done = 0
-        self.wake: simpy.Event | None = None
-        self.last_step_s = 1e-3  # latest decode-step time (s): sizes the next block's chunks
+        self._rr = 0
 
     # ------------------------------------------------------------------ arrivals
-    def _arrive(self, rid: int) -> None:
-        self.rec.arrived(rid, self.env.now)
-        self.waiting.append(rid)
-        if self.wake is not None and not self.wake.triggered:
-            self.wake.succeed()
+    def _route(self) -> _Replica:
+        reps, how = self.replicas, self.cfg.router
+        if len(reps) == 1:
+            return reps[0]
+        if how == "round_robin":
+            rep = reps[self._rr % len(reps)]
+            self._rr += 1
+            return rep
+        if how == "random":
+            return reps[int(self.route_rng.integers(len(reps)))]
+        return min(reps, key=lambda r: (r.outstanding, r.index))  # least_outstanding
+
+    def _arrive(self, rid: int, rep: _Replica | None = None) -> None:
+        rep = rep if rep is not None else self._route()
+        self.rec.arrived(rid, self.env.now, rep.index)
+        rep.state.waiting.append(rid)
+        if rep.wake is not None and not rep.wake.triggered:
+            rep.wake.succeed()
 
     def _source(self):
         assert self.schedule is not None
@@ -426,95 +575,188 @@ class _Server:
             self.issued += 1
             self._arrive(rid)
 
+    def _next_arrival(self) -> float:
+        """Time to the next arrival, s (inf: none)."""
+        if self.schedule is None or self.issued >= self.cfg.requests:
+            return np.inf
+        return float(self.schedule[self.issued]) - self.env.now
+
     # ------------------------------------------------------------------ engine
     def run(self) -> None:
-        if self.schedule is None:  # closed loop: fill the batch at time 0
-            for _ in range(min(self.scheduler.cap, self.cfg.requests)):
+        if self.schedule is None:  # closed loop: fill every replica's batch at time 0
+            for _ in range(min(self.mem.cap * len(self.replicas), self.cfg.requests)):
                 self._arrive(self.issued)
                 self.issued += 1
         else:
             self.env.process(self._source())
-        self.env.process(self._engine())
+        for rep in self.replicas:
+            self.env.process(self._engine(rep))
         self.env.run()
+        t0 = float(np.nanmin(self.rec.arrival))
+        for rep in self.replicas:  # out of work before the others finished: idle to the end
+            if rep.wake is not None:
+                self.rec.idle_s += self.env.now - max(rep.idle_since, t0)
 
-    def _finish(self, rids: list[int]) -> None:
-        now = self.env.now
+    def _finish(self, rep: _Replica, rids: list[int]) -> None:
+        now, st = self.env.now, rep.state
         for rid in rids:
             self.rec.finished(rid, now)
-            self.running.remove(rid)
+            st.running.remove(rid)
+            st.kv.used -= int(self.held[rid])
+            self.held[rid] = 0
             self.done += 1
             if self.schedule is None and self.issued < self.cfg.requests:
-                self._arrive(self.issued)
+                self._arrive(self.issued, rep)  # a closed-loop client stays on its replica
                 self.issued += 1
         if self.bar is not None:  # once per completion event, not per token
             if self.bar.postfix:
                 self.bar.set_postfix_str("", refresh=False)
             self.bar.update(len(rids))
 
-    def _engine(self):
-        cfg, env = self.cfg, self.env
+    def _engine(self, rep: _Replica):
+        cfg, env, st = self.cfg, self.env, rep.state
         while self.done < cfg.requests:
-            if not self.running and not self.waiting:
-                self.wake = env.event()
-                t0 = env.now
+            if not st.running and not st.waiting:
+                rep.wake = env.event()
+                rep.idle_since = env.now
                 started = self.issued >= 1  # idle between requests, not before the first one
-                yield self.wake
-                self.wake = None
+                yield rep.wake
+                rep.wake = None
                 if started:
-                    self.rec.idle_s += env.now - t0
+                    self.rec.idle_s += env.now - rep.idle_since
                 continue
-            admit = self.scheduler.admit(self.waiting, self.running)
-            if admit:
-                del self.waiting[:len(admit)]
-                decode = self.scheduler.decode_with_prefill(self.running)
-                yield from self._iteration(admit, decode)
-            else:
-                yield from self._decode_block()
+            preempted, swap_out = self._make_room(rep)
+            batch = self.policy.plan(st)
+            if batch.decode and not batch.chunks and not batch.admit and not preempted:
+                yield from self._decode_block(rep, batch.decode)
+            elif batch.decode or batch.chunks:
+                yield from self._iteration(rep, batch, swap_out)
+            else:  # pragma: no cover - the up-front checks make every request fit alone
+                raise RuntimeError(f"replica {rep.index}: nothing can run (waiting "
+                                   f"{len(st.waiting)}, running {len(st.running)})")
 
-    def _iteration(self, admit: list[int], decode: list[int]):
-        """One iteration: prefill ``admit`` and advance ``decode`` by one token."""
-        env, rec = self.env, self.rec
-        prompts = tuple(int(rec.lin[r]) for r in admit)
-        dec = np.array(decode, dtype=np.int64)
+    def _make_room(self, rep: _Replica) -> tuple[int, int]:
+        """Give every decoding request the KV block of its next token, preempting the most
+        recently admitted running requests while memory is short; returns the preemptions
+        and the tokens swapped out."""
+        st, kv, rec = rep.state, rep.state.kv, self.rec
+        if not kv.paged:
+            return 0, 0
+        preempted = swap_out = 0
+        while True:
+            dec = np.array(st.decoding(), dtype=np.int64)
+            grow = kv.blocks(rec.lin[dec] + rec.made[dec]) - self.held[dec]
+            need = int(np.maximum(grow, 0).sum())
+            if need <= kv.free:
+                break
+            victim = st.running.pop()
+            kv.used -= int(self.held[victim])
+            self.held[victim] = 0
+            rec.preemptions[victim] += 1
+            preempted += 1
+            decoding = self.pre_done[victim] >= self.pre_need[victim] and rec.made[victim] > 0
+            if self.cfg.preemption == "swap" and decoding:
+                self.swapped[victim] = True
+                swap_out += int(rec.lin[victim] + rec.made[victim] - 1)
+            else:  # recompute: prefill the prompt and the tokens made so far again
+                self.pre_need[victim] = rec.lin[victim] + rec.made[victim]
+                self.pre_done[victim] = 0
+            st.waiting.appendleft(victim)
+        if dec.size:
+            kv.used += need
+            self.held[dec] += np.maximum(grow, 0)
+        return preempted, swap_out
+
+    def _admit(self, rep: _Replica, admit: tuple[int, ...]) -> int:
+        """Move ``admit`` from the queue to the running list with their KV; returns the
+        tokens swapped in."""
+        st = rep.state
+        swap_in = 0
+        for r in admit:
+            head = st.waiting.popleft()
+            assert head == r, "a policy admits from the head of the queue, in order"
+            need = st.admit_blocks(r)
+            st.kv.used += need
+            self.held[r] = need
+            if self.swapped[r]:
+                swap_in += int(self.rec.lin[r] + self.rec.made[r] - 1)
+                self.swapped[r] = False
+            st.running.append(r)
+        return swap_in
+
+    def _kv_tokens(self, rep: _Replica) -> int:
+        return rep.state.kv.used * rep.state.kv.block
+
+    def _iteration(self, rep: _Replica, batch: Batch, swap_out: int):
+        """One iteration: ``batch``'s prompt chunks and decodes."""
+        env, rec, st = self.env, self.rec, rep.state
+        queue = len(st.waiting)
+        swap_in = self._admit(rep, batch.admit)
+        dec = np.array(batch.decode, dtype=np.int64)
         sum_kv = float((rec.lin[dec] + rec.made[dec]).sum()) if dec.size else 0.0
-        cost = self.steps.steps(dec.size, np.array([sum_kv]), prompts)
+        prompts = tuple(t for _, t in batch.chunks)
+        context = tuple(int(self.pre_done[r]) for r, _ in batch.chunks)
+        if rep.context and any(context):
+            cost = rep.steps.steps(dec.size, np.array([sum_kv]), prompts,  # type: ignore[call-arg]
+                                   context=context)
+        else:
+            cost = rep.steps.steps(dec.size, np.array([sum_kv]), prompts)
+        swap = (swap_in + swap_out) * self.mem.swap_s_per_token
+        if swap > 0:
+            cost = StepCosts(cost.latency_s + swap, cost.energy_j + self.idle_w * swap,
+                             cost.offload_s)
         start = env.now
         yield env.timeout(float(cost.latency_s[0]))
-        rec.log.append(start, cost, dec.size, sum(prompts))
-        rec.iteration(env.now, dec, admit)
-        self.running.extend(admit)
-        ended = [int(r) for r in self.running if rec.made[r] >= rec.lout[r]]
+        rec.log.append(rep.index, start, cost, dec.size, len(prompts), sum(prompts),
+                       self._kv_tokens(rep), queue)
+        made = []  # prompts whose last chunk ran: they made a token
+        for r, t in batch.chunks:
+            self.pre_done[r] += t
+            if self.pre_done[r] >= self.pre_need[r]:
+                made.append(r)
+        rec.tokens(env.now, np.concatenate([dec, np.array(made, dtype=np.int64)]))
+        ended = [r for r in st.running if rec.made[r] >= rec.lout[r]]
         if ended:
-            self._finish(ended)
+            self._finish(rep, ended)
 
-    def _decode_block(self):
-        """Decode iterations until the next completion or the next admissible arrival."""
-        env, rec = self.env, self.rec
-        run = np.array(self.running, dtype=np.int64)
+    def _decode_block(self, rep: _Replica, decode: tuple[int, ...]):
+        """Decode iterations until the next completion, the next admissible arrival or the
+        next KV shortage."""
+        env, rec, st, kv = self.env, self.rec, rep.state, rep.state.kv
+        run = np.array(decode, dtype=np.int64)
         left = rec.lout[run] - rec.made[run]
         n = int(left.min())
         d = run.size
-        kv0 = float((rec.lin[run] + rec.made[run]).sum())
-        t_next = np.inf
-        if self.schedule is not None and self.scheduler.has_room(self.running) \
-                and self.issued < self.cfg.requests:
-            t_next = float(self.schedule[self.issued]) - env.now
+        t = rec.lin[run] + rec.made[run]  # KV length of each request's first step here
+        queue = len(st.waiting)
+        growth = None
+        if kv.paged and n > 1:  # blocks each later step needs; stop before a shortage
+            first = self.held[run] * kv.block - t + 1  # step at which the next block is due
+            cnt = np.maximum(0, -(-(n - first) // kv.block))
+            if cnt.sum():
+                at = np.repeat(first, cnt) + kv.block * (
+                    np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+                growth = np.cumsum(np.bincount(at, minlength=n)[:n])
+                if growth[-1] > kv.free:
+                    n = int(np.searchsorted(growth, kv.free, side="right"))
+        t_next = self._next_arrival() if self.policy.admits_on_arrival(st) else np.inf
+        kv0 = float(t.sum())
         # cost steps in growing chunks until the block ends or passes the next arrival
         parts: list[StepCosts] = []
         done, elapsed = 0, 0.0
         chunk = n if not np.isfinite(t_next) else max(
-            2, min(n, int(t_next / self.last_step_s) + 2))
+            2, min(n, int(t_next / rep.last_step_s) + 2))
         while done < n and elapsed < t_next:
             k = min(chunk, n - done)
             sum_kv = kv0 + d * np.arange(done, done + k, dtype=float)
-            cost = self.steps.steps(d, sum_kv)
+            cost = rep.steps.steps(d, sum_kv)
             parts.append(cost)
             done += k
             elapsed += float(cost.latency_s.sum())
             chunk *= 2
         lat, energy, pim = (np.concatenate([getattr(p, f) for p in parts])
                             for f in ("latency_s", "energy_j", "offload_s"))
-        self.last_step_s = float(lat[-1])
+        rep.last_step_s = float(lat[-1])
         ends = np.cumsum(lat)
         if np.isfinite(t_next):
             cut = int(np.searchsorted(ends, t_next, side="left"))
@@ -522,13 +764,20 @@ class _Server:
         else:
             n = done
         lat, energy, pim, ends = lat[:n], energy[:n], pim[:n], ends[:n]
+        kv_tok: np.ndarray | int = kv.used * kv.block
+        if growth is not None:  # blocks in use during each step
+            kv_tok = (kv.used + growth[:n]) * kv.block
         start = env.now
         yield env.timeout(float(ends[-1]))
-        rec.log.append(start, StepCosts(lat, energy, pim), d, 0)
+        rec.log.append(rep.index, start, StepCosts(lat, energy, pim), d, 0, 0, kv_tok, queue)
+        if kv.paged and n > 1:
+            new = kv.blocks(t + n - 1)
+            kv.used += int((new - self.held[run]).clip(min=0).sum())
+            self.held[run] = np.maximum(new, self.held[run])
         rec.decode_block(start, env.now, run, lat)
         ended = [int(r) for r in run if rec.made[r] >= rec.lout[r]]
         if ended:
-            self._finish(ended)
+            self._finish(rep, ended)
 
 
 class ServingEvaluator:
