@@ -16,7 +16,6 @@ and placement), computed without building a trace per step:
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,8 +60,10 @@ class StepModel:
         self.router = router
         self.lay = device.layout(model.experts)
         self._dense: dict[tuple[int, int], tuple[float, float, float]] = {}
-        self._prefill: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        self._prefill: dict[int, list[tuple[float, float, float, float]]] = {}
         self._dense_template()
+        self._attn_kind = ATTN
+        self._true = np.True_
         g, d = model.group, model.head_dim
         kernel = device.backend.attention
         self._decode_ops = []
@@ -144,57 +145,67 @@ class StepModel:
         dev, lay, m = self.device, self.lay, self.model
         mb = lay.microbatches
         sum_kv = np.asarray(sum_kv, dtype=float)
-        t_pim = np.zeros_like(sum_kv)
-        t_xpu = np.zeros_like(sum_kv)
-        energy = np.zeros_like(sum_kv)
-        rows_f, rows_b = [], []
-        if n_decode:
-            for op in self._decode_ops:
-                rows_f.append((op.f_a * sum_kv + op.f_b * n_decode) / mb)
-                rows_b.append((op.b_a * sum_kv + op.b_b * n_decode) / mb)
-        ctx = context if context else (0,) * len(prefill)
-        for (p_len, c_len), n_req in sorted(Counter(zip(prefill, ctx, strict=True)).items()):
+        n_dec = len(self._decode_ops) if n_decode else 0
+        groups: dict[tuple[int, int], int] = {}
+        for key in zip(prefill, context if context else (0,) * len(prefill), strict=True):
+            groups[key] = groups.get(key, 0) + 1
+        n_rows = n_dec + 2 * len(groups)
+        if not n_rows:
+            z = np.zeros_like(sum_kv)
+            return z, z.copy(), z.copy()
+        f = np.empty((n_rows, sum_kv.size))
+        b = np.empty((n_rows, sum_kv.size))
+        for i, op in enumerate(self._decode_ops[:n_dec]):
+            f[i] = (op.f_a * sum_kv + op.f_b * n_decode) / mb
+            b[i] = (op.b_a * sum_kv + op.b_b * n_decode) / mb
+        i = n_dec
+        for (p_len, c_len), n_req in sorted(groups.items()):
             for f1, b1 in self._prefill_rows(p_len, c_len):
-                rows_f.append(np.full_like(sum_kv, f1 * n_req / mb))
-                rows_b.append(np.full_like(sum_kv, b1 * n_req / mb))
-        if rows_f:
-            f = np.stack(rows_f)
-            b = np.stack(rows_b)
-            kind = np.full(f.shape, ATTN)
-            f_dev, b_dev = dev.split_rows(kind, f, np.zeros_like(f), b, lay, m.kv_heads)
+                f[i] = f1 * n_req / mb
+                b[i] = b1 * n_req / mb
+                i += 1
+        f_dev, b_dev = dev.split_rows(self._attn_kind, f, 0.0, b, lay, m.kv_heads)
+        decode = None
+        if n_dec:
             decode = np.zeros(f.shape, dtype=bool)
-            if n_decode:
-                decode[:len(self._decode_ops)] = True
-            on_pim, t, e = dev.run_rows(f_dev, b_dev, np.ones(f.shape, dtype=bool), decode)
+            decode[:n_dec] = True
+        on_pim, t, e = dev.run_rows(f_dev, b_dev, self._true, decode)
+        if on_pim.any():
             t_pim = (np.where(on_pim, t, 0.0) * m.layers).sum(axis=0)
             t_xpu = (np.where(on_pim, 0.0, t) * m.layers).sum(axis=0)
-            energy = (e * m.layers * lay.stage * mb).sum(axis=0)
+        else:
+            t_pim = np.zeros_like(sum_kv)
+            t_xpu = (t * m.layers).sum(axis=0)
+        energy = (e * m.layers * lay.stage * mb).sum(axis=0)
         if dev.co_processing:  # decode attention (PIM) overlaps prefill attention (xPU)
             latency = np.where((t_pim > 0) & (t_xpu > 0), np.maximum(t_pim, t_xpu),
                                t_pim + t_xpu)
         else:
             latency = t_pim + t_xpu
-        pim = t_pim
-        return latency, energy, pim
+        return latency, energy, t_pim
 
     def _prefill_rows(self, p_len: int, ctx: int = 0) -> list[tuple[float, float]]:
         """FLOPs and bytes of the attention rows of one prompt chunk of ``p_len`` tokens whose
         first ``ctx`` prompt tokens are already cached (one block): each query attends the
         cached keys plus, under the causal mask, ``ceil((p_len + 1) / 2)`` of its chunk's on
-        average (as :func:`~accel_sim.llm.iteration_trace` for a whole prompt)."""
-        key = (p_len, ctx)
-        hit = self._prefill.get(key)
+        average (as :func:`~accel_sim.llm.iteration_trace` for a whole prompt). Both are
+        linear in ``ctx`` (the keys), so two layers per ``p_len`` are built and cached."""
+        hit = self._prefill.get(p_len)
         if hit is None:
             m = self.model
-            g, d, keys = m.group, m.head_dim, ctx + (p_len + 2) // 2
-            hit = []
-            for op, n, k in ((OpKind.ATTN_SCORE, keys, d), (OpKind.ATTN_CONTEXT, d, keys)):
-                lay = Layer("a", op, g * p_len, n, k, groups=m.kv_heads, input_bits=m.bits,
-                            weight_bits=m.stored_weight_bits, output_bits=m.bits)
-                hit.append((lay.flops, layer_traffic(lay)))
+            g, d = m.group, m.head_dim
+            rows = []
+            for keys in ((p_len + 2) // 2, (p_len + 2) // 2 + 1):
+                row = []
+                for op, n, k in ((OpKind.ATTN_SCORE, keys, d), (OpKind.ATTN_CONTEXT, d, keys)):
+                    lay = Layer("a", op, g * p_len, n, k, groups=m.kv_heads, input_bits=m.bits,
+                                weight_bits=m.stored_weight_bits, output_bits=m.bits)
+                    row.append((float(lay.flops), layer_traffic(lay)))
+                rows.append(row)
+            hit = [(f0, f1 - f0, b0, b1 - b0) for (f0, b0), (f1, b1) in zip(*rows, strict=True)]
             if len(self._prefill) < 65536:
-                self._prefill[key] = hit
-        return hit
+                self._prefill[p_len] = hit
+        return [(f0 + df * ctx, b0 + db * ctx) for f0, df, b0, db in hit]
 
     def moe(self, tokens: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per step: MoE latency (s, per micro-batch slot), dynamic energy (J) and PIM time for

@@ -542,8 +542,8 @@ class LlmSystem(Device[XpuSystemConfig]):
         return np.where(b > 0, lat + b / bw, 0.0)
 
     # ------------------------------------------------------------------ operators
-    def _place(self, flops: np.ndarray, nbytes: np.ndarray, offloadable: np.ndarray
-               ) -> np.ndarray:
+    def _place(self, flops: np.ndarray, nbytes: np.ndarray,
+               offloadable: np.ndarray | np.bool_) -> np.ndarray:
         """True where an operator runs on PIM (Op/B rule)."""
         if not self.offloads:
             return np.zeros(np.shape(flops), dtype=bool)
@@ -723,8 +723,8 @@ class LlmSystem(Device[XpuSystemConfig]):
             "comm_s": comm * scale, "pim_s": pim_time * scale,
             "on_pim": on_pim.astype(float)}, lay)
 
-    def split_rows(self, kind: np.ndarray, flops: np.ndarray, wbytes: np.ndarray,
-                   abytes: np.ndarray, lay: Layout, kv_heads: int
+    def split_rows(self, kind: np.ndarray | int, flops: np.ndarray,
+                   wbytes: np.ndarray | float, abytes: np.ndarray, lay: Layout, kv_heads: int
                    ) -> tuple[np.ndarray, np.ndarray]:
         """FLOPs and bytes one device of a stage handles for one operator instance.
 
@@ -733,6 +733,9 @@ class LlmSystem(Device[XpuSystemConfig]):
         over ``tp``, KV over ``min(tp, kv_heads)``); experts go through :meth:`moe_times`.
         """
         kvs = max(1, min(lay.tp, kv_heads))
+        if np.ndim(kind) == 0 and kind == ATTN:  # attention rows only (the serving steps)
+            return (np.asarray(flops, dtype=float) / (lay.dp * lay.tp),
+                    np.asarray(abytes, dtype=float) / (lay.dp * kvs))
         f = np.where(kind == DENSE, flops / lay.stage,
                      np.where(kind == VECTOR, flops / lay.dp,
                               np.where(kind == ATTN, flops / (lay.dp * lay.tp), 0.0)))
@@ -741,7 +744,7 @@ class LlmSystem(Device[XpuSystemConfig]):
                               np.where(kind == ATTN, abytes / (lay.dp * kvs), 0.0)))
         return f, b
 
-    def run_rows(self, f_dev: np.ndarray, b_dev: np.ndarray, offloadable: np.ndarray,
+    def run_rows(self, f_dev: np.ndarray, b_dev: np.ndarray, offloadable: np.ndarray | np.bool_,
                  decode: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Placement, time (s) and energy per device (J) of operators given per-device work

@@ -333,10 +333,33 @@ class IterationLog:
     energy_j: list[np.ndarray] = field(default_factory=list)
     pim_s: list[np.ndarray] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._rows: list[tuple[float, ...]] = []  # single iterations not yet in the arrays
+        self._sizes: list[int] = []
+
+    def add(self, replica: int, start: float, latency: float, energy: float, pim: float,
+            decode: int, prefill_requests: int, prefill_tokens: int, kv_tokens: int,
+            queue: int) -> None:
+        """One iteration (kept as a row until the next block or :meth:`columns`)."""
+        self._rows.append((replica, start, latency, decode, prefill_requests, prefill_tokens,
+                           kv_tokens, queue, energy, pim))
+        self._sizes.append(1)
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        cols = list(zip(*self._rows, strict=True))
+        self._rows = []
+        for f, vals in zip(dataclasses.fields(self), cols, strict=True):
+            kind = np.float64 if f.name in ("start_s", "latency_s", "energy_j", "pim_s") \
+                else np.int64
+            getattr(self, f.name).append(np.array(vals, dtype=kind))
+
     def append(self, replica: int, start: float, cost: StepCosts, decode: int,
                prefill_requests: int, prefill_tokens: int, kv_tokens: np.ndarray | int,
                queue: int) -> None:
         """A block of consecutive iterations starting at ``start``."""
+        self._flush()
         lat = cost.latency_s
         n = lat.size
 
@@ -353,15 +376,17 @@ class IterationLog:
         self.queue.append(full(queue))
         self.energy_j.append(cost.energy_j)
         self.pim_s.append(cost.offload_s)
+        self._sizes.append(n)
 
     def columns(self) -> dict[str, np.ndarray]:
         """The log as columns (``iterations.csv``)."""
+        self._flush()
         return {f.name: (np.concatenate(getattr(self, f.name)) if getattr(self, f.name)
                          else np.zeros(0)) for f in dataclasses.fields(self)}
 
     def blocks(self) -> np.ndarray:
-        """Iterations per appended block (a run of decode-only iterations is one block)."""
-        return np.array([a.size for a in self.latency_s], dtype=np.int64)
+        """Iterations per logged block (a run of decode-only iterations is one block)."""
+        return np.array(self._sizes, dtype=np.int64)
 
 
 class Recorder:
@@ -385,6 +410,9 @@ class Recorder:
         self.gap_wts: list[np.ndarray] = []
         self.log = IterationLog()
         self.idle_s = 0.0
+        #: How requests arrive: ``trace`` (given times), ``poisson`` or ``closed_loop``.
+        self.mode = ("trace" if reqs.arrival_s is not None else
+                     "poisson" if cfg.rate is not None else "closed_loop")
 
     def arrived(self, rid: int, now: float, replica: int) -> None:
         self.arrival[rid] = now
@@ -450,9 +478,7 @@ class Recorder:
             "model": model.name, "device": device, "devices": layout.devices,
             "batch": cfg.batch, "batch_cap": cap, "max_batch_kv": fit,
             "lin": lin, "lout": lout,
-            "rate": cfg.rate, "mode": "poisson" if cfg.rate is not None else (
-                "trace" if cfg.trace is not None and np.isfinite(self.arrival).all()
-                and self._trace_arrivals else "closed_loop"),
+            "rate": cfg.rate, "mode": self.mode,
             "requests": cfg.requests, "seed": cfg.seed, "routing": cfg.routing,
             "prefill": cfg.prefill, "scheduler": scheduler,
             "kv": "reserve" if cfg.block_size is None else "paged",
@@ -491,8 +517,6 @@ class Recorder:
         return ServeResult(MappingProxyType(summary), MappingProxyType(reqs),
                            MappingProxyType(its), self.log.blocks())
 
-    _trace_arrivals = False
-
 
 class _Replica:
     """One serving system: its queue, running requests, KV memory and step costs."""
@@ -526,7 +550,6 @@ class _Server:
         rng = np.random.default_rng(cfg.seed)
         if reqs.arrival_s is not None:
             self.schedule: np.ndarray | None = np.asarray(reqs.arrival_s, dtype=float)
-            recorder._trace_arrivals = True
         elif cfg.rate is not None:
             self.schedule = np.cumsum(rng.exponential(1.0 / cfg.rate, size=n))
         else:
@@ -707,8 +730,9 @@ class _Server:
                              cost.offload_s)
         start = env.now
         yield env.timeout(float(cost.latency_s[0]))
-        rec.log.append(rep.index, start, cost, dec.size, len(prompts), sum(prompts),
-                       self._kv_tokens(rep), queue)
+        rec.log.add(rep.index, start, float(cost.latency_s[0]), float(cost.energy_j[0]),
+                    float(cost.offload_s[0]), dec.size, len(prompts), sum(prompts),
+                    self._kv_tokens(rep), queue)
         made = []  # prompts whose last chunk ran: they made a token
         for r, t in batch.chunks:
             self.pre_done[r] += t
