@@ -22,10 +22,20 @@ Mixtral-8x7B on 4 devices (the ``xpu`` and ``duplex`` systems, default configs):
 3. Routing: ``Router.counts_many(64, 1000)`` (numba) vs 1000 calls of a vectorised numpy
    reference that draws top-2 distinct experts per token by argsort of random keys and counts
    them with ``bincount``.
+4. Chunked prefill and paged KV (issue 14's goal: >= 1,000 requests simulated per wall second):
+   ``--scheduler sarathi --chunk-size 512 --block-size 16``, Llama-3-8B on one H100 (``xpu``,
+   ``devices=1``), Poisson arrivals, 10,000 requests, for two length mixes: the shipped
+   conversation trace (``--trace conversations``: prompts of 2,375 tokens on average, so about
+   five chunked iterations per prompt) at 4 req/s, and lognormal lengths (means 512 / 256
+   tokens, sigma 1) at 20 req/s. Reference: every iteration priced with a full trace
+   evaluation (``iteration_trace`` + ``device.evaluate``), timed on a sample of the run's own
+   iterations (their decode count, mean KV length and prefill tokens) and extrapolated to the
+   run's iteration count (cost model only: a lower bound on such a simulator).
 
 Times are medians of ``--repeat`` runs (serve, passes over the naive sample) or of 5 (routing).
 
-Usage: ``python benchmarks/bench_serve.py [--quick] [--requests N] [--repeat R] [--sample S]``
+Usage: ``python benchmarks/bench_serve.py [--quick] [--requests N] [--repeat R] [--sample S]
+[--sections 1,2,3,4]``
 (``--quick``: 2,000 requests, one repeat, a 50-iteration naive sample; well under a minute).
 """
 
@@ -86,13 +96,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=None, help="serve runs per case (median)")
     ap.add_argument("--sample", type=int, default=None,
                     help="decode iterations timed on the naive path")
+    ap.add_argument("--sections", default="1,2,3,4",
+                    help="comma-separated sections to run (default all: 1,2,3,4)")
     args = ap.parse_args()
+    sections = {int(x) for x in args.sections.split(",")}
     requests = args.requests or (2_000 if args.quick else 10_000)
     repeat = args.repeat or (1 if args.quick else 3)
     sample = args.sample or (50 if args.quick else 200)
 
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
           f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
+    if sections & {1, 2, 3}:
+        moe_sections(requests, repeat, sample)
+    if 4 in sections:
+        chunked(requests, repeat, sample)
+
+
+def moe_sections(requests: int, repeat: int, sample: int) -> None:
+    """Sections 1-3: Mixtral serve runs, the naive per-iteration path, routing."""
     model = get_model(MODEL)
     devices = {name: cast(LlmSystem, get_device(name)()) for name in DEVICES}
     closed, poisson = closed_cfg(requests), poisson_cfg(requests)
@@ -175,6 +196,46 @@ def main() -> None:
           f"ratio numpy / Router {t_ref / t_router:.1f}")
     print(f"  tokens per expert: Router mean {c_router.mean():.3f} std {c_router.std():.3f}; "
           f"numpy mean {c_ref.mean():.3f} std {c_ref.std():.3f}")
+
+
+
+
+def chunked(requests: int, repeat: int, sample: int) -> None:
+    """Section 4: chunked prefill and paged KV, requests simulated per wall second."""
+    dev = cast(LlmSystem, get_device("xpu").from_params({"devices": "1"}))
+    system = cast(ServingSystem, dev)
+    mixes = (("conversations trace, 4 req/s", {"trace": "conversations", "rate": 4.0}),
+             ("lognormal 512/256 sigma 1, 20 req/s",
+              {"length_dist": "lognormal", "length_spread": 1.0, "lin": 512, "lout": 256,
+               "rate": 20.0}))
+    common = {"model": "llama3_8b", "batch": 256, "scheduler": "sarathi", "chunk_size": 512,
+              "block_size": 16}
+    print(f"\n4. chunked prefill + paged KV: llama3_8b on 1 x H100, sarathi (512-token "
+          f"budget), 16-token blocks, {requests:,} requests, median of {repeat}")
+    print(f"{'mix':<36} | {'wall s':>7} {'req/s':>7} {'iterations':>10} {'it/s':>8} | "
+          f"{'naive us/it':>11} {'naive run s':>11} {'ratio':>6} | {'preempt':>7} "
+          f"{'KV peak':>7}")
+    model = get_model("llama3_8b")
+    for label, mix in mixes:
+        cfg = ServeConfig(requests=requests, **common, **mix)  # type: ignore[arg-type]
+        serve(ServeConfig(requests=64, **common, **mix), system)  # type: ignore[arg-type]
+        wall, res = timed_serve(cfg, system, repeat)
+        its = res.iterations
+        iters = int(res.summary["iterations"])
+        rng = np.random.default_rng(0)
+        pick = rng.choice(iters, size=min(sample, iters), replace=False)
+        t0 = time.perf_counter()
+        for i in pick:
+            d, p = int(its["decode"][i]), int(its["prefill_tokens"][i])
+            kv = max(int(its["kv_tokens"][i]) // max(d, 1), 1)
+            trace = iteration_trace(model, decode_kv=[kv] * d, prefill=[p] if p else [])
+            dev.evaluate(trace)
+        naive_it = (time.perf_counter() - t0) / pick.size
+        s = res.summary
+        print(f"{label:<36} | {wall:7.2f} {requests / wall:7,.0f} {iters:10,} "
+              f"{iters / wall:8,.0f} | {naive_it * 1e6:11.0f} {naive_it * iters:11,.1f} "
+              f"{naive_it * iters / wall:6.0f} | {s['preemptions']:7,} "
+              f"{s['kv_peak_fraction']:7.0%}")
 
 
 if __name__ == "__main__":

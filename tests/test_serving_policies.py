@@ -353,3 +353,22 @@ def test_requests_csv_has_replica_and_preemption_columns(tmp_path):
     with open(tmp_path / "requests.csv", newline="") as fh:
         head = next(csv.reader(fh))
     assert head[-2:] == ["replica", "preemptions"]
+
+
+def test_fused_chunk_runs_give_the_numbers_of_one_iteration_at_a_time(monkeypatch):
+    """Runs of identical chunked-prefill iterations are priced in one call; the result must
+    be the iteration-by-iteration one (to rounding)."""
+    from accel_sim.serving._serve import _Server
+
+    cfg = ServeConfig(model="llama3_8b", requests=60, lin=3000, lout=60, rate=4.0,
+                      length_dist="lognormal", length_spread=0.5, scheduler="sarathi",
+                      chunk_size=256, block_size=16, batch=32)
+    fused = serve(cfg, _xpu())
+    monkeypatch.setattr(_Server, "fuse_chunks", False)
+    single = serve(cfg, _xpu())
+    assert fused.blocks.size < 0.7 * single.blocks.size  # the fusion did happen
+    for k in ("latency_s", "decode", "prefill_tokens", "kv_tokens", "energy_j"):
+        assert fused.iterations[k] == pytest.approx(single.iterations[k], rel=1e-12), k
+    for k in ("first_token_s", "finish_s", "tbt_max_s"):
+        assert fused.requests[k] == pytest.approx(single.requests[k], rel=1e-12), k
+    assert fused.summary["tbt_p99_s"] == pytest.approx(single.summary["tbt_p99_s"], rel=1e-12)

@@ -137,19 +137,27 @@ class StepModel:
         return hit
 
     def attention(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = (),
-                  context: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  context: tuple[int | np.ndarray, ...] = ()
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per step: attention latency (s, per micro-batch slot, before the pipeline factor),
         dynamic energy (J) and PIM time, for ``n_decode`` decode requests whose KV lengths sum
         to ``sum_kv[step]`` plus the prompt chunks in ``prefill`` (``context[i]`` tokens of
-        chunk ``i``'s prompt already cached; empty: whole prompts)."""
+        chunk ``i``'s prompt already cached, an integer or one value per step; empty: whole
+        prompts)."""
         dev, lay, m = self.device, self.lay, self.model
         mb = lay.microbatches
         sum_kv = np.asarray(sum_kv, dtype=float)
         n_dec = len(self._decode_ops) if n_decode else 0
         groups: dict[tuple[int, int], int] = {}
-        for key in zip(prefill, context if context else (0,) * len(prefill), strict=True):
-            groups[key] = groups.get(key, 0) + 1
-        n_rows = n_dec + 2 * len(groups)
+        per_step: list[tuple[int, np.ndarray]] = []
+        for p_len, c_len in zip(prefill, context if context else (0,) * len(prefill),
+                                strict=True):
+            if np.ndim(c_len):
+                per_step.append((p_len, np.asarray(c_len, dtype=float)))
+            else:
+                key = (p_len, int(c_len))
+                groups[key] = groups.get(key, 0) + 1
+        n_rows = n_dec + 2 * (len(groups) + len(per_step))
         if not n_rows:
             z = np.zeros_like(sum_kv)
             return z, z.copy(), z.copy()
@@ -163,6 +171,11 @@ class StepModel:
             for f1, b1 in self._prefill_rows(p_len, c_len):
                 f[i] = f1 * n_req / mb
                 b[i] = b1 * n_req / mb
+                i += 1
+        for p_len, c_arr in per_step:  # one chunk whose context grows step by step
+            for f0, df, b0, db in self._prefill_coeffs(p_len):
+                f[i] = (f0 + df * c_arr) / mb
+                b[i] = (b0 + db * c_arr) / mb
                 i += 1
         f_dev, b_dev = dev.split_rows(self._attn_kind, f, 0.0, b, lay, m.kv_heads)
         decode = None
@@ -188,8 +201,13 @@ class StepModel:
         """FLOPs and bytes of the attention rows of one prompt chunk of ``p_len`` tokens whose
         first ``ctx`` prompt tokens are already cached (one block): each query attends the
         cached keys plus, under the causal mask, ``ceil((p_len + 1) / 2)`` of its chunk's on
-        average (as :func:`~accel_sim.llm.iteration_trace` for a whole prompt). Both are
-        linear in ``ctx`` (the keys), so two layers per ``p_len`` are built and cached."""
+        average (as :func:`~accel_sim.llm.iteration_trace` for a whole prompt)."""
+        return [(f0 + df * ctx, b0 + db * ctx) for f0, df, b0, db in self._prefill_coeffs(p_len)]
+
+    def _prefill_coeffs(self, p_len: int) -> list[tuple[float, float, float, float]]:
+        """``(flops, d flops / d ctx, bytes, d bytes / d ctx)`` of the score and context rows
+        of a ``p_len``-token chunk: both are linear in the cached context (the keys), so two
+        layers per ``p_len`` are built and cached."""
         hit = self._prefill.get(p_len)
         if hit is None:
             m = self.model
@@ -205,7 +223,7 @@ class StepModel:
             hit = [(f0, f1 - f0, b0, b1 - b0) for (f0, b0), (f1, b1) in zip(*rows, strict=True)]
             if len(self._prefill) < 65536:
                 self._prefill[p_len] = hit
-        return [(f0 + df * ctx, b0 + db * ctx) for f0, df, b0, db in hit]
+        return hit
 
     def moe(self, tokens: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per step: MoE latency (s, per micro-batch slot), dynamic energy (J) and PIM time for
@@ -230,8 +248,12 @@ class StepModel:
                 (t * share).reshape(steps, n_layers).sum(axis=1))
 
     # ------------------------------------------------------------------ iterations
+    #: ``context`` entries may be arrays (one value per step): the server then prices a run
+    #: of chunked-prefill iterations in one call.
+    vector_context = True
+
     def steps(self, n_decode: int, sum_kv: np.ndarray, prefill: tuple[int, ...] = (),
-              context: tuple[int, ...] = ()) -> StepCosts:
+              context: tuple[int | np.ndarray, ...] = ()) -> StepCosts:
         """Iterations with ``n_decode`` decode requests (KV lengths summing to ``sum_kv[i]`` in
         step ``i``) and the prompt chunks ``prefill`` (``context``: tokens of each chunk's
         prompt already cached): latency (s), energy (J, dynamic + the devices' idle power over

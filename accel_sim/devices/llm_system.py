@@ -749,7 +749,7 @@ class LlmSystem(Device[XpuSystemConfig]):
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Placement, time (s) and energy per device (J) of operators given per-device work
         (``decode``: the decode attention rows, timed with the backend kernel's latency
-        factor)."""
+        factor where they run on the xPU)."""
         x, p = self.xpu_unit(), self.pim_unit()
         on_pim = self._place(f_dev, b_dev, offloadable)
         t = x.time(f_dev, b_dev)
@@ -759,7 +759,8 @@ class LlmSystem(Device[XpuSystemConfig]):
             e = np.where(on_pim, p.energy(f_dev, b_dev), e)
         kernel = self.backend.attention
         if decode is not None and kernel is not None and kernel.latency_factor != 1.0:
-            t = np.where(decode, t * kernel.latency_factor, t)
+            # the GPU kernel's inefficiency; attention placed on the PIM does not run it
+            t = np.where(decode & ~on_pim, t * kernel.latency_factor, t)
         return on_pim, t, e
 
     @staticmethod

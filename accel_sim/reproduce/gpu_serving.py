@@ -8,13 +8,19 @@ that produced it (:mod:`accel_sim.devices._llm_backend`):
   serving exactly ``batch`` requests), backend ``trtllm_mmha``. The first-token latency at
   input 128 is the backend's one calibration point (``TRTLLM_OVERHEAD_S``), not a prediction.
 * TensorRT-LLM v0.15 performance overview (the GPU rows of the Duplex reproduction):
-  in-flight batching at the engine's batch limit or the KV memory, backend ``trtllm``.
+  in-flight batching at the engine's batch limit or the KV memory, backend ``trtllm``, as many
+  requests as the overview's ``trtllm-bench`` runs used (30,000 at 128/128, 3,000 at
+  128/2048, 1,500 at 2048/2048), all waiting from the start (a closed loop at the batch cap is
+  the same schedule).
 * MLPerf Inference v4.0, closed, DGX-H100 (8x H100-SXM-80GB), llama2-70b-99.9, TensorRT-LLM
-  FP8: Offline and Server. Our stated assumptions: every request has 294 input and 292 output
-  tokens (fixed lengths; OpenOrca's mean output is 291.9 tokens and its mean input about 294),
-  TP2 with four data-parallel groups, precision ``fp8``, backend ``trtllm``, batch limited by
-  the KV memory (at most 2048); Offline is a closed loop, Server Poisson arrivals at the
-  submission's 70.98 queries/s.
+  FP8: Offline and Server. Our stated assumptions: prompt and output lengths lognormal with
+  means 294 and 292 tokens (OpenOrca's mean output is 291.9 tokens, its mean input about 294)
+  and sigma 0.5 (then the 99th percentile is 2.8 x the mean, about 830 tokens, inside the
+  dataset's 1,024-token limit), TP2 with four data-parallel groups, precision ``fp8``,
+  backend ``trtllm``, each request reserving its KV (TensorRT-LLM's no-evict policy), at most
+  2,048 requests in flight; Offline serves the 24,576 samples of the dataset as a closed loop,
+  Server Poisson arrivals at the submission's 70.98 queries/s for the 600 s minimum run
+  (42,588 queries). ``--quick`` runs 2,000 / 4,000 requests.
 
 Goal (issue 14): median |error| <= 10 % and none above 25 % over the predicted rows.
 """
@@ -60,8 +66,14 @@ MLPERF = (
     ("server", "tpot_mean_s", 0.1368),
 )
 MLPERF_QPS = 70.98
-#: Our length assumption for the MLPerf dataset (see the module docstring), tokens.
-MLPERF_LIN, MLPERF_LOUT = 294, 292
+#: Our length assumption for the MLPerf dataset (see the module docstring): mean tokens and
+#: the lognormal sigma.
+MLPERF_LIN, MLPERF_LOUT, MLPERF_SIGMA = 294, 292, 0.5
+#: Samples of the MLPerf llama2-70b dataset; queries of a 600 s Server run at 70.98 q/s.
+MLPERF_OFFLINE_REQUESTS, MLPERF_SERVER_REQUESTS = 24_576, 42_588
+#: Requests of the TensorRT-LLM v0.15 ``trtllm-bench`` runs per (input, output) length.
+TRTLLM_BENCH_REQUESTS = {(128, 128): 30_000, (128, 2048): 3_000, (2048, 2048): 1_500,
+                         (2048, 128): 3_000}
 TOLERANCE = 0.25
 
 
@@ -88,26 +100,29 @@ def _v015(quick: bool) -> list[Comparison]:
     for model, xpu, n, lin, lout, measured in TRTLLM_015:
         dev = _system("xpu", {"xpu": xpu, "devices": n, "backend": "trtllm"})
         batch = min(dev.max_batch(MODELS[model], lin + lout), MEASURED_MAX_BATCH)
+        n_req = batch if quick else TRTLLM_BENCH_REQUESTS[lin, lout]
         s = serve(ServeConfig(model=model, batch=batch, lin=lin, lout=lout,
-                              requests=batch if quick else 3 * batch), dev).summary
+                              requests=n_req), dev).summary
         rows.append(Comparison(
             "output throughput (tok/s)", f"{model} FP16, {n} x {xpu.upper()}, {lin}/{lout}, "
-            f"batch {batch} (TensorRT-LLM v0.15 performance overview)", measured,
-            float(s["throughput_tok_s"]), TOLERANCE,
-            "in-flight batching, backend trtllm; chunked prefill not modelled"))
+            f"batch {batch}, {n_req:,} requests (TensorRT-LLM v0.15 performance overview)",
+            measured, float(s["throughput_tok_s"]), TOLERANCE,
+            "in-flight batching (orca), backend trtllm, KV reserved per request"))
     return rows
 
 
 def _mlperf(quick: bool) -> list[Comparison]:
     dev = _system("xpu", {"xpu": "h100", "devices": 8, "tp": 2, "precision": "fp8",
                           "backend": "trtllm"})
-    model = MODELS["llama2_70b"]
-    batch = min(dev.max_batch(model, MLPERF_LIN + MLPERF_LOUT), MEASURED_MAX_BATCH)
-    n_req = 800 if quick else 4000
-    off = serve(ServeConfig(model="llama2_70b", batch=batch, lin=MLPERF_LIN, lout=MLPERF_LOUT,
-                            requests=n_req), dev)
-    srv = serve(ServeConfig(model="llama2_70b", batch=batch, lin=MLPERF_LIN, lout=MLPERF_LOUT,
-                            requests=n_req, rate=MLPERF_QPS, seed=0), dev)
+    batch = MEASURED_MAX_BATCH
+
+    def case(requests: int, rate: float | None) -> ServeConfig:
+        return ServeConfig(model="llama2_70b", batch=batch, lin=MLPERF_LIN, lout=MLPERF_LOUT,
+                           length_dist="lognormal", length_spread=MLPERF_SIGMA,
+                           requests=requests, rate=rate, seed=0)
+
+    off = serve(case(2000 if quick else MLPERF_OFFLINE_REQUESTS, None), dev)
+    srv = serve(case(4000 if quick else MLPERF_SERVER_REQUESTS, MLPERF_QPS), dev)
     ours = {
         ("offline", "throughput_tok_s"): float(off.summary["throughput_tok_s"]),
         ("server", "throughput_tok_s"): float(srv.summary["throughput_tok_s"]),
@@ -119,10 +134,10 @@ def _mlperf(quick: bool) -> list[Comparison]:
              "tpot_mean_s": "mean time per output token (s)"}
     rows = []
     for scenario, quantity, measured in MLPERF:
-        cond = (f"{scenario}, llama2-70b FP8, 8 x H100 (TP2 x 4), {MLPERF_LIN}/{MLPERF_LOUT} "
-                f"tokens, batch <= {batch}" + (f", {MLPERF_QPS} req/s" if scenario == "server"
-                                               else "") + f" ({_MLPERF})")
-        note = "fixed lengths (assumption); backend trtllm, precision fp8"
+        cond = (f"{scenario}, llama2-70b FP8, 8 x H100 (TP2 x 4), lognormal lengths, means "
+                f"{MLPERF_LIN}/{MLPERF_LOUT} tokens, sigma {MLPERF_SIGMA}, batch <= {batch}"
+                + (f", {MLPERF_QPS} req/s" if scenario == "server" else "") + f" ({_MLPERF})")
+        note = "lengths assumed (see README); backend trtllm, precision fp8"
         if scenario == "server" and quantity == "throughput_tok_s":
             note += "; set by the arrival rate when the system keeps up"
         rows.append(Comparison(names[quantity], cond, measured, ours[(scenario, quantity)],

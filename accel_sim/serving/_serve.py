@@ -525,6 +525,7 @@ class _Replica:
         self.index = index
         self.steps = steps
         self.context = _accepts_context(steps)
+        self.vector = self.context and bool(getattr(steps, "vector_context", False))
         self.state = state
         self.wake: simpy.Event | None = None
         self.idle_since = 0.0  # when it last ran out of work, s
@@ -652,11 +653,80 @@ class _Server:
             batch = self.policy.plan(st)
             if batch.decode and not batch.chunks and not batch.admit and not preempted:
                 yield from self._decode_block(rep, batch.decode)
+            elif (self.fuse_chunks and rep.vector and self.policy.chunked
+                  and len(batch.chunks) == 1 and not batch.admit and not preempted
+                  and (k := self._chunk_run_length(rep, batch)) > 1):
+                yield from self._chunk_run(rep, batch, k)
             elif batch.decode or batch.chunks:
                 yield from self._iteration(rep, batch, swap_out)
             else:  # pragma: no cover - the up-front checks make every request fit alone
                 raise RuntimeError(f"replica {rep.index}: nothing can run (waiting "
                                    f"{len(st.waiting)}, running {len(st.running)})")
+
+    #: Price runs of identical chunked-prefill iterations in one call (same numbers as one by
+    #: one; tests switch it off to check that).
+    fuse_chunks = True
+
+    def _growth(self, kv: KvCache, run: np.ndarray, t: np.ndarray, n: int) -> np.ndarray | None:
+        """Cumulative new KV blocks the requests ``run`` (KV length ``t`` at the first step)
+        need over ``n`` decode steps (``None``: none, or the cache is not paged)."""
+        if not kv.paged or n <= 1 or not run.size:
+            return None
+        first = self.held[run] * kv.block - t + 1  # step at which the next block is due
+        cnt = np.maximum(0, -(-(n - first) // kv.block))
+        if not cnt.sum():
+            return None
+        at = np.repeat(first, cnt) + kv.block * (
+            np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        return np.cumsum(np.bincount(at, minlength=n)[:n])
+
+    def _chunk_run_length(self, rep: _Replica, batch: Batch) -> int:
+        """How many iterations repeat ``batch``'s shape: the same decodes and one prompt taking
+        the whole token budget without finishing (no admission can happen: the budget is
+        spent), until a decode finishes or the KV cache runs short."""
+        (r, take), = batch.chunks
+        left = int(self.pre_need[r] - self.pre_done[r])
+        if take >= left:
+            return 1
+        k = -(-left // take) - 1  # iterations whose chunk leaves some of the prompt
+        run = np.array(batch.decode, dtype=np.int64)
+        rec = self.rec
+        if run.size:
+            k = min(k, int((rec.lout[run] - rec.made[run]).min()))
+            growth = self._growth(rep.state.kv, run, rec.lin[run] + rec.made[run], k)
+            if growth is not None and growth[-1] > rep.state.kv.free:
+                k = int(np.searchsorted(growth, rep.state.kv.free, side="right"))
+        return k
+
+    def _chunk_run(self, rep: _Replica, batch: Batch, k: int):
+        """``k`` iterations of ``batch``'s shape (see :meth:`_chunk_run_length`)."""
+        env, rec, st, kv = self.env, self.rec, rep.state, rep.state.kv
+        (r, take), = batch.chunks
+        run = np.array(batch.decode, dtype=np.int64)
+        d = run.size
+        t = rec.lin[run] + rec.made[run]
+        steps = np.arange(k, dtype=float)
+        sum_kv = float(t.sum()) + d * steps
+        context = float(self.pre_done[r]) + take * steps
+        cost = rep.steps.steps(d, sum_kv, (take,), context=(context,))  # type: ignore[call-arg]
+        growth = self._growth(kv, run, t, k)
+        kv_tok: np.ndarray | int = kv.used * kv.block
+        if growth is not None:
+            kv_tok = (kv.used + growth) * kv.block
+        start = env.now
+        queue = len(st.waiting)
+        yield env.timeout(float(cost.latency_s.sum()))
+        rec.log.append(rep.index, start, cost, d, 1, take, kv_tok, queue)
+        self.pre_done[r] += k * take
+        if d:
+            if kv.paged and k > 1:
+                new = kv.blocks(t + k - 1)
+                kv.used += int((new - self.held[run]).clip(min=0).sum())
+                self.held[run] = np.maximum(new, self.held[run])
+            rec.decode_block(start, env.now, run, cost.latency_s)
+            ended = [int(x) for x in run if rec.made[x] >= rec.lout[x]]
+            if ended:
+                self._finish(rep, ended)
 
     def _make_room(self, rep: _Replica) -> tuple[int, int]:
         """Give every decoding request the KV block of its next token, preempting the most
@@ -753,16 +823,9 @@ class _Server:
         d = run.size
         t = rec.lin[run] + rec.made[run]  # KV length of each request's first step here
         queue = len(st.waiting)
-        growth = None
-        if kv.paged and n > 1:  # blocks each later step needs; stop before a shortage
-            first = self.held[run] * kv.block - t + 1  # step at which the next block is due
-            cnt = np.maximum(0, -(-(n - first) // kv.block))
-            if cnt.sum():
-                at = np.repeat(first, cnt) + kv.block * (
-                    np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-                growth = np.cumsum(np.bincount(at, minlength=n)[:n])
-                if growth[-1] > kv.free:
-                    n = int(np.searchsorted(growth, kv.free, side="right"))
+        growth = self._growth(kv, run, t, n)  # blocks each later step needs
+        if growth is not None and growth[-1] > kv.free:  # stop before a shortage
+            n = int(np.searchsorted(growth, kv.free, side="right"))
         t_next = self._next_arrival() if self.policy.admits_on_arrival(st) else np.inf
         kv0 = float(t.sum())
         # cost steps in growing chunks until the block ends or passes the next arrival
