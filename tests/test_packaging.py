@@ -46,3 +46,25 @@ def test_readme_examples_name_their_extras():
             line = readme[readme.rfind("\n", 0, m.start()) + 1:readme.find("\n", m.end())]
             assert extra in installed or f"[{extra}]" in line or f"'.[{extra}" in line \
                 or f"accel-sim[{extra}]" in line, (extra, line)
+
+
+def test_package_data_ships_every_data_file():
+    """Every file in a package's ``data/`` folder is matched by a ``package_data`` glob of
+    setup.cfg (an editable install would hide a missing one)."""
+    import fnmatch
+
+    cp = configparser.ConfigParser()
+    cp.read(ROOT / "setup.cfg")
+    globs = {pkg: [g.strip() for g in text.replace("\n", ",").split(",") if g.strip()]
+             for pkg, text in cp["options.package_data"].items()}
+    missing = []
+    for path in sorted((ROOT / "accel_sim").rglob("data/*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        pkg_dir = path.parent.parent
+        pkg = ".".join(pkg_dir.relative_to(ROOT).parts)
+        rel = path.relative_to(pkg_dir).as_posix()
+        if not any(fnmatch.fnmatch(rel, g) for g in globs.get(pkg, [])):
+            missing.append(f"{pkg}: {rel}")
+    assert not missing, missing
+    assert "accel_sim.serving" in globs  # the shipped conversation trace

@@ -7,7 +7,7 @@ names its case, e.g. ``test_step_costs[llama3_70b-decode]``.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -88,6 +88,26 @@ class ServingSystemContract:
         costs = self._system().step_costs(get_model(model), _router(model))
         lat = costs.steps(16, np.array([16 * 128.0, 16 * 1024.0, 16 * 8192.0])).latency_s
         assert np.all(np.diff(lat) >= -1e-15), lat
+
+    @pytest.mark.parametrize("model", ["llama3_70b"])
+    def test_chunked_prefill_serves(self, model: str) -> None:
+        """Chunked prefill and a paged cache work on the system; a coster that takes the
+        optional ``context`` never prices a chunk cheaper after more of its prompt is
+        cached."""
+        import inspect
+
+        from ..serving import ServeConfig, serve
+
+        dev, m = self._system(), get_model(model)
+        steps: Any = dev.step_costs(m, _router(model)).steps  # the optional 4th parameter
+        if "context" in inspect.signature(steps).parameters:
+            lat = [float(steps(0, np.zeros(1), (256,), context=(c,)).latency_s[0])
+                   for c in (0, 1024, 4096)]
+            assert lat == sorted(lat), lat
+        cfg = ServeConfig(model=model, batch=8, lin=700, lout=8, requests=12, rate=20.0,
+                          scheduler="sarathi", chunk_size=256, block_size=16)
+        s = serve(cfg, dev).summary
+        assert s["output_tokens"] == 12 * 8 and math.isfinite(s["ttft_p99_s"])
 
     # ---------------------------------------------------------------- served end to end
     @pytest.mark.parametrize("mode", ["closed_loop", "poisson"])
