@@ -18,9 +18,12 @@ that produced it (:mod:`accel_sim.devices._llm_backend`):
   and sigma 0.5 (then the 99th percentile is 2.8 x the mean, about 830 tokens, inside the
   dataset's 1,024-token limit), TP2 with four data-parallel groups, precision ``fp8``,
   backend ``trtllm``, each request reserving its KV (TensorRT-LLM's no-evict policy), at most
-  2,048 requests in flight; Offline serves the 24,576 samples of the dataset as a closed loop,
-  Server Poisson arrivals at the submission's 70.98 queries/s for the 600 s minimum run
-  (42,588 queries). ``--quick`` runs 2,000 / 4,000 requests.
+  896 (Offline) or 1,024 (Server) requests in flight per TP2 engine, the submission's
+  ``gpu_batch_size`` (``closed/NVIDIA/configs/llama2-70b/{Offline,Server}/__init__.py`` of
+  mlcommons/inference_results_v4.0, class ``H100_SXM_80GB_TP2x4``); Offline serves the
+  24,576 samples of the dataset as a closed loop, Server Poisson arrivals at the
+  submission's 70.98 queries/s for the 600 s minimum run (42,588 queries). ``--quick``
+  runs 2,000 / 4,000 requests.
 
 Goal (issue 14): median |error| <= 10 % and none above 25 % over the predicted rows.
 """
@@ -69,6 +72,9 @@ MLPERF_QPS = 70.98
 #: Our length assumption for the MLPerf dataset (see the module docstring): mean tokens and
 #: the lognormal sigma.
 MLPERF_LIN, MLPERF_LOUT, MLPERF_SIGMA = 294, 292, 0.5
+#: Requests in flight per scenario: the submission's gpu_batch_size per TP2 engine x 4 engines
+#: (closed/NVIDIA/configs/llama2-70b/{Offline,Server}/__init__.py, H100_SXM_80GB_TP2x4).
+MLPERF_BATCH = {"offline": 896 * 4, "server": 1024 * 4}
 #: Samples of the MLPerf llama2-70b dataset; queries of a 600 s Server run at 70.98 q/s.
 MLPERF_OFFLINE_REQUESTS, MLPERF_SERVER_REQUESTS = 24_576, 42_588
 #: Requests of the TensorRT-LLM v0.15 ``trtllm-bench`` runs per (input, output) length.
@@ -114,15 +120,14 @@ def _v015(quick: bool) -> list[Comparison]:
 def _mlperf(quick: bool) -> list[Comparison]:
     dev = _system("xpu", {"xpu": "h100", "devices": 8, "tp": 2, "precision": "fp8",
                           "backend": "trtllm"})
-    batch = MEASURED_MAX_BATCH
 
-    def case(requests: int, rate: float | None) -> ServeConfig:
-        return ServeConfig(model="llama2_70b", batch=batch, lin=MLPERF_LIN, lout=MLPERF_LOUT,
-                           length_dist="lognormal", length_spread=MLPERF_SIGMA,
-                           requests=requests, rate=rate, seed=0)
+    def case(scenario: str, requests: int, rate: float | None) -> ServeConfig:
+        return ServeConfig(model="llama2_70b", batch=MLPERF_BATCH[scenario], lin=MLPERF_LIN,
+                           lout=MLPERF_LOUT, length_dist="lognormal",
+                           length_spread=MLPERF_SIGMA, requests=requests, rate=rate, seed=0)
 
-    off = serve(case(2000 if quick else MLPERF_OFFLINE_REQUESTS, None), dev)
-    srv = serve(case(4000 if quick else MLPERF_SERVER_REQUESTS, MLPERF_QPS), dev)
+    off = serve(case("offline", 2000 if quick else MLPERF_OFFLINE_REQUESTS, None), dev)
+    srv = serve(case("server", 4000 if quick else MLPERF_SERVER_REQUESTS, MLPERF_QPS), dev)
     ours = {
         ("offline", "throughput_tok_s"): float(off.summary["throughput_tok_s"]),
         ("server", "throughput_tok_s"): float(srv.summary["throughput_tok_s"]),
@@ -135,7 +140,8 @@ def _mlperf(quick: bool) -> list[Comparison]:
     rows = []
     for scenario, quantity, measured in MLPERF:
         cond = (f"{scenario}, llama2-70b FP8, 8 x H100 (TP2 x 4), lognormal lengths, means "
-                f"{MLPERF_LIN}/{MLPERF_LOUT} tokens, sigma {MLPERF_SIGMA}, batch <= {batch}"
+                f"{MLPERF_LIN}/{MLPERF_LOUT} tokens, sigma {MLPERF_SIGMA}, batch <= "
+                f"{MLPERF_BATCH[scenario]}"
                 + (f", {MLPERF_QPS} req/s" if scenario == "server" else "") + f" ({_MLPERF})")
         note = "lengths assumed (see README); backend trtllm, precision fp8"
         if scenario == "server" and quantity == "throughput_tok_s":
