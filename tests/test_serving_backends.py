@@ -23,6 +23,7 @@ from accel_sim.serving import ServeConfig, serve
 XPU = get_device("xpu")
 
 H100_BW = 3352e9 * 0.75  # B/s: datasheet HBM x memory efficiency
+H100_L2 = 8986e9  # B/s: L2 read bandwidth (Table 3 of PMC10448217)
 OVH = 2e-6  # s per xPU operator
 
 
@@ -48,17 +49,24 @@ def test_decode_attention_by_hand(kv_len):
     kv = 8 * kv_len * 128 * 2  # B of K (or of V) per layer, read once
     ideal = 32 * 2 * ((8192 + kv) / H100_BW + OVH)
     assert _decode_attention_s("ideal", kv_len) == pytest.approx(ideal, rel=1e-9)
-    # TensorRT-LLM 0.6 MMHA: every query head reads its KV head: K and V x group 4
-    mmha = 32 * 2 * ((8192 + 4 * kv) / H100_BW + OVH)
+    # TensorRT-LLM 0.6 MMHA: every query head reads its KV head, K and V x group 4: once
+    # from DRAM, 4 times through L2 (4 x 3352 / 8986 = 1.49 DRAM reads' worth of time)
+    reads = 4 * 3352e9 / H100_L2
+    mmha = 32 * 2 * ((8192 + reads * kv) / H100_BW + OVH)
     assert _decode_attention_s("trtllm_mmha", kv_len) == pytest.approx(mmha, rel=1e-9)
     # XQA with 64-token pages: read once, plus (64 - 1) / 2 tokens of the last page
     waste = 8 * 31.5 * 128 * 2
     xqa = 32 * 2 * ((8192 + kv + waste) / H100_BW + OVH)
     assert _decode_attention_s("trtllm", kv_len) == pytest.approx(xqa, rel=1e-9)
-    # vLLM: per query head, 16-token pages, 1.23x the kernel time (Kwon et al.)
+    # vLLM: per query head (through L2 as above), 16-token pages, 1.23x the kernel time
     waste16 = 8 * 7.5 * 128 * 2
-    vllm = 32 * 2 * ((8192 + 4 * (kv + waste16)) / H100_BW + OVH) * 1.23
+    vllm = 32 * 2 * ((8192 + reads * (kv + waste16)) / H100_BW + OVH) * 1.23
     assert _decode_attention_s("vllm", kv_len) == pytest.approx(vllm, rel=1e-9)
+    # without an L2 figure (b200 preset) the re-reads come from DRAM
+    dev = XPU(XPU.Config(xpu="b200", devices=1, backend="trtllm_mmha"))
+    step = dev.step_costs(MODELS["llama3_8b"], None)
+    b200 = float(step.attention(1, np.array([float(kv_len)]))[0][0])
+    assert b200 == pytest.approx(32 * 2 * ((8192 + 4 * kv) / (8000e9 * 0.75) + OVH), rel=1e-9)
     # every kernel's cost grows with the context (the code's values, not the formulas above)
     for backend in ("ideal", "trtllm_mmha", "trtllm", "vllm"):
         assert _decode_attention_s(backend, 4 * kv_len) > 1.8 * _decode_attention_s(backend,

@@ -40,7 +40,9 @@ class AttentionKernel:
         name: Kernel name.
         kv_reads: ``"per_kv_head"`` (GQA-aware: each KV head is read once for its group of
             query heads) or ``"per_query_head"`` (one thread block per query head, each reading
-            its KV head from DRAM: the KV traffic is multiplied by the GQA group).
+            its KV head: the KV traffic is multiplied by the GQA group; the blocks of one
+            group run side by side, so DRAM serves the first read and the L2 cache the
+            others, at the xPU's L2 bandwidth when it is known, else DRAM serves them all).
         block_tokens: KV-cache page size, tokens (0: contiguous cache). The last page of a
             request is read in full: ``(block_tokens - 1) / 2`` extra tokens per request and
             layer on average.
@@ -70,16 +72,21 @@ class AttentionKernel:
         return (self.block_tokens - 1) / 2.0 if self.block_tokens > 1 else 0.0
 
     def decode_bytes(self, nbytes: _Num, score: np.ndarray | bool, m: _Num, n: _Num, k: _Num,
-                     groups: _Num, batch: _Num, bits: _Num, mb: float = 1.0) -> np.ndarray:
-        """DRAM bytes of decode attention rows under this kernel, from the bytes ``nbytes``
-        of the ideal fused kernel (arrays or scalars; the rows' IR fields: ``score`` marks
-        score rows, ``m`` is the GQA group, the KV length is ``n`` (score) or ``k``
-        (context); ``mb`` micro-batches share the rows): the K or V read ``reread`` times,
-        each request's last page in full."""
+                     groups: _Num, batch: _Num, bits: _Num, mb: float = 1.0,
+                     l2_ratio: float = 0.0) -> np.ndarray:
+        """DRAM-equivalent bytes of decode attention rows under this kernel, from the bytes
+        ``nbytes`` of the ideal fused kernel (arrays or scalars; the rows' IR fields:
+        ``score`` marks score rows, ``m`` is the GQA group, the KV length is ``n`` (score)
+        or ``k`` (context); ``mb`` micro-batches share the rows): each request's last page
+        read in full; per query head, the K or V read ``m`` times: from DRAM, or (with
+        ``l2_ratio`` = DRAM / L2 bandwidth > 0) once from DRAM and ``m`` times through L2,
+        whichever takes longer, counted as ``max(1, m x l2_ratio)`` DRAM reads."""
         d = np.where(score, k, n).astype(float)
         kv = groups * batch * n * k * bits / 8.0 / mb
         waste = groups * batch * self.waste_tokens * d * bits / 8.0 / mb
         reread = m if self.kv_reads == "per_query_head" else 1.0
+        if self.kv_reads == "per_query_head" and l2_ratio > 0:
+            reread = np.maximum(1.0, np.asarray(m, dtype=float) * l2_ratio)
         return nbytes + (reread * (kv + waste) - kv)
 
 

@@ -76,7 +76,8 @@ class StepModel:
                 b = layer_traffic(lay)
                 if kernel is not None:  # the backend's decode kernel (as LlmSystem.costs)
                     b = float(kernel.decode_bytes(b, op is OpKind.ATTN_SCORE, mm, n, k,
-                                                  model.kv_heads, 1, model.bits))
+                                                  model.kv_heads, 1, model.bits,
+                                                  l2_ratio=device.l2_ratio))
                 vals.append((lay.flops, b))
             (f1, b1), (f2, b2) = vals
             self._decode_ops.append(_Linear(f2 - f1, 2 * f1 - f2, b2 - b1, 2 * b1 - b2))

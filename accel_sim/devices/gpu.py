@@ -48,6 +48,7 @@ class GpuSpec:
         memory_gib: Device memory capacity, GiB (2^30 B).
         fp8_tflops: FP8 tensor-core dense peak, TFLOP/s (0: no FP8 tensor cores).
         nvlink_gbs: NVLink bandwidth per direction, GB/s (0: no NVLink).
+        l2_gbs: L2 cache read bandwidth, GB/s (0: unknown).
     """
 
     fp32_tflops: float
@@ -63,6 +64,7 @@ class GpuSpec:
     memory_gib: float = 0.0
     fp8_tflops: float = 0.0
     nvlink_gbs: float = 0.0
+    l2_gbs: float = 0.0
 
     @property
     def pj_per_flop(self) -> float:
@@ -78,21 +80,24 @@ GPU_SPECS = MappingProxyType({
         clock_mhz=1410.0, board_w=400.0, static_w=55.0, hbm_pj_per_bit=3.48, die_mm2=826.0,
         source="NVIDIA A100 datasheet (80GB SXM4) and A100 whitepaper; HBM pJ/bit as the GPU "
                "path of Duplex (MICRO 2024) Table; idle power: assumption; NVLink 3: 600 GB/s "
-               "bidirectional, 300 per direction", memory_gib=80.0, nvlink_gbs=300.0),
+               "bidirectional, 300 per direction; L2 read bandwidth 7,219 GB/s (5,120 B/clk x "
+               "1,410 MHz, 2.3x V100's per the whitepaper; Table 3 of PMC10448217)",
+        memory_gib=80.0, nvlink_gbs=300.0, l2_gbs=7219.0),
     "h100": GpuSpec(
         fp32_tflops=66.9, fp16_tflops=989.4, int8_tops=1978.9, hbm_gbps=3352.0,
         clock_mhz=1980.0, board_w=700.0, static_w=90.0, hbm_pj_per_bit=3.48, die_mm2=814.0,
         source="NVIDIA H100 SXM5 datasheet and Hopper whitepaper (989.4 TFLOPS FP16 dense, "
                "3.352 TB/s per Duplex, MICRO 2024; 1978.9 TFLOPS FP8 dense); idle power: "
-               "assumption; NVLink 4: 900 GB/s bidirectional, 450 per direction",
-        memory_gib=80.0, fp8_tflops=1978.9, nvlink_gbs=450.0),
+               "assumption; NVLink 4: 900 GB/s bidirectional, 450 per direction; L2 read "
+               "bandwidth 8,986 GB/s (Table 3 of PMC10448217)",
+        memory_gib=80.0, fp8_tflops=1978.9, nvlink_gbs=450.0, l2_gbs=8986.0),
     "h200": GpuSpec(
         fp32_tflops=66.9, fp16_tflops=989.4, int8_tops=1978.9, hbm_gbps=4800.0,
         clock_mhz=1980.0, board_w=700.0, static_w=90.0, hbm_pj_per_bit=3.48, die_mm2=814.0,
         source="NVIDIA H200 SXM datasheet (H100's GH100 die and Tensor Core peaks; 141 GB "
                "HBM3e at 4.8 TB/s; up to 700 W; NVLink 900 GB/s bidirectional); idle power and "
-               "HBM pJ/bit as the H100 (assumptions)",
-        memory_gib=141e9 / 2**30, fp8_tflops=1978.9, nvlink_gbs=450.0),
+               "HBM pJ/bit as the H100 (assumptions); L2 as the H100 (same die)",
+        memory_gib=141e9 / 2**30, fp8_tflops=1978.9, nvlink_gbs=450.0, l2_gbs=8986.0),
     "b200": GpuSpec(
         fp32_tflops=80.0, fp16_tflops=2250.0, int8_tops=4500.0, hbm_gbps=8000.0,
         clock_mhz=1965.0, board_w=1000.0, static_w=120.0, hbm_pj_per_bit=3.48, die_mm2=1600.0,

@@ -335,6 +335,13 @@ class LlmSystem(Device[XpuSystemConfig]):
 
     # ------------------------------------------------------------------ hardware
     @property
+    def l2_ratio(self) -> float:
+        """xPU DRAM over L2 read bandwidth (0: the preset has no L2 figure): how much DRAM
+        time one byte read through L2 is worth (the per-query-head decode kernel)."""
+        s = self.spec
+        return s.hbm_gbps / s.l2_gbs if s.l2_gbs > 0 else 0.0
+
+    @property
     def spec(self):
         """The xPU's datasheet figures (:data:`accel_sim.devices.gpu.GPU_SPECS`)."""
         return GPU_SPECS[self.config.xpu]
@@ -646,7 +653,7 @@ class LlmSystem(Device[XpuSystemConfig]):
             decode = attn & np.array([".decode." in nm for nm in names], dtype=bool)
             abytes = np.where(decode, kernel.decode_bytes(
                 abytes, score, cols["m"], cols["n"], cols["k"], cols["groups"],
-                cols["batch"], cols["input_bits"], mb), abytes)
+                cols["batch"], cols["input_bits"], mb, self.l2_ratio), abytes)
         f_dev, b_dev = self.split_rows(kind, flops, wbytes, abytes, lay, kv_heads)
         on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn, decode)
         t_row = t_one * rep
