@@ -2,8 +2,10 @@
 
 A 1024x1024 weight matrix on one 1024-row array (proportional mapping, one slice), float64:
 time per MVM relative to ``x @ W`` in numpy, unbatched (one input vector) and batched (64
-vectors), for: ideal; ADC + DAC + programming error; plus read noise; plus IR drop
-(rp_norm 1e-5 and 1e-4); bit-serial inputs with an ADC per bit. Then the time of a full
+vectors), for: ideal; ADC + DAC + programming error; plus read noise (proportional: one
+Gaussian per output, exact; independent: cells near 0 conductance clip, so every cell is drawn,
+numba); plus IR drop (bit line at rp_norm 1e-5 and 1e-4; both wires at 1e-4, the iterative
+solver); bit-serial inputs with an ADC per bit. Then the time of a full
 digits test-set accuracy evaluation (450 images) with every non-ideality on.
 
 Usage: ``python benchmarks/bench_analog.py``
@@ -26,12 +28,17 @@ CASES: dict[str, dict[str, Any]] = {
     "ideal": dict(quantize=False),
     "ADC + DAC + programming error": dict(prog_error_model="independent",
                                           prog_error_sigma=0.02),
-    "+ read noise 1 %": dict(prog_error_model="independent", prog_error_sigma=0.02,
-                             read_noise_sigma=0.01),
+    "+ read noise 1 % proportional": dict(prog_error_model="independent",
+                                          prog_error_sigma=0.02, read_noise_sigma=0.01,
+                                          read_noise_model="proportional"),
+    "+ read noise 1 % independent": dict(prog_error_model="independent",
+                                         prog_error_sigma=0.02, read_noise_sigma=0.01),
     "+ IR drop rp_norm 1e-5": dict(prog_error_model="independent", prog_error_sigma=0.02,
                                    read_noise_sigma=0.01, rp_norm=1e-5),
     "+ IR drop rp_norm 1e-4": dict(prog_error_model="independent", prog_error_sigma=0.02,
                                    read_noise_sigma=0.01, rp_norm=1e-4),
+    "+ IR drop both wires 1e-4": dict(prog_error_model="independent", prog_error_sigma=0.02,
+                                      read_noise_sigma=0.01, rp_norm=1e-4, rp_norm_row=1e-4),
     "bit-serial, ADC per input bit": dict(bit_serial=True, dac_bits=1,
                                           prog_error_model="independent",
                                           prog_error_sigma=0.02),

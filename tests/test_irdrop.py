@@ -246,3 +246,31 @@ def test_invalid_inputs_name_the_argument(kwargs, name):
         solve_crossbar(args.pop("G"), args.pop("V"), args.pop("rp_col"), args.pop("rp_row"),
                        **args)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("size", [64, 256])
+@pytest.mark.parametrize("rp", [1e-6, 1e-3])
+def test_device_with_both_wires_matches_the_direct_solve(size, rp):
+    """The ``analog`` device's read with ``rp_norm`` (bit line) and ``rp_norm_row`` (word line)
+    equals a direct sparse solve of the whole resistive network on its programmed
+    conductances (offset mapping: one device per weight)."""
+    from accel_sim.devices._analog_core import AnalogLayer
+    from accel_sim.devices.analog import AnalogConfig
+
+    gen = np.random.default_rng(size)
+    w = gen.normal(size=(size, size))
+    cfg = AnalogConfig(rows=size, cols=size, mapping="offset_digital", quantize=False,
+                       rp_norm=rp, rp_norm_row=rp)
+    lay = AnalogLayer(w, cfg, np.random.default_rng(0))
+    a = gen.uniform(0, 1, (2, size))
+    lay.calibrate_inputs(a)
+    v = lay._inputs(a)
+    got = lay._read(v)[0, :, 0]
+    ref = nodal_reference(lay.slices.pos[0, 0], v, rp, rp)
+    np.testing.assert_allclose(got, ref, rtol=1e-7, atol=0)
+    ideal = v @ lay.slices.pos[0, 0]
+    assert np.all(got < ideal)
+    # both wires lose more than the bit line alone
+    bit_line = AnalogLayer(w, cfg.replace(rp_norm_row=0.0), np.random.default_rng(0))
+    bit_line.calibrate_inputs(a)
+    assert np.all(got < bit_line._read(v)[0, :, 0])

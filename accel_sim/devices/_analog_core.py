@@ -211,9 +211,11 @@ class AnalogLayer:
             mag = np.abs(wn) * self.L
             level = mag if not cfg.quantize else np.rint(mag)
             sign = np.sign(wn)
-        else:
-            u = (wn + 1.0) / 2.0 * self.L
-            level = u if not cfg.quantize else np.rint(u)
+        else:  # offset: zero at level 2^(b-1), weights on the symmetric grid +-(2^(b-1) - 1)
+            half = 1 << (cfg.weight_bits - 1)
+            self.q_half = max(half - 1, 1)
+            m = wn * self.q_half
+            level = (m if not cfg.quantize else np.rint(m)) + half
             sign = np.ones_like(wn)
         digits = self._slice(level)  # (S, k, n), LSB slice first
         lvl = np.pad(digits, ((0, 0), (0, pad), (0, 0)))  # zero rows: unused cells at Gmin
@@ -249,6 +251,7 @@ class AnalogLayer:
         self.adc_lo: np.ndarray | None = None  # (S,) calibrated ranges
         self.adc_hi: np.ndarray | None = None
         self._eff: np.ndarray | None = None  # programmed G+ - G- per slice and tile
+        self._g2: np.ndarray | None = None  # G+^2 + G-^2 (proportional read noise)
         self._matrix: np.ndarray | None = None  # whole-layer matrix when reads are linear
 
     def _slice(self, level: np.ndarray) -> np.ndarray:
@@ -290,18 +293,42 @@ class AnalogLayer:
     # ------------------------------------------------------------------ analog read
     def _read(self, v: np.ndarray) -> np.ndarray:
         """Pre-ADC column currents (S, B, T, n) for normalised inputs v (B, k); offset
-        mappings return the currents minus their zero-level offset where it is digital."""
+        mappings return the currents minus their zero-level offset where it is digital.
+
+        Read noise (``read_noise_model``): each device's cell reads ``max(G + s z, 0)`` with
+        ``s = sigma`` (independent, Gmax units) or ``sigma x G`` (proportional). Where no cell
+        with an input can go below 0 (``G / s >= 4.75`` for all, a clipping probability below
+        1e-6 per cell) the noise of a column is one Gaussian of variance ``sum v^2 s^2`` per
+        device (exact); otherwise every cell is drawn and clipped (:mod:`._analog_noise`).
+        With IR drop the noise is added to the solved currents as that Gaussian (the noisy
+        network is not re-solved per read)."""
         cfg, sl = self.cfg, self.slices
         rows = cfg.rows
         vb = np.pad(v, ((0, 0), (0, self.T * rows - self.k))).reshape(len(v), self.T, rows)
-        if cfg.rp_norm > 0:  # per-device currents through the parasitic network
+        devices = [sl.pos] if sl.neg is None else [sl.pos, sl.neg]
+        sigma = cfg.read_noise_sigma
+        prop = cfg.read_noise_model == "proportional"
+        irdrop = cfg.rp_norm > 0 or cfg.rp_norm_row > 0
+        if sigma > 0 and not irdrop and self._clips(v, devices):
+            from ._analog_noise import noisy_reads
+
+            y = np.empty((self.S, len(v), self.T, self.n))
+            for s in range(self.S):
+                for t in range(self.T):
+                    y[s, :, t] = noisy_reads(vb[:, t], devices[0][s, t], sigma, prop, self.rng)
+                    if len(devices) > 1:
+                        y[s, :, t] -= noisy_reads(vb[:, t], devices[1][s, t], sigma, prop,
+                                                  self.rng)
+            return y
+        if irdrop:  # per-device currents through the parasitic network
             from ._irdrop import solve_crossbar
 
             def tile_mvm(g: np.ndarray) -> np.ndarray:  # (S, T, rows, n) -> (S, B, T, n)
                 out = np.empty((self.S, len(v), self.T, self.n))
                 for s in range(self.S):
                     for t in range(self.T):
-                        out[s, :, t] = solve_crossbar(g[s, t], vb[:, t], cfg.rp_norm)
+                        out[s, :, t] = solve_crossbar(g[s, t], vb[:, t], cfg.rp_norm,
+                                                      cfg.rp_norm_row)
                 return out
 
             y = tile_mvm(sl.pos)
@@ -313,14 +340,33 @@ class AnalogLayer:
             for s in range(self.S):
                 for t in range(self.T):
                     y[s, :, t] = vb[:, t] @ g[s, t]
-        devices = 2 if sl.neg is not None else 1
-        if cfg.read_noise_sigma > 0:
-            # independent per-cell, per-read Gaussian noise sums to a Gaussian per column:
-            # std = sigma * sqrt(sum_i v_i^2) per device
-            norm = np.sqrt(np.einsum("btr,btr->bt", vb, vb) * devices)
-            y = y + self.rng.normal(0.0, 1.0, y.shape) * (cfg.read_noise_sigma
-                                                          * norm[None, :, :, None])
+        if sigma > 0:  # one Gaussian per column and device
+            v2 = vb * vb
+            if prop:
+                if self._g2 is None:  # sum of the devices' squared conductances (fixed)
+                    self._g2 = sum(d * d for d in devices)
+                var = np.empty_like(y)
+                for s in range(self.S):
+                    for t in range(self.T):
+                        var[s, :, t] = v2[:, t] @ self._g2[s, t]
+                y = y + self.rng.normal(0.0, 1.0, y.shape) * (sigma * np.sqrt(var))
+            else:
+                norm = np.sqrt(np.einsum("btr->bt", v2) * len(devices))
+                y = y + self.rng.normal(0.0, 1.0, y.shape) * (sigma * norm[None, :, :, None])
         return y
+
+    def _clips(self, v: np.ndarray, devices: list[np.ndarray]) -> bool:
+        """Whether read noise can take a cell with an input below 0 conductance (a chance of
+        at least 1e-6 per read: ``G / s < 4.75``)."""
+        cfg = self.cfg
+        if cfg.read_noise_model == "proportional":
+            return cfg.read_noise_sigma > 1.0 / 4.75
+        rows = cfg.rows
+        used = np.zeros(self.T * rows, dtype=bool)
+        used[:self.k] = np.any(v != 0, axis=0)
+        used = used.reshape(self.T, rows)
+        g_low = min(float(np.min(d[:, used], initial=np.inf)) for d in devices)
+        return g_low < 4.75 * cfg.read_noise_sigma
 
     def _diff(self) -> np.ndarray:
         if self._eff is None:
@@ -343,7 +389,9 @@ class AnalogLayer:
         cfg = self.cfg
         if cfg.adc_range == "calibrated" and self.adc_lo is not None:
             return self.adc_lo, self.adc_hi  # type: ignore[return-value]
-        vmax = float(cfg.rows)  # every input at full scale, every cell at Gmax
+        # every input at full scale, every cell at Gmax: over the rows a tile uses, or over
+        # the whole array height (adc_max_range)
+        vmax = float(min(self.k, cfg.rows) if cfg.adc_max_range == "rows_used" else cfg.rows)
         if self.signed:
             span = self.delta * vmax
             return np.full(self.S, -span), np.full(self.S, span)
@@ -395,14 +443,14 @@ class AnalogLayer:
             zero = g_off[:, None, None, None] * vb.sum(axis=2)[None, :, :, None]
         levels = (y - zero) / self.delta * self.lslice  # (u - offset) levels x inputs
         centred = np.einsum("s,sbtn->bn", weights, levels)
-        vsum = v.sum(axis=1)[:, None]
-        # w / w_scale = (2u - L) / L = (2 (u - 2^(b-1)) + 1) / L
-        return (2.0 * centred + vsum) / self.L * self.w_scale * self.x_scale
+        # w / w_scale = (u - 2^(b-1)) / (2^(b-1) - 1): a zero weight is the offset level
+        return centred / self.q_half * self.w_scale * self.x_scale
 
     def _linear(self) -> bool:
         """No per-read effect: the whole layer is one precomputed effective matrix."""
         c = self.cfg
-        return not c.quantize and c.read_noise_sigma == 0 and c.rp_norm == 0
+        return (not c.quantize and c.read_noise_sigma == 0 and c.rp_norm == 0
+                and c.rp_norm_row == 0)
 
     def mvm(self, a: np.ndarray) -> np.ndarray:
         """Simulated ``a @ w`` for activations a (B, k)."""
@@ -422,6 +470,86 @@ class AnalogLayer:
         return self._combine(self._adc(self._read(v)), v)
 
 
+# ====================================================================== public matrix
+class AnalogMatrix:
+    """A real matrix programmed onto the ``analog`` device's crossbars (public API:
+    ``from accel_sim.analog import AnalogMatrix``).
+
+    ``A = AnalogMatrix(W, params, seed=0)`` maps ``W`` (outputs x inputs) with any of the
+    ``analog`` device's parameters (an :class:`~accel_sim.devices.analog.AnalogConfig`, or a
+    mapping of parameter names to values, validated like ``-s``) and programs it (programming
+    error drawn once from ``seed``). ``A @ x`` is the simulated product for one input vector
+    ``(inputs,)`` or a batch ``(batch, inputs)`` (rows are inputs): DAC, read noise (fresh each
+    product), IR drop and ADC as configured. ``seed`` is an integer or a numpy ``Generator``
+    (shared by several matrices, as the network accuracy path does). ``A.ideal`` is ``W``
+    itself, so ``A.ideal @ x`` is the exact product.
+
+    Inputs are scaled by ``x_max`` (the largest magnitude the DAC represents, default 1: inputs
+    in [-1, 1]); :meth:`calibrate` sets it, and the ADC ranges when ``adc_range`` is
+    ``calibrated``, from example inputs. With ``adc_range="calibrated"`` a product before
+    :meth:`calibrate` uses the ``max`` range.
+    """
+
+    def __init__(self, W: Any, params: Any = None, *, seed: int | np.random.Generator = 0,
+                 x_max: float = 1.0) -> None:
+        from ..errors import ConfigError
+        from .analog import AnalogConfig
+
+        if params is None:
+            cfg = AnalogConfig()
+        elif isinstance(params, AnalogConfig):
+            cfg = params
+        else:
+            cfg = AnalogConfig.from_mapping(dict(params))
+        w = np.array(W, dtype=np.float64)  # a copy: the caller's array stays writable
+        if w.ndim != 2 or 0 in w.shape:
+            raise ConfigError(f"AnalogMatrix: W must be a non-empty 2-D matrix (outputs x "
+                              f"inputs), got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ConfigError("AnalogMatrix: W holds NaN or infinite values")
+        if not (isinstance(x_max, (int, float)) and math.isfinite(x_max) and x_max > 0):
+            raise ConfigError(f"AnalogMatrix: x_max must be a positive number, got {x_max!r}")
+        self.config = cfg
+        self.ideal = w
+        w.setflags(write=False)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._layer = AnalogLayer(w.T, cfg, rng)
+        self._layer.x_scale = float(x_max)
+        self._layer.x_signed = True
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(outputs, inputs)``."""
+        return (int(self.ideal.shape[0]), int(self.ideal.shape[1]))
+
+    def calibrate(self, x: Any) -> AnalogMatrix:
+        """Input range (largest ``|x|``) and, for ``adc_range="calibrated"``, the ADC ranges
+        from example inputs ``x`` ``(batch, inputs)``; returns ``self``."""
+        a = self._batch(x)
+        self._layer.calibrate(a)
+        return self
+
+    def _batch(self, x: Any) -> np.ndarray:
+        from ..errors import ConfigError
+
+        a = np.asarray(x, dtype=np.float64)
+        a2 = a[None] if a.ndim == 1 else a
+        if a2.ndim != 2 or a2.shape[1] != self.shape[1]:
+            raise ConfigError(f"AnalogMatrix: x must have {self.shape[1]} inputs (a vector or "
+                              f"rows of a batch), got shape {a.shape}")
+        if not np.all(np.isfinite(a2)):
+            raise ConfigError("AnalogMatrix: x holds NaN or infinite values")
+        return a2
+
+    def __matmul__(self, x: Any) -> np.ndarray:
+        a = self._batch(x)
+        out = self._layer.mvm(a)
+        return out[0] if np.ndim(x) == 1 else out
+
+    def __repr__(self) -> str:
+        return f"AnalogMatrix({self.shape[0]} x {self.shape[1]}, mapping={self.config.mapping})"
+
+
 # ====================================================================== digits accuracy
 def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
     """Test accuracy of a digits network with every weight product simulated on the arrays.
@@ -435,12 +563,12 @@ def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
     params = load_weights(name)
     xtr, _, xte, yte = split()
     rng = np.random.default_rng(cfg.seed)
-    layers: dict[str, AnalogLayer] = {}
+    layers: dict[str, AnalogMatrix] = {}
 
     def calibrate(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
-        lay = layers.setdefault(layer, AnalogLayer(w, cfg, rng))
-        lay.calibrate(a)
-        return lay.mvm(a)
+        if layer not in layers:  # w is in GEMM layout (inputs x outputs)
+            layers[layer] = AnalogMatrix(w.T, cfg, seed=rng)
+        return layers[layer].calibrate(a) @ a
 
     n = min(cfg.eval_samples, len(xte))
     weights = sum(1 for key in params if key.endswith(".W"))
@@ -455,7 +583,7 @@ def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
         forward(name, params, xtr[:200], matmul=calibrate_step)
 
         def run(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
-            out = layers[layer].mvm(a)
+            out = layers[layer] @ a
             bar.update(1)
             return out
 

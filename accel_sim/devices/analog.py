@@ -37,6 +37,7 @@ __all__ = ["AnalogArray", "AnalogConfig"]
 
 MAPPINGS = ("proportional", "differential", "offset_digital", "offset_unit_column")
 PROG_MODELS = ("none", "independent", "proportional", "pcm", "rram", "sonos")
+READ_NOISE_MODELS = ("independent", "proportional")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class AnalogConfig(Config):
                          doc="Signed-weight mapping: one-sided differential (proportional), "
                              "two-sided differential, or offset subtracted digitally or with a "
                              "reference unit column.")
-    on_off_ratio: float = param(1000.0, low=1.5, high=1e6, log=True,
-                                doc="Gmax / Gmin of the cells.")
+    on_off_ratio: float = param(1000.0, low=1.5, high=1e7, log=True,
+                                doc="Gmax / Gmin of the cells (the SONOS preset's measured "
+                                    "1e7 is the upper end).")
     # ---- inputs, DAC, ADC
     input_bits: int = param(8, low=1, high=16, unit="bit",
                             doc="Input (activation) precision of the arrays and buffers; wins "
@@ -85,15 +87,26 @@ class AnalogConfig(Config):
                                       "its measured drift over 0-5 days).")
     prog_error_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction",
                                     doc="alpha of the programming-error model.")
-    read_noise_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction of Gmax",
-                                    doc="Read noise per cell and read, resampled every MVM.")
+    read_noise_sigma: float = param(0.0, low=0.0, high=1.0, unit="fraction",
+                                    doc="Read noise per cell and read, resampled every MVM "
+                                        "(of Gmax or of the cell's G: read_noise_model).")
+    read_noise_model: str = param("independent", choices=READ_NOISE_MODELS,
+                                  doc="independent: sigma x Gmax on every cell; proportional: "
+                                      "sigma x G (CrossSim's default); read conductances are "
+                                      "clipped at 0.")
     drift_time_s: float = param(0.0, low=0.0, high=3.2e8, unit="s",
                                 doc="Time since programming; PCM power-law drift G(t) = G0 "
                                     "(t/t0)^-nu, t0 = 20 s, nu = 0.05 (Joshi et al. 2020), or "
                                     "the sonos preset's measured drift (<= 5 days); 0 = none.")
     rp_norm: float = param(0.0, low=0.0, high=1e-1, unit="Rp * Gmax",
-                           doc="Parasitic bit-line resistance per cell, normalised "
+                           doc="Parasitic bit-line (column) resistance per cell, normalised "
                                "(Xiao et al. sweep 1e-5..1e-3); 0 = no IR drop.")
+    rp_norm_row: float = param(0.0, low=0.0, high=1e-1, unit="Rp * Gmax",
+                               doc="Parasitic word-line (row) resistance per cell, normalised; "
+                                   "0 = ideal row wires and drivers.")
+    adc_max_range: str = param("rows_used", choices=("rows_used", "array"), search=False,
+                               doc="adc_range=max: the largest pre-ADC value of the rows a "
+                                   "layer's tile uses, or of the whole array height.")
     quantize: bool = param(True, search=False,
                            doc="False: weights, inputs and ADC outputs at full precision (the "
                                "ideal reference, equal to numpy to 1e-6).")
