@@ -245,11 +245,13 @@ def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", 
                           f"request's context (lin+lout = {longest} tokens)")
     capacity = dev.max_batch(m, 1)
     one = dev.max_batch(m, longest)
+    served = getattr(dev, "served_model", None)
+    stored = served(m) if callable(served) else m  # at the system's precision
     if one < 1:
         worst = int(np.argmax(per_req))
         raise ConfigError(
-            f"model {m.name} ({m.weight_bytes / 2**30:.1f} GiB of weights) leaves no room for "
-            f"request {worst} of lin+lout={longest} tokens on {layout.devices} x {dev.name} "
+            f"model {m.name} ({stored.weight_bytes / 2**30:.1f} GiB of weights) leaves no room "
+            f"for request {worst} of lin+lout={longest} tokens on {layout.devices} x {dev.name} "
             f"(KV room: {capacity} tokens); use more devices or shorter requests")
     mean_len = int(np.ceil(per_req.mean()))
     fit = dev.max_batch(m, mean_len)
@@ -277,8 +279,7 @@ def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", 
             coster = ProfiledSteps(OpProfile.load(config.op_profile), coster, m,
                                    layout.devices)
         costers.append(coster)
-    served = getattr(dev, "served_model", None)
-    kv_bytes = (served(m) if callable(served) else m).kv_bytes_per_token
+    kv_bytes = stored.kv_bytes_per_token
     swap_s = kv_bytes / (layout.devices * config.swap_gbs * 1e9)
     with progress_bar(config.requests, desc=f"serve {m.name} on {dev.name}",
                       unit="req") as bar:
