@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _procs import descendants, none_alive
 
 import accel_sim
 from accel_sim.devices.systolic import SystolicArray, SystolicConfig
@@ -134,42 +135,6 @@ def test_grid_configs_takes_a_device_name():
 
 
 # ---------------------------------------------------------------------- signals
-def _family(pid: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                with open(f"/proc/{e}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            kids.setdefault(ppid, []).append(int(e))
-    out, todo = set(), [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.add(c)
-            todo.append(c)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _none_alive(family: set[int], timeout: float = 10.0) -> bool:
-    """Whether every process of ``family`` has exited within ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while any(_alive(p) for p in family):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def _interrupt(cmd: list[str], ready, sig: int, group: bool) -> tuple[int, str, float, set]:
     """Run ``cmd``, send ``sig`` once ``ready(pid)`` holds; returns (status, stderr, seconds
     from the signal to the exit, the command's descendants when signalled)."""
@@ -180,7 +145,7 @@ def _interrupt(cmd: list[str], ready, sig: int, group: bool) -> tuple[int, str, 
         while not ready(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert proc.poll() is None, proc.communicate()[1]
-        family = _family(proc.pid)
+        family = descendants(proc.pid)
         if group:
             os.killpg(proc.pid, sig)
         else:
@@ -211,7 +176,7 @@ def test_sweep_stops_its_workers_and_keeps_the_rows_done(tmp_path, sig, status, 
     assert len(lines) == 1 and lines[0].startswith("accel-sim: interrupted ("), err
     assert "of 90,000 configurations to" in lines[0]
     assert took < 15
-    assert _none_alive(family), "a sweep worker outlived the command"
+    assert none_alive(family), "a sweep worker outlived the command"
     with open(out) as fh:  # the finished rows are kept, and each is whole
         rows = list(csv.DictReader(fh))
     assert 0 < len(rows) < 90_000 and all(r["feasible"] in ("True", "False") for r in rows)
@@ -245,7 +210,7 @@ def test_long_commands_interrupted_are_one_line(tmp_path, args):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines == ["accel-sim: interrupted (SIGTERM)"], err
     assert took < 15
-    assert _none_alive(family)
+    assert none_alive(family)
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.2, 0.5, 1.0])
@@ -264,7 +229,7 @@ def test_ctrl_c_while_workers_start_is_one_line(tmp_path, kind, delay):
     first: list[float] = []
 
     def ready(pid: int) -> bool:
-        if not first and _family(pid):
+        if not first and descendants(pid):
             first.append(time.monotonic())
         return bool(first) and time.monotonic() - first[0] >= delay
 
@@ -274,4 +239,4 @@ def test_ctrl_c_while_workers_start_is_one_line(tmp_path, kind, delay):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("accel-sim: interrupted (SIGINT)"), err
     assert took < 15
-    assert _none_alive(family)
+    assert none_alive(family)

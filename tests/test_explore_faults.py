@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _procs import alive, descendants, wait_for
 from optuna.trial import TrialState
 
 from accel_sim.cli import main
@@ -120,46 +121,6 @@ def test_warm_start_larger_than_the_budget_says_what_it_queued(tmp_path, capsys)
 
 
 # ---------------------------------------------------------------------- signals
-def _descendants(pid: int) -> set[int]:
-    """Live descendant pids of ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _wait_for(cond, timeout: float = 120.0, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
-
-
 def _complete(folder: Path) -> int:
     if not (folder / "study.journal").exists():
         return 0
@@ -184,8 +145,8 @@ def test_explore_stops_cleanly_on_a_signal(tmp_path, sig, status, workers):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        assert _wait_for(lambda: _complete(out) >= 5), proc.stderr.read()
-        family = _descendants(proc.pid)
+        assert wait_for(lambda: _complete(out) >= 5), proc.stderr.read()
+        family = descendants(proc.pid)
         if workers > 1:
             assert len(family) >= workers
         if sig == signal.SIGINT:
@@ -203,7 +164,7 @@ def test_explore_stops_cleanly_on_a_signal(tmp_path, sig, status, workers):
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("accel-sim: interrupted ("), stderr
     assert "Traceback" not in stderr and "complete trial(s)" in lines[0]
-    assert _wait_for(lambda: not any(_alive(p) for p in family), timeout=10), \
+    assert wait_for(lambda: not any(alive(p) for p in family), timeout=10), \
         "a worker outlived the command"
     states = _states(out)
     assert "RUNNING" not in states and "WAITING" not in states, states
@@ -221,8 +182,8 @@ def test_sigkill_with_workers_leaves_no_process_and_rerun_finishes_exactly(tmp_p
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        assert _wait_for(lambda: _complete(out) >= 8), proc.stderr.read()
-        family = _descendants(proc.pid)
+        assert wait_for(lambda: _complete(out) >= 8), proc.stderr.read()
+        family = descendants(proc.pid)
         assert len(family) >= 2
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -230,7 +191,7 @@ def test_sigkill_with_workers_leaves_no_process_and_rerun_finishes_exactly(tmp_p
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     # the workers die with their parent
-    assert _wait_for(lambda: not any(_alive(p) for p in family), timeout=10)
+    assert wait_for(lambda: not any(alive(p) for p in family), timeout=10)
     res = _cli(*cmd[3:])
     assert res.returncode == 0, res.stderr
     states = _states(out)
@@ -248,13 +209,13 @@ def test_second_explore_on_a_busy_folder_refuses(tmp_path):
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              start_new_session=True)
     try:
-        assert _wait_for(lambda: _complete(out) >= 2), first.stderr.read()
+        assert wait_for(lambda: _complete(out) >= 2), first.stderr.read()
         before = _complete(out)
         res = _cli(*cmd[3:])
         line = _one_error_line(res, "is in use by another explore")
         assert str(out) in line and f"pid {first.pid}" in line
         assert first.poll() is None  # the first one runs on, finishing trials
-        assert _wait_for(lambda: _complete(out) > before)
+        assert wait_for(lambda: _complete(out) > before)
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
