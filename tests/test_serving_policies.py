@@ -372,3 +372,16 @@ def test_fused_chunk_runs_give_the_numbers_of_one_iteration_at_a_time(monkeypatc
     for k in ("first_token_s", "finish_s", "tbt_max_s"):
         assert fused.requests[k] == pytest.approx(single.requests[k], rel=1e-12), k
     assert fused.summary["tbt_p99_s"] == pytest.approx(single.summary["tbt_p99_s"], rel=1e-12)
+
+
+def test_max_batched_tokens_admits_whole_prompts_that_fit():
+    """orca, 20 tokens per iteration, three 10-token prompts waiting (closed loop): the first
+    iteration admits two (20 tokens); the next, 2 decodes + the third prompt (12 tokens)."""
+    res = serve(_cfg(requests=3, scheduler="orca", max_batched_tokens=20), _Stub(10_000),
+                requests=_reqs([10, 10, 10], [3, 3, 3]))
+    its = res.iterations
+    assert its["prefill_tokens"].tolist()[:2] == [20, 10]
+    assert its["decode"].tolist()[:2] == [0, 2]
+    with pytest.raises(Exception, match="longer than max_batched_tokens=8"):
+        serve(_cfg(requests=3, max_batched_tokens=8), _Stub(10_000),
+              requests=_reqs([10, 10, 10], [3, 3, 3]))

@@ -52,6 +52,12 @@ class ServeConfig(Config):
     chunk_size: int = param(512, low=1, high=1 << 20, unit="tokens", search=False,
                             doc="Token budget of an iteration under scheduler=sarathi "
                                 "(decodes plus prompt chunks; Sarathi-Serve's 512).")
+    max_batched_tokens: int | None = param(
+        None, low=1, high=1 << 22, optional=True, unit="tokens", search=False,
+        doc="Tokens one iteration may process under orca, vllm and static (vLLM's "
+            "max_num_batched_tokens, TensorRT-LLM's max_num_tokens): whole prompts are "
+            "admitted while they fit beside the decodes; unset: no limit (sarathi: "
+            "chunk_size).")
     block_size: int | None = param(None, low=1, high=1 << 16, optional=True,
                                    unit="tokens", search=False,
                                    doc="Paged KV cache: blocks of this many tokens allocated "
@@ -96,6 +102,11 @@ class ServeConfig(Config):
         if self.replicas > self.requests:
             raise ConfigError(f"replicas={self.replicas} is more than requests="
                               f"{self.requests} (a replica would serve nothing)")
+
+    @property
+    def token_budget(self) -> int | None:
+        """Tokens per iteration of the scheduler used (chunk_size under sarathi)."""
+        return self.chunk_size if self.policy_name == "sarathi" else self.max_batched_tokens
 
     @property
     def policy_name(self) -> str:

@@ -141,7 +141,9 @@ class SchedulerPolicy:
         chunked: Prompts are split to fill ``token_budget`` tokens per iteration (decodes
             first), Sarathi-Serve's stall-free batching.
         batch_to_completion: No request is admitted while any runs (static batching).
-        token_budget: Tokens per iteration under ``chunked`` (``--chunk-size``).
+        token_budget: Tokens per iteration: under ``chunked`` the chunks fill it
+            (``--chunk-size``); otherwise whole prompts are admitted while they fit beside
+            the decodes (``--max-batched-tokens``; ``None``: no limit).
     """
 
     name: ClassVar[str] = "policy"
@@ -177,6 +179,9 @@ class SchedulerPolicy:
                 if budget is not None:
                     budget -= take
         admit: list[int] = []
+        # whole prompts under a token budget: they fit beside the decodes (or alone)
+        whole = (int(self.token_budget) - (len(decode) if self.mixed else 0)
+                 if not self.chunked and self.token_budget is not None else None)
         if not (self.batch_to_completion and state.running):
             room = state.cap - len(state.running)
             free = state.kv.free
@@ -186,6 +191,11 @@ class SchedulerPolicy:
                 need = state.admit_blocks(r)
                 if need > free:
                     break
+                if whole is not None and not state.swapped[r]:
+                    tokens = int(state.pre_need[r] - state.pre_done[r])
+                    if tokens > whole:
+                        break
+                    whole -= tokens
                 free -= need
                 room -= 1
                 admit.append(r)
@@ -234,7 +244,6 @@ SCHEDULERS: dict[str, type[SchedulerPolicy]] = {
     c.name: c for c in (Vllm, Sarathi, Orca, Static)}
 
 
-def make_policy(name: str, chunk_size: int) -> SchedulerPolicy:
-    """A built-in policy by name (``chunk_size``: the token budget of ``sarathi``)."""
-    cls = SCHEDULERS[name]
-    return cls(chunk_size if cls.chunked else None)
+def make_policy(name: str, token_budget: int | None) -> SchedulerPolicy:
+    """A built-in policy by name with its token budget per iteration."""
+    return SCHEDULERS[name](token_budget)

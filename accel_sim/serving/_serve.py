@@ -236,13 +236,18 @@ def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", 
     if len(reqs) != config.requests:
         raise ConfigError(f"requests: {len(reqs)} given, config says {config.requests}")
     policy = scheduler if scheduler is not None else make_policy(config.policy_name,
-                                                                 config.chunk_size)
+                                                                 config.token_budget)
     layout = dev.serving_layout(m)
     per_req = reqs.lin + reqs.lout
     longest = int(per_req.max())
     if config.block_size is not None and config.block_size > longest:
         raise ConfigError(f"block_size={config.block_size} tokens is above the longest "
                           f"request's context (lin+lout = {longest} tokens)")
+    if not policy.chunked and policy.token_budget is not None \
+            and int(reqs.lin.max()) > policy.token_budget:
+        raise ConfigError(f"a prompt of {int(reqs.lin.max())} tokens is longer than "
+                          f"max_batched_tokens={policy.token_budget} (raise it, or chunk "
+                          "prompts with --scheduler sarathi)")
     capacity = dev.max_batch(m, 1)
     one = dev.max_batch(m, longest)
     served = getattr(dev, "served_model", None)
