@@ -8,7 +8,7 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-from accel_sim.devices._irdrop import IRDropError, solve_crossbar
+from accel_sim.devices._irdrop import IRDropError, solve_crossbar, solve_crossbar_stats
 from accel_sim.errors import AccelSimError, ConfigError
 
 
@@ -144,6 +144,87 @@ def test_row_and_column_parasitics_256_converges(rng):
     assert np.all(np.isfinite(got)) and np.all(got > 0) and np.all(got < V @ G)
     assert np.all(got < solve_crossbar(G, V, 1e-4))  # row drops lower the currents further
     np.testing.assert_allclose(got, tight, rtol=1e-8, atol=0)
+
+
+def test_row_and_column_parasitics_1024_converges_in_a_few_cycles(rng):
+    """Issue 15: 1024x1024 with both wires resistive (rp_norm = rp_norm_row = 1e-4, and 1e-3)
+    converges in a few two-grid cycles (the former line-SOR needed 51 and 144 sweeps) and agrees
+    with a much tighter solve."""
+    G = rng.uniform(0, 1, (1024, 1024))
+    V = rng.uniform(0, 1, (1, 1024))
+    bit_line = solve_crossbar(G, V, 1e-4)
+    for rp in (1e-4, 1e-3):
+        got, stats = solve_crossbar_stats(G, V, rp, rp)
+        assert stats["sweeps"] <= 8, f"rp={rp}: {stats}"
+        assert stats["coarse_nodes"] > 0
+        tight = solve_crossbar(G, V, rp, rp, tol=1e-13, max_iter=100)
+        assert np.all(np.isfinite(got)) and np.all(got > 0) and np.all(got < V @ G)
+        np.testing.assert_allclose(got, tight, rtol=1e-8, atol=0, err_msg=f"rp={rp}")
+    assert np.all(solve_crossbar(G, V, 1e-4, 1e-4) < bit_line)
+
+
+def test_batch_of_64_equals_single_vector_solves(rng):
+    """The vectors of a batch share the line factors and the coarse-grid factorisation only:
+    each gives what it gives alone."""
+    G = rng.uniform(0, 1, (160, 96))
+    V = rng.uniform(-1, 1, (64, 160))
+    V[5] = 0.0
+    for rp_col, rp_row in ((1e-3, 1e-3), (1e-4, 3e-3)):
+        batch = solve_crossbar(G, V, rp_col, rp_row)
+        assert batch.shape == (64, 96) and np.all(batch[5] == 0.0)
+        scale = np.max(np.abs(batch))
+        for b in range(64):
+            single = solve_crossbar(G, V[b], rp_col, rp_row)
+            np.testing.assert_allclose(single, batch[b], rtol=0, atol=1e-12 * scale,
+                                       err_msg=f"vector {b}, rp_col={rp_col}, rp_row={rp_row}")
+
+
+@pytest.mark.parametrize("shape", [(40, 70), (70, 40), (1, 30), (30, 1), (9, 3)])
+@pytest.mark.parametrize("case", ["uniform", "zero_columns", "zero_rows", "blocks", "sparse"])
+def test_structured_conductances_match_nodal_analysis(rng, shape, case):
+    """Coarse grids on non-square arrays and conductances with structure (empty rows and
+    columns, blocks, 5 % of the cells on), unequal wires, against the sparse direct solve."""
+    R, C = shape
+    G = rng.uniform(0, 1, shape)
+    if case == "zero_columns":
+        G[:, C // 3:2 * C // 3] = 0.0
+    elif case == "zero_rows":
+        G[R // 3:2 * R // 3] = 0.0
+    elif case == "blocks":
+        G = rng.uniform(0, 1, (4, 4))[np.arange(R) * 4 // R][:, np.arange(C) * 4 // C] ** 4
+    elif case == "sparse":
+        G *= rng.uniform(size=shape) < 0.05
+    V = rng.uniform(-0.2, 1, (2, R))
+    for rp_col, rp_row in ((1e-3, 3e-3), (2e-2, 5e-4)):
+        ref = nodal_reference(G, V, rp_col, rp_row)
+        got = solve_crossbar(G, V, rp_col, rp_row)
+        scale = max(np.max(np.abs(ref)), 1e-300)
+        assert np.max(np.abs(got - ref)) <= 1e-8 * scale, (case, shape, rp_col, rp_row)
+
+
+@pytest.mark.parametrize("rp", [1e-4, 1e-3])
+def test_tolerance_bounds_the_output_error(rng, rp):
+    """``tol`` is on node voltages relative to max|V|: the outputs (relative to the largest)
+    are within it too, and a looser tolerance takes fewer cycles."""
+    G = rng.uniform(0, 1, (256, 256))
+    V = rng.uniform(0, 1, (2, 256))
+    tight = solve_crossbar(G, V, rp, rp, tol=1e-13, max_iter=100)
+    cycles = []
+    for tol in (1e-5, 1e-7, 1e-9):
+        got, stats = solve_crossbar_stats(G, V, rp, rp, tol=tol)
+        assert np.max(np.abs(got - tight)) <= tol * np.max(np.abs(tight)), (rp, tol)
+        cycles.append(stats["sweeps"])
+    assert cycles == sorted(cycles) and cycles[0] < cycles[-1] <= 8, cycles
+
+
+def test_strong_parasitics_converge(rng):
+    """rp 0.1 on both wires (the drop takes most of the signal): more cycles, still exact."""
+    G = rng.uniform(0, 1, (96, 80))
+    V = rng.uniform(0, 1, (2, 96))
+    got, stats = solve_crossbar_stats(G, V, 0.1, 0.1)
+    ref = nodal_reference(G, V, 0.1, 0.1)
+    assert np.max(np.abs(got - ref)) <= 1e-8 * np.max(np.abs(ref)), stats
+    assert np.all(got < 0.5 * (V @ G))
 
 
 # --- physics ------------------------------------------------------------------------------------
