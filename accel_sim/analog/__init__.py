@@ -9,6 +9,6 @@ onto the ``analog`` device's crossbars (any of its parameters) and simulates pro
 
 from __future__ import annotations
 
-from ..devices._analog_core import AnalogMatrix
+from ..devices.analog import AnalogMatrix
 
 __all__ = ["AnalogMatrix"]

@@ -20,7 +20,9 @@ same report.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,12 +30,13 @@ from .._device import Device
 from .._ir import Trace
 from .._metrics import Metric
 from .._params import Config, param
+from .._progress import progress_bar
 from .._report import Report
 from ..errors import ConfigError
 from ..tasks import Classification, Task
 from . import _analog_core as core
 
-__all__ = ["AnalogArray", "AnalogConfig"]
+__all__ = ["AnalogArray", "AnalogConfig", "AnalogMatrix", "digits_accuracy"]
 
 MAPPINGS = ("proportional", "differential", "offset_digital", "offset_unit_column")
 PROG_MODELS = ("none", "independent", "proportional", "pcm", "rram", "sonos")
@@ -204,9 +207,9 @@ class AnalogArray(Device[AnalogConfig]):
 
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network with every weight product simulated on the
-        arrays of this configuration (:func:`._analog_core.digits_accuracy`)."""
+        arrays of this configuration (:func:`digits_accuracy`)."""
         assert isinstance(task, Classification)
-        return core.digits_accuracy(self.config, task.network)
+        return digits_accuracy(self.config, task.network)
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -222,3 +225,123 @@ class AnalogArray(Device[AnalogConfig]):
                     **{k: v for k, v in ppa.items()
                        if (k.startswith("energy_") and k != "energy_j") or k in core.COUNTS}},
             area_mm2=ppa["area_mm2"], extra=extra)
+
+
+# ====================================================================== public matrix
+class AnalogMatrix:
+    """A real matrix programmed onto the ``analog`` device's crossbars (public API:
+    ``from accel_sim.analog import AnalogMatrix``).
+
+    ``A = AnalogMatrix(W, params, seed=0)`` maps ``W`` (outputs x inputs) with any of the
+    ``analog`` device's parameters (an :class:`~accel_sim.devices.analog.AnalogConfig`, or a
+    mapping of parameter names to values, validated like ``-s``) and programs it (programming
+    error drawn once from ``seed``). ``A @ x`` is the simulated product for one input vector
+    ``(inputs,)`` or a batch ``(batch, inputs)`` (rows are inputs): DAC, read noise (fresh each
+    product), IR drop and ADC as configured. ``seed`` is an integer or a numpy ``Generator``
+    (shared by several matrices, as the network accuracy path does). ``A.ideal`` is ``W``
+    itself, so ``A.ideal @ x`` is the exact product.
+
+    Inputs are scaled by ``x_max`` (the largest magnitude the DAC represents, default 1: inputs
+    in [-1, 1]); :meth:`calibrate` sets it, and the ADC ranges when ``adc_range`` is
+    ``calibrated``, from example inputs. With ``adc_range="calibrated"`` a product before
+    :meth:`calibrate` uses the ``max`` range.
+    """
+
+    def __init__(self, W: Any, params: Any = None, *, seed: int | np.random.Generator = 0,
+                 x_max: float = 1.0) -> None:
+        if params is None:
+            cfg = AnalogConfig()
+        elif isinstance(params, AnalogConfig):
+            cfg = params
+        else:
+            cfg = AnalogConfig.from_mapping(dict(params))
+        w = np.array(W, dtype=np.float64)  # a copy: the caller's array stays writable
+        if w.ndim != 2 or 0 in w.shape:
+            raise ConfigError(f"AnalogMatrix: W must be a non-empty 2-D matrix (outputs x "
+                              f"inputs), got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ConfigError("AnalogMatrix: W holds NaN or infinite values")
+        if not (isinstance(x_max, (int, float)) and math.isfinite(x_max) and x_max > 0):
+            raise ConfigError(f"AnalogMatrix: x_max must be a positive number, got {x_max!r}")
+        self.config = cfg
+        self.ideal = w
+        w.setflags(write=False)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._layer = core.AnalogLayer(w.T, cfg, rng)
+        self._layer.x_scale = float(x_max)
+        self._layer.x_signed = True
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(outputs, inputs)``."""
+        return (int(self.ideal.shape[0]), int(self.ideal.shape[1]))
+
+    def calibrate(self, x: Any) -> AnalogMatrix:
+        """Input range (largest ``|x|``) and, for ``adc_range="calibrated"``, the ADC ranges
+        from example inputs ``x`` ``(batch, inputs)``; returns ``self``."""
+        a = self._batch(x)
+        self._layer.calibrate(a)
+        return self
+
+    def _batch(self, x: Any) -> np.ndarray:
+        a = np.asarray(x, dtype=np.float64)
+        a2 = a[None] if a.ndim == 1 else a
+        if a2.ndim != 2 or a2.shape[1] != self.shape[1]:
+            raise ConfigError(f"AnalogMatrix: x must have {self.shape[1]} inputs (a vector or "
+                              f"rows of a batch), got shape {a.shape}")
+        if not np.all(np.isfinite(a2)):
+            raise ConfigError("AnalogMatrix: x holds NaN or infinite values")
+        return a2
+
+    def __matmul__(self, x: Any) -> np.ndarray:
+        a = self._batch(x)
+        out = self._layer.mvm(a)
+        return out[0] if np.ndim(x) == 1 else out
+
+    def __repr__(self) -> str:
+        return f"AnalogMatrix({self.shape[0]} x {self.shape[1]}, mapping={self.config.mapping})"
+
+
+# ====================================================================== digits accuracy
+def digits_accuracy(cfg: AnalogConfig, name: str) -> float:
+    """Test accuracy of a digits network with every weight product simulated on the arrays.
+
+    Calibration (input and ADC ranges) uses 200 training images; evaluation uses the first
+    ``cfg.eval_samples`` test images. Programming error is sampled once (seeded), read noise
+    on every MVM.
+    """
+    from ..nets.digits import forward, load_weights, split
+
+    params = load_weights(name)
+    xtr, _, xte, yte = split()
+    rng = np.random.default_rng(cfg.seed)
+    layers: dict[str, AnalogMatrix] = {}
+
+    def calibrate(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if layer not in layers:  # w is in GEMM layout (inputs x outputs)
+            layers[layer] = AnalogMatrix(w.T, cfg, seed=rng)
+        return layers[layer].calibrate(a) @ a
+
+    n = min(cfg.eval_samples, len(xte))
+    weights = sum(1 for key in params if key.endswith(".W"))
+    with progress_bar(2 * weights, desc=f"analog accuracy ({name}, {n} images)",
+                      unit="layer") as bar:
+
+        def calibrate_step(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+            out = calibrate(layer, a, w)
+            bar.update(1)
+            return out
+
+        forward(name, params, xtr[:200], matmul=calibrate_step)
+
+        def run(layer: str, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+            out = layers[layer] @ a
+            bar.update(1)
+            return out
+
+        logits = forward(name, params, xte[:n], matmul=run)
+    out = float(np.mean(np.argmax(logits, axis=1) == yte[:n]))
+    if not math.isfinite(out):  # pragma: no cover - guarded by the checks above
+        raise ArithmeticError("accuracy is not finite")
+    return out
+
