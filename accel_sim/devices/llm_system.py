@@ -740,16 +740,14 @@ class LlmSystem(Device[XpuSystemConfig]):
         over ``tp``, KV over ``min(tp, kv_heads)``); experts go through :meth:`moe_times`.
         """
         kvs = max(1, min(lay.tp, kv_heads))
-        if np.ndim(kind) == 0 and kind == ATTN:  # attention rows only (the serving steps)
-            return (np.asarray(flops, dtype=float) / (lay.dp * lay.tp),
-                    np.asarray(abytes, dtype=float) / (lay.dp * kvs))
-        f = np.where(kind == DENSE, flops / lay.stage,
-                     np.where(kind == VECTOR, flops / lay.dp,
-                              np.where(kind == ATTN, flops / (lay.dp * lay.tp), 0.0)))
-        b = np.where(kind == DENSE, wbytes / lay.tp + abytes / lay.stage,
-                     np.where(kind == VECTOR, abytes / lay.dp,
-                              np.where(kind == ATTN, abytes / (lay.dp * kvs), 0.0)))
-        return f, b
+        # divisors of FLOPs, weight bytes and activation bytes per kind (inf drops a term)
+        order = [DENSE, VECTOR, ATTN, EXPERT]
+        div = np.empty((3, 4))
+        div[:, order] = ((lay.stage, lay.dp, lay.dp * lay.tp, np.inf),
+                         (lay.tp, np.inf, np.inf, np.inf),
+                         (lay.stage, lay.dp, lay.dp * kvs, np.inf))
+        f_div, w_div, a_div = div[:, np.asarray(kind)]
+        return flops / f_div, wbytes / w_div + abytes / a_div
 
     def run_rows(self, f_dev: np.ndarray, b_dev: np.ndarray, offloadable: np.ndarray | np.bool_,
                  decode: np.ndarray | None = None
