@@ -245,7 +245,8 @@ def test_adc_max_range_follows_the_rows_a_layer_uses():
     lay = _layer(w, a, adc_range="max", rows=1152)
     lo, hi = lay._range()
     delta = 1.0 - 1.0 / 1000.0
-    np.testing.assert_allclose(hi, [64 * delta]) and np.testing.assert_allclose(lo, [-64 * delta])
+    np.testing.assert_allclose(hi, [64 * delta])
+    np.testing.assert_allclose(lo, [-64 * delta])
     wide = _layer(w, a, adc_range="max", rows=1152, adc_max_range="array")
     np.testing.assert_allclose(wide._range()[1], [1152 * delta])
     tall = _layer(W, A, adc_range="max", rows=128)  # 300 rows over 128-row tiles

@@ -295,8 +295,9 @@ def serve(config: ServeConfig, device: ServingSystem | Device | str = "duplex", 
                       layout.idle_power_w, recorder, None if bar.disable else bar)
         sim.run()
     _FIRST_RUN.clear()
+    kv = KvCache(capacity, config.block_size)  # whole blocks of one replica
     return recorder.result(m, dev.name, layout, cap, fit, violation, policy.name,
-                           capacity // (config.block_size or 1) * (config.block_size or 1))
+                           kv.total * kv.block)
 
 
 #: Non-empty until the first serving run of this process ends (the progress note).
@@ -404,6 +405,7 @@ class Recorder:
         self.cfg = cfg
         self.lin = np.array(reqs.lin, dtype=np.int64)
         self.lout = np.array(reqs.lout, dtype=np.int64)
+        self.fixed = reqs.fixed
         self.arrival = np.full(n, np.nan)
         self.first = np.full(n, np.nan)
         self.finish = np.full(n, np.nan)
@@ -476,9 +478,8 @@ class Recorder:
         energy = float(its["energy_j"].sum()) + e_idle
         busy = float(its["latency_s"].sum())
         dec_tokens = its["decode"].astype(float)
-        fixed = bool((self.lin == self.lin[0]).all() and (self.lout == self.lout[0]).all())
-        lin: float | int = int(self.lin[0]) if fixed else float(self.lin.mean())
-        lout: float | int = int(self.lout[0]) if fixed else float(self.lout.mean())
+        lin: float | int = int(self.lin[0]) if self.fixed else float(self.lin.mean())
+        lout: float | int = int(self.lout[0]) if self.fixed else float(self.lout.mean())
         kv_frac = its["kv_tokens"] / kv_capacity if kv_capacity > 0 else its["kv_tokens"] * 0.0
         summary: dict[str, Any] = {
             "model": model.name, "device": device, "devices": layout.devices,
