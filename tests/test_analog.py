@@ -229,7 +229,8 @@ def test_reproduction_writes_the_comparison_table_and_plots(tmp_path):
     assert list(rows[0])[:7] == ["quantity", "condition", "paper", "accel_sim", "rel_error",
                                  "tolerance", "ok"]
     assert len(rows) >= 7
-    for name in ("accuracy_sweeps.png", "sweeps.csv", "comparison.md", "vgg8_ppa.csv"):
+    for name in ("accuracy_sweeps.png", "sweeps.csv", "comparison.md", "vgg8_breakdown.csv",
+                 "vgg8_breakdown.png"):
         assert (tmp_path / name).exists()
     # the trend that must show: offset needs at least as many ADC bits as proportional (on
     # the quick run's 150 images both need the same; the full run's 450 give offset 1 more)

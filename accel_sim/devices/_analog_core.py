@@ -9,6 +9,7 @@ mappings) plus, for ``offset_unit_column``, one reference column per array.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,77 @@ def mapping_pass(cfg: AnalogConfig, trace: Trace) -> MappingPlan:
 
 
 # ====================================================================== performance
+#: Andrulis et al., "Modeling analog-digital-converter energy and area for compute-in-memory
+#: accelerator design" (arXiv 2404.06553, 2024): a regression over the Murmann ADC survey
+#: (hwcomponents-adc, adc_data/model.yaml at 246af7e). Schreier figure of merit vs sample
+#: rate (dB, ln Hz), its cap per ENOB, the technology / ENOB / residual energy terms (ln) and
+#: the area regression (ln um^2 on ln nm, ln Hz, ln pJ).
+_SURVEY_FOMS = (213.7806687348118, -2.8719030399529957)
+_SURVEY_FOMS_CAP0, _SURVEY_FOMS_CAP_STEP = 128.3068287398817, 3.2205115109775654
+_SURVEY_ENERGY = (26.0496215686518, 1.8800369206815004, -2.8291256050594527,
+                  -1.4702022133784405)
+_SURVEY_AREA = (1.3461916439910742, 0.9932794744745022, 0.18071538424508238,
+                0.29912426192653485)
+#: Technology node of the survey ADC (nm): NeuroSim's 22 nm, like the other constants.
+SURVEY_NODE_NM = 22.0
+#: The survey holds few converters below 4 effective bits; lower resolutions are priced as 4.
+SURVEY_MIN_BITS = 4
+#: NeuroSim V1.4 SarADC.cpp (22 nm LP, lines 214-216): core power (0.538 B + 4.3753) uW.
+_SAR_UW = (0.538, 4.3753)
+#: NeuroSim V1.4 multilevel sense amp (22 nm, Ron 100 kOhm, 0.55 V read): energy per reference
+#: level (its 5-bit conversion, 67.9 fJ with column and reference currents, / 31) and area
+#: per reference level (9 minimum transistors per sense amp: 52 um^2 per 5-bit ADC / 31).
+MLSA_FJ_PER_LEVEL, MLSA_UM2_PER_LEVEL = 2.19, 1.68
+
+
+def adc_time_ns(cfg: AnalogConfig) -> float:
+    """Latency of one conversion (ns): (bits + 1) x ``adc_latency_ns_per_bit``."""
+    return (cfg.adc_bits + 1) * cfg.adc_latency_ns_per_bit
+
+
+def _survey(bits: int, rate_hz: float) -> tuple[float, float]:
+    """Energy (fJ) and area (um^2) of a standalone ADC from the survey regression."""
+    enob = float(max(bits, SURVEY_MIN_BITS))
+    foms = _SURVEY_FOMS[0] + _SURVEY_FOMS[1] * math.log(rate_hz)
+    foms = min(foms, _SURVEY_FOMS_CAP0 + _SURVEY_FOMS_CAP_STEP * min(math.ceil(enob), 20))
+    sndr = 6.02 * enob + 1.76
+    a, b, c, d = _SURVEY_ENERGY
+    pj = 0.5 * 10.0 ** ((sndr - foms) / 10.0) * math.exp(
+        a + b * math.log(SURVEY_NODE_NM) + c * math.log(enob) + d)
+    i, t, f, e = _SURVEY_AREA
+    um2 = math.exp(i + t * math.log(SURVEY_NODE_NM) + f * math.log(rate_hz) + e * math.log(pj))
+    return pj * 1e3, um2
+
+
+def adc_energy_fj(cfg: AnalogConfig) -> float:
+    """Energy of one ADC conversion (fJ) under ``adc_type`` (or ``adc_fj`` when set)."""
+    if cfg.adc_fj > 0:
+        return cfg.adc_fj
+    b = cfg.adc_bits
+    if cfg.adc_type == "mlsa":
+        return MLSA_FJ_PER_LEVEL * (2.0 ** b - 1.0)
+    if cfg.adc_type == "survey":
+        return _survey(b, 1e9 / max(adc_time_ns(cfg), 1e-3))[0]
+    return (_SAR_UW[0] * b + _SAR_UW[1]) * adc_time_ns(cfg)  # uW x ns = fJ
+
+
+def adc_area_um2(cfg: AnalogConfig) -> float:
+    """Area of one ADC (um^2) under ``adc_type``."""
+    b = cfg.adc_bits
+    if cfg.adc_type == "mlsa":
+        return MLSA_UM2_PER_LEVEL * (2.0 ** b - 1.0)
+    if cfg.adc_type == "survey":
+        return _survey(b, 1e9 / max(adc_time_ns(cfg), 1e-3))[1]
+    return cfg.adc_area_um2 * 2.0 ** (b - 8)
+
+
+def array_area_um2(cfg: AnalogConfig) -> dict[str, float]:
+    """Area of one array by part (um^2): cells, ADCs, other periphery."""
+    adcs = -(-cfg.cols // cfg.cols_per_adc)
+    return {"cells": cfg.rows * cfg.cols * cfg.cell_area_um2,
+            "adc": adcs * adc_area_um2(cfg), "periphery": cfg.array_periph_um2}
+
+
 def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str, Any]:
     """Cycles (1 GHz reference clock), latency, energy by component and area."""
     c = trace.columns
@@ -87,7 +159,7 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
                          -(-plan.outputs_per_phase // np.maximum(
                              plan.row_tiles.astype(np.float64) * plan.col_tiles, 1.0)), 0.0)
     conv_rounds = -(-per_array // adcs_per_array)
-    t_adc_ns = (cfg.adc_bits + 1) * cfg.adc_latency_ns_per_bit
+    t_adc_ns = adc_time_ns(cfg)
     t_phase_ns = cfg.integration_ns + conv_rounds * t_adc_ns
     t_mvm_ns = plan.input_phases * t_phase_ns
     # all arrays of a layer work in parallel on one input vector; vectors follow each other
@@ -100,26 +172,32 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     dev = devices_per_weight(cfg.mapping)
     kf, nf = plan.k.astype(np.float64), plan.n.astype(np.float64)
     cells_read = plan.mvms * kf * nf * dev * cfg.weight_slices  # per input phase
-    e_adc = plan.adc_conversions * cfg.adc_fj_per_bit * cfg.adc_bits * 1e-15
-    e_dac = plan.mvms * plan.input_phases * kf * plan.col_tiles * cfg.dac_fj_per_row * 1e-15
-    # mean conductance of a programmed cell taken as half of Gmax (first-order estimate)
-    e_cells = cells_read * plan.input_phases * 0.5 * cfg.cell_read_fj * 1e-15
+    act = cfg.input_activity
+    e_adc = plan.adc_conversions * adc_energy_fj(cfg) * 1e-15
+    e_dac = (plan.mvms * plan.input_phases * kf * plan.col_tiles * act * cfg.dac_fj_per_row
+             * 1e-15)
+    # a driven cell conducts; its mean conductance is taken as half of Gmax (first order)
+    e_cells = cells_read * plan.input_phases * act * 0.5 * cfg.cell_read_fj * 1e-15
     e_digital = (plan.adc_conversions + digital_ops) * cfg.digital_fj_per_op * 1e-15
+    area_um2 = sum(array_area_um2(cfg).values()) * float(plan.arrays.sum())
+    # partial sums leave an array once per input vector, row tile and weight column (after
+    # the shift-adds over slices and input bits) and travel about the chip's side
+    sums_out = plan.mvms * plan.row_tiles * nf
+    wire_mm = math.sqrt(area_um2 * 1e-6)
+    e_interconnect = sums_out * cfg.interconnect_fj_per_output_mm * wire_mm * 1e-15
     # activations at the device's input precision (the trace's bits are not used)
     act_bytes = (c["input_bytes"] / c["input_bits"] + c["output_bytes"] / c["output_bits"]
                  ) * cfg.input_bits
     e_buffer = act_bytes * cfg.buffer_fj_per_byte * 1e-15
-    energy = e_adc + e_dac + e_cells + e_digital + e_buffer
-    cell_area = cfg.rows * cfg.cols * cfg.cell_area_um2
-    adc_area = adcs_per_array * cfg.adc_area_um2 * 2.0 ** (cfg.adc_bits - 8)
-    area_um2 = float(plan.arrays.sum()) * (cell_area + adc_area + cfg.array_periph_um2)
+    energy = e_adc + e_dac + e_cells + e_digital + e_interconnect + e_buffer
     used = kf * nf * dev * cfg.weight_slices * c["groups"] * c["repeat"]
     util = np.where(plan.arrays > 0, used / np.maximum(plan.arrays * cfg.rows * cfg.cols, 1),
                     np.where(on, 0.0, 1.0))
     out: dict[str, Any] = {
         "cycles": np.ceil(latency_ns), "latency_s": latency_ns * 1e-9, "energy_j": energy,
         "energy_adc_j": e_adc, "energy_dac_j": e_dac, "energy_cells_j": e_cells,
-        "energy_digital_j": e_digital, "energy_buffer_j": e_buffer, "utilization": util,
+        "energy_digital_j": e_digital, "energy_interconnect_j": e_interconnect,
+        "energy_buffer_j": e_buffer, "utilization": util,
         "area_mm2": area_um2 * 1e-6,
         "arrays": plan.arrays.astype(float), "row_tiles": plan.row_tiles.astype(float),
         "col_tiles": plan.col_tiles.astype(float),

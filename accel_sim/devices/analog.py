@@ -41,6 +41,7 @@ __all__ = ["AnalogArray", "AnalogConfig", "AnalogMatrix", "digits_accuracy"]
 MAPPINGS = ("proportional", "differential", "offset_digital", "offset_unit_column")
 PROG_MODELS = ("none", "independent", "proportional", "pcm", "rram", "sonos")
 READ_NOISE_MODELS = ("independent", "proportional")
+ADC_TYPES = ("sar", "mlsa", "survey")
 
 
 @dataclass(frozen=True)
@@ -121,26 +122,46 @@ class AnalogConfig(Config):
     integration_ns: float = param(10.0, low=0.01, high=1e4, unit="ns", search=False,
                                   doc="Integration time per input phase (Xiao et al. SONOS "
                                       "case study: 10 ns per input bit).")
-    adc_fj_per_bit: float = param(17.5, low=0.0, high=1e6, unit="fJ/bit", search=False,
-                                  doc="SAR ADC energy per conversion per bit (NeuroSim 22 nm: "
-                                      "about 70 fJ at 4 bits, 140 fJ at 8 bits).")
+    adc_type: str = param("sar", choices=ADC_TYPES, search=False,
+                          doc="ADC energy and area model: sar (NeuroSim V1.4 SarADC, 22 nm LP "
+                              "core: (0.538 B + 4.3753) uW over the conversion, 42 fJ at 5 "
+                              "bits); mlsa (NeuroSim's default multilevel current sense amp, "
+                              "2.19 fJ and 1.68 um^2 per reference level: 68 fJ at 5 bits); "
+                              "survey (standalone converters: the Murmann-survey regression of "
+                              "Andrulis et al. 2024, 463 fJ at 5 bits).")
+    adc_fj: float = param(0.0, low=0.0, high=1e7, unit="fJ", search=False,
+                          doc="Energy per conversion of a specific ADC, overriding adc_type's "
+                              "model; 0 = use adc_type.")
     adc_latency_ns_per_bit: float = param(1.0, low=0.0, high=1e3, unit="ns/bit", search=False,
-                                          doc="SAR ADC latency (bits + 1) x this (NeuroSim: "
+                                          doc="ADC latency (bits + 1) x this (NeuroSim: "
                                               "(bits + 1) ns).")
     cols_per_adc: int = param(8, low=1, high=4096, search=False,
                               doc="Columns sharing one ADC (NeuroSim: 8).")
     adc_area_um2: float = param(1200.0, low=0.0, high=1e7, unit="um^2", search=False,
-                                doc="Area of one 8-bit ADC (MNSIM's ISAAC ADC: 1200 um^2), "
-                                    "scaled by 2^(bits-8).")
-    dac_fj_per_row: float = param(10.0, low=0.0, high=1e6, unit="fJ", search=False,
-                                  doc="Row driver / DAC energy per row and input phase "
-                                      "(assumption, order of NeuroSim's WL drivers).")
+                                active_if=("adc_type", ("sar",)),
+                                doc="adc_type=sar: area of one 8-bit SAR ADC (ISAAC's, 32 nm: "
+                                    "1200 um^2), scaled by 2^(bits-8).")
+    input_activity: float = param(0.5, low=0.0, high=1.0, unit="fraction", search=False,
+                                  doc="Fraction of (row, input phase) pairs driven (input "
+                                      "nonzero); scales row-driver and cell energy. 0.5: random "
+                                      "bit planes; NeuroSim measures 0.18 on VGG-8.")
+    dac_fj_per_row: float = param(164.6, low=0.0, high=1e6, unit="fJ", search=False,
+                                  doc="Row driver (WL switch matrix / 1-bit DAC) and word line "
+                                      "per driven row and input phase (NeuroSim V1.4, 22 nm, "
+                                      "128 columns: 109.5 + 55.1 fJ).")
     cell_read_fj: float = param(1.0, low=0.0, high=1e6, unit="fJ", search=False,
-                                doc="Read energy of one cell at Gmax per input phase "
+                                doc="Read energy of one driven cell at Gmax per input phase "
                                     "(assumption: 1 uA x 0.1 V x 10 ns).")
-    digital_fj_per_op: float = param(20.0, low=0.0, high=1e6, unit="fJ", search=False,
+    digital_fj_per_op: float = param(16.3, low=0.0, high=1e6, unit="fJ", search=False,
                                      doc="Shift-add / partial-sum accumulation per digitised "
-                                         "value (assumption, 22 nm 16-bit add with register).")
+                                         "value (NeuroSim V1.4 subarray shift-adds, 22 nm: "
+                                         "16.3 fJ; ISAAC, 32 nm: 21 fJ).")
+    interconnect_fj_per_output_mm: float = param(
+        420.0, low=0.0, high=1e7, unit="fJ/mm", search=False,
+        doc="On-chip interconnect (buses, H-trees) per partial sum leaving an array (one per "
+            "input vector, row tile and weight column) and mm of wire; the wire is the side "
+            "of the square the arrays fill. NeuroSim V1.4, 22 nm, VGG-8: 6.70 uJ over 3.57 M "
+            "sums on our 19.99 mm^2 of arrays (22 fJ/bit/mm for 19-bit sums).")
     buffer_fj_per_byte: float = param(100.0, low=0.0, high=1e6, unit="fJ/B", search=False,
                                       doc="On-chip buffer access per byte of activations "
                                           "(assumption, ~1 pJ per 64-bit SRAM access / 8).")

@@ -19,6 +19,7 @@ from .._plotting import subplots
 from .._progress import progress_bar
 from .._simulate import simulate
 from ._common import Comparison, write_comparison
+from ._neurosim_ppa import comparisons as neurosim_comparisons
 
 ADC_BITS = (3, 4, 5, 6, 7, 8, 10, 12)
 ROWS = (72, 144, 288, 576, 1152)
@@ -142,19 +143,12 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
         "accuracy loss, offset, 8-bit ADC", "1152 rows, 8 bits/cell", 0.05, drop_big, 0.8,
         "paper: a large loss (>= 1 % counts as agreement); the digits classifier uses only 512 "
         "rows and a small, robust network loses less"))
-    tops_w, tops_mm2 = _vgg8_ppa()
-    rows.append(Comparison(
-        "VGG-8 energy efficiency (TOPS/W)", "NeuroSim-like 22 nm, 128x128 arrays, 8 columns "
-        "per ADC, 5-bit ADC, bit-serial 8-bit inputs", 24.0, tops_w, 0.5,
-        "NeuroSim's default run; our periphery (buffers, interconnect, accumulation) is a "
-        "first-order model with assumed constants, so we are more efficient than NeuroSim"))
-    with open(os.path.join(outdir, "vgg8_ppa.csv"), "w") as fh:
-        fh.write("quantity,value\n")
-        fh.write(f"tops_per_w,{tops_w}\ntops_per_mm2,{tops_mm2}\n")
+    rows.extend(neurosim_comparisons(outdir))
     write_comparison(rows, outdir, "Xiao et al. 2022 (analog accuracy) vs accel_sim")
     with open(os.path.join(outdir, "comparison.md"), "a") as fh:
         fh.write(f"\nFloat accuracy of {NET} on the {samples} test images used: {ideal:.4f}. "
-                 f"VGG-8: {tops_mm2:.3g} TOPS/mm^2.\n")
+                 "VGG-8 energy and area by category beside NeuroSim's: vgg8_breakdown.csv "
+                 "and vgg8_breakdown.png.\n")
         flat = [k for k, series in sweeps.items() if _flat(series, ideal, samples)]
         if flat:
             fh.write(f"\nFlat panels of accuracy_sweeps.png ({', '.join(flat)}): every point "
@@ -162,31 +156,6 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
                      + " ".join(_sentence(_FLAT_WHY[k]) for k in flat if k in _FLAT_WHY)
                      + "\n")
     return rows
-
-
-def _vgg8_ppa() -> tuple[float, float]:
-    """TOPS/W and TOPS/mm^2 of NeuroSim's VGG-8 (CIFAR-10, 32x32) on the analog model."""
-    from workloads._builder import NetBuilder
-
-    from .._ir import Trace
-
-    b = NetBuilder(batch=1, bits=8)
-    h = w = 32
-    cin = 3
-    for i, (cout, pool) in enumerate(((128, False), (128, True), (256, False), (256, True),
-                                      (512, False), (512, True))):
-        h, w = b.conv(f"conv{i + 1}", h, w, cin, cout, 3)
-        if pool:
-            h, w = b.pool(f"pool{i + 1}", h, w, cout, 2, stride=2)
-        cin = cout
-    b.linear("fc1", 1, h * w * cin, 1024)
-    b.linear("fc2", 1, 1024, 10)
-    trace = Trace("vgg8", tuple(b.layers))
-    rep = simulate(trace, "analog", {"rows": 128, "cols": 128, "adc_bits": 5,
-                                     "bit_serial": True, "dac_bits": 1, "cols_per_adc": 8})
-    ops = 2.0 * rep.macs
-    assert rep.area_mm2 is not None  # the analog device reports its area
-    return ops / rep.energy_j / 1e12, ops / rep.latency_s / 1e12 / rep.area_mm2
 
 
 def _write_sweeps(sweeps: dict[str, dict], ideal: float, outdir: str) -> None:
