@@ -257,6 +257,31 @@ def test_adc_max_range_follows_the_rows_a_layer_uses():
     assert err < np.abs(wide.mvm(a) - a @ w).mean()
 
 
+def test_adc_max_range_aligned_is_crosssims_bit_sliced_offset_convention():
+    """CrossSim's max range of a bit-sliced offset core (simulator/circuits/adc set_limits):
+    256 rows x 2^2/(2^2 - 1) (2-bit slices) x 255/256 (8-bit ADC) x 256/255 (8-bit inputs)
+    = 341.33, so one ADC step is 341.33 / 255 = 1.3386 = 4 x (1/3 cell level) x 256/255."""
+    w = np.random.default_rng(6).normal(size=(256, 8))
+    a = np.abs(np.random.default_rng(7).normal(size=(4, 256)))
+    cfg = {"adc_range": "max", "rows": 1152, "mapping": "offset_digital", "weight_slices": 4,
+           "cell_bits": 2}
+    lo, hi = _layer(w, a, adc_max_range="aligned", **cfg)._range()
+    np.testing.assert_allclose(hi, np.full(4, 256 * 4 / 3 * 255 / 256 * 256 / 255))
+    np.testing.assert_allclose(lo, np.zeros(4))
+    # 300 rows round to 256; signed inputs: +-256 x 4/3 x 254/256 x 128/127
+    lo_s, hi_s = _layer(np.vstack([w, w[:44]]), np.hstack([a, a[:, :44]]) - 0.5,
+                        adc_max_range="aligned", **cfg)._range()
+    np.testing.assert_allclose(hi_s, np.full(4, 256 * 4 / 3 * 254 / 256 * 128 / 127))
+    np.testing.assert_allclose(lo_s, -hi_s)
+    # bit-serial planes are 0/1: no input correction
+    ser = _layer(w, a, adc_max_range="aligned", bit_serial=True, dac_bits=1, **cfg)._range()
+    np.testing.assert_allclose(ser[1], np.full(4, 256 * 4 / 3 * 255 / 256))
+    # the default stays the rows used; without slicing, aligned is the rows used as well
+    np.testing.assert_allclose(_layer(w, a, **cfg)._range()[1], np.full(4, 256.0))
+    one = _layer(w, a, adc_max_range="aligned", adc_range="max", mapping="offset_digital")
+    np.testing.assert_allclose(one._range()[1], [256.0])
+
+
 @pytest.mark.parametrize("bits", [4, 8])
 def test_offset_mapping_stores_a_zero_weight_as_zero(bits):
     """Offset mappings put weights on the grid (u - 2^(b-1)) / (2^(b-1) - 1): zero is the

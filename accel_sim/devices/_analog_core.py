@@ -467,12 +467,34 @@ class AnalogLayer:
             return self.adc_lo, self.adc_hi  # type: ignore[return-value]
         # every input at full scale, every cell at Gmax: over the rows a tile uses, or over
         # the whole array height (adc_max_range)
-        vmax = float(min(self.k, cfg.rows) if cfg.adc_max_range == "rows_used" else cfg.rows)
+        used = min(self.k, cfg.rows)
+        vmax = float(cfg.rows if cfg.adc_max_range == "array" else used)
+        if (cfg.adc_max_range == "aligned" and self.S > 1 and not self.signed
+                and cfg.mapping.startswith("offset")):
+            return self._aligned_range(used)
         if self.signed:
             span = self.delta * vmax
             return np.full(self.S, -span), np.full(self.S, span)
         lo = -vmax if self.x_signed else 0.0
         return np.full(self.S, lo), np.full(self.S, vmax)
+
+    def _aligned_range(self, used: int) -> tuple[np.ndarray, np.ndarray]:
+        """CrossSim's max range of a bit-sliced offset core (simulator/circuits/adc, MAX
+        option): the rows used rounded to a power of 2, times 2^b / (2^b - 1) for b bits per
+        slice, times the ADC-code and input-level corrections that make one ADC step a
+        multiple of the smallest cell current (inputs at ``input_bits`` levels; bit-serial
+        planes are 0/1 and need no input correction)."""
+        cfg = self.cfg
+        wb, adc = 2.0 ** self.bps, 2.0 ** cfg.adc_bits
+        y = 2.0 ** float(np.round(np.log2(used))) * wb / (wb - 1.0)
+        n_in = cfg.input_bits - (1 if self.x_signed else 0)
+        if not cfg.bit_serial and n_in > 0:
+            y *= 2.0 ** n_in / (2.0 ** n_in - 1.0)
+        if self.x_signed:
+            y *= (adc - 2.0) / adc
+            return np.full(self.S, -y), np.full(self.S, y)
+        y *= (adc - 1.0) / adc
+        return np.zeros(self.S), np.full(self.S, y)
 
     def _bit_planes(self, v: np.ndarray) -> tuple[list[np.ndarray], int]:
         """Signed binary input planes (LSB first) of bit-serial inputs and the level count."""

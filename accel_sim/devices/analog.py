@@ -108,9 +108,15 @@ class AnalogConfig(Config):
     rp_norm_row: float = param(0.0, low=0.0, high=1e-1, unit="Rp * Gmax",
                                doc="Parasitic word-line (row) resistance per cell, normalised; "
                                    "0 = ideal row wires and drivers.")
-    adc_max_range: str = param("rows_used", choices=("rows_used", "array"), search=False,
+    adc_max_range: str = param("rows_used", choices=("rows_used", "array", "aligned"),
+                               search=False,
                                doc="adc_range=max: the largest pre-ADC value of the rows a "
-                                   "layer's tile uses, or of the whole array height.")
+                                   "layer's tile uses (default), of the whole array height, "
+                                   "or CrossSim's convention (aligned): for bit-sliced offset "
+                                   "mappings the rows used, rounded to a power of 2 and "
+                                   "widened so that an ADC step is a whole number of one "
+                                   "cell level's current (341 for 256 rows, 2-bit slices, "
+                                   "8-bit ADC); otherwise the rows used.")
     quantize: bool = param(True, search=False,
                            doc="False: weights, inputs and ADC outputs at full precision (the "
                                "ideal reference, equal to numpy to 1e-6).")

@@ -18,13 +18,16 @@ Model (cycle-approximate, per layer of a forward or training trace):
 * **Row pass.** Every sparse GEMM is processed row by row of the weight operand: forward
   ``Y = X @ W`` over the ``K`` rows of ``W`` (row length ``N``), backward-data ``dX = dY @
   W^T`` over the ``N`` rows of ``W^T`` (the transposed mask), backward-weight ``dW = X^T dY``
-  at the mask's nonzeros over the ``K`` rows, once per input vector (``A x B`` of them). A
-  core issues up to ``rows_per_core`` rows per cycle (the VUs' 4:1 mux and 4 accumulators:
-  rows of different groups touch disjoint columns) and its ``vus_per_core`` VUs execute one
-  FP16 MAC each per cycle, so a core needs ``max(ceil(nnz / VUs), ceil(rows / rows_per_core))``
-  cycles per input vector: work-bound for long rows, issue-bound for short ones (large G).
-  Row-level load balancing: rows sorted by nonzeros are dealt round-robin to the cores; the
-  busiest core sets the time. The weight is stored in whichever orientation (rows of ``W`` or
+  at the mask's nonzeros over the ``K`` rows, once per input vector (``A x B`` of them).
+  As the paper's abstract describes ("each core handles multiple sparse rows of the weight
+  matrix simultaneously with vector processing units"), a core packs whole rows onto its
+  ``vus_per_core`` VUs, one FP16 MAC per VU and cycle: rows of ``r <= VUs`` nonzeros go
+  ``floor(VUs / r)`` to a cycle, longer rows take ``floor(r / VUs)`` full cycles and pack
+  their remainder (``rows_per_core`` caps the rows per cycle if set). What is lost: the VUs
+  a cycle's whole rows cannot fill (e.g. 264 - 2 x 128 = 8), the tail cycle of a pass, and
+  the load imbalance between cores. Row-level load balancing: rows sorted by nonzeros (the
+  OSEL tuples' workload field) are dealt round-robin to the cores; the busiest core sets
+  the time. The weight is stored in whichever orientation (rows of ``W`` or
   of ``W^T``) is faster for the pass (narrow heads: ``W^T``, our mapping choice). Each layer
   pays ``pipeline_cycles`` of fill.
 * **OSEL.** Masks change every iteration, so each sparse layer's rows are encoded to
@@ -88,9 +91,12 @@ class LearningGroupConfig(Config):
     vus_per_core: int = param(264, low=8, high=2048, log=True, unit="VUs",
                               doc="Vector units per core, one FP16 MAC each per cycle "
                                   "(paper: 264).")
-    rows_per_core: int = param(4, low=1, high=16, unit="rows",
-                               doc="Weight rows a core processes at once = accumulators per "
-                                   "VU (paper: 4:1 mux, 4 accumulators).")
+    rows_per_core: int | None = param(None, low=1, high=4096, optional=True, unit="rows",
+                                      search=False,
+                                      doc="Cap on the rows a core starts per cycle; unset: as "
+                                          "many rows as their nonzeros fill its VUs (the "
+                                          "paper's allocation). 4 reproduces our earlier "
+                                          "issue-limited model.")
     clock_mhz: float = param(175.0, low=50.0, high=800.0, unit="MHz", search=False,
                              doc="Clock (paper: 175 MHz).")
     board: str = param("u280", choices=tuple(BOARDS), search=False,
@@ -173,22 +179,37 @@ def _is_grouped(shape: tuple[int, int] | None, groups: int) -> bool:
     return shape is not None and groups > 1 and min(shape) >= groups
 
 
+def _packed_cycles(count: int, length: int, vus: int, cap: int | None) -> float:
+    """Cycles for ``count`` rows of ``length`` nonzeros on ``vus`` VUs (fractional: a cycle
+    left part-full is filled by the next rows of the pass).
+
+    A row of ``q x vus + r`` nonzeros takes ``q`` full cycles and a remainder of ``r``;
+    remainders are packed whole, ``floor(vus / r)`` to a cycle (at most ``cap`` rows)."""
+    if count == 0 or length == 0:
+        return 0.0
+    q, r = divmod(length, vus)
+    per_cycle = vus // r if r else 0
+    if cap is not None and per_cycle:
+        per_cycle = min(per_cycle, cap)
+    return count * q + (count / per_cycle if per_cycle else 0.0)
+
+
 @functools.lru_cache(maxsize=8192)
-def _row_pass(rows: int, length: int, groups: int, cores: int, per_core: int, vus: int
+def _row_pass(rows: int, length: int, groups: int, cores: int, cap: int | None, vus: int
               ) -> tuple[int, int]:
     """(cycles of the busiest core per input vector, nonzeros) of one row pass.
 
-    Rows sorted by nonzeros are dealt round-robin to the cores (row-level load balancing).
-    A core issues up to ``per_core`` rows per cycle and its VUs execute one nonzero each per
-    cycle: ``max(ceil(nnz / vus), ceil(rows / per_core))`` cycles.
+    Rows sorted by nonzeros (the OSEL workload field) are dealt round-robin to the cores
+    (row-level load balancing); each core packs whole rows onto its VUs, as many per cycle as
+    their nonzeros fill (:func:`_packed_cycles`), one nonzero per VU and cycle.
     """
     c, hi, lo = _row_profile(rows, length, groups)
     busiest = 0
     for core in range(cores):
         count = _dealt(rows, core, cores)
         high = _dealt(c, core, cores)  # sorted rows: the c rows of hi nonzeros come first
-        load = high * hi + (count - high) * lo
-        busiest = max(busiest, -(-load // vus), -(-count // per_core))
+        t = _packed_cycles(high, hi, vus, cap) + _packed_cycles(count - high, lo, vus, cap)
+        busiest = max(busiest, math.ceil(t - 1e-9))
     return busiest, c * hi + (rows - c) * lo
 
 
