@@ -105,8 +105,8 @@ def run(outdir: str, quick: bool = False) -> list[Comparison]:
     for train, lo, hi in ((False, 1.97, 12.52), (True, 1.92, 9.75)):
         what = "training" if train else "inference"
         a, b = max(((a, b) for a in agents for b in BATCHES),
-                   key=lambda ab: pick(*ab, train, 1)["latency_s"]
-                   / pick(*ab, train, 16)["latency_s"])
+                   key=lambda ab: pick(ab[0], ab[1], train, 1)["latency_s"]
+                   / pick(ab[0], ab[1], train, 16)["latency_s"])
         base = pick(a, b, train, 1)["latency_s"]
         for g, paper in ((2, lo), (16, hi)):
             rows.append(Comparison(
