@@ -198,8 +198,9 @@ def _plots(sweep: list[dict[str, float]], acc: list[tuple[str, int, float, float
               os.path.join(outdir, "throughput_vs_groups.png"), 8)
 
     fig, ax = subplots(figsize=(6, 4))
+    big = (max(int(r["agents"]) for r in sweep), max(BATCHES))  # the speedup rows' scenario
     for train, style in ((0, "o-"), (1, "s--")):
-        for (a, b) in ((4, 1), (8, 32)):
+        for (a, b) in ((4, 1), big):
             pts = [r for r in sweep if (r["agents"], r["batch"], r["training"]) == (a, b, train)]
             if not pts:
                 continue
