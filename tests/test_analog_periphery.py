@@ -62,9 +62,10 @@ def test_energy_of_one_layer_by_component():
     arrays = row_tiles * col_tiles
     area = arrays * (128 * 64 * 0.0194 + 8 * 1.68 * 31 + 2000)  # um^2
     assert rep.area_mm2 == pytest.approx(area * 1e-6)
-    # one partial sum per vector, row tile and weight column, over the chip's side
+    # one partial sum per vector, row tile and weight column, over the side of the layer's
+    # arrays
     assert e["energy_interconnect_j"] == pytest.approx(
-        5 * row_tiles * 40 * 420e-15 * math.sqrt(area * 1e-6))
+        5 * row_tiles * 40 * 1849e-15 * math.sqrt(area * 1e-6))
     parts = sum(v for k, v in e.items() if k != "energy_j")
     assert e["energy_j"] == pytest.approx(parts)
 
@@ -81,13 +82,16 @@ def test_vgg8_counts_match_neurosims():
     padded = AnalogArray(AnalogConfig.from_mapping(ns.CONFIGS["v1.4"])).evaluate(
         ns.vgg8_trace(padded=True))
     assert 2 * padded.macs == 1_231_835_136
-    # partial sums on the interconnect: conversions / (8 slices x 8 bits); NeuroSim's 6.70 uJ
-    # over them and over the side of our arrays' area is the interconnect constant
-    side_mm = math.sqrt(rep.area_mm2)
-    sums = float(np.sum(rep.columns["energy_interconnect_j"])) / (420e-15 * side_mm)
-    assert sums == pytest.approx(conversions / 64)
-    assert 6.70e-6 / (ns.NEUROSIM_RERUN.conversions / 64 * side_mm) * 1e15 == pytest.approx(
-        420, rel=2e-3)
+    # partial sums on the interconnect: conversions / (8 slices x 8 bits), each over the side
+    # of its layer's arrays; NeuroSim's 6.70 uJ over the sum-mm is the interconnect constant
+    side_mm = np.sqrt(rep.columns["arrays"] * (128 * 128 * 0.0194 + 16 * 1.68 * 31 + 2000)
+                      * 1e-6)
+    sums = rep.columns["adc_conversions"] / 64
+    sum_mm = float(np.sum(sums * side_mm))
+    assert float(np.sum(rep.columns["energy_interconnect_j"])) == pytest.approx(
+        sum_mm * 1849e-15)
+    assert float(np.sum(sums)) == pytest.approx(conversions / 64)
+    assert 6.70e-6 / sum_mm * 1e15 == pytest.approx(1849, rel=1e-3)
 
 
 def test_reproduction_rows_against_neurosim(tmp_path):

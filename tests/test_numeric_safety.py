@@ -344,11 +344,13 @@ def test_learning_group_row_pass_closed_form_equals_listing_the_rows():
         nnz = (np.full(rows, length) if groups <= 1
                else np.repeat(split(length, groups), split(rows, groups)))
         nnz = np.sort(nnz)[::-1]
-        load = np.zeros(cores, np.int64)
-        count = np.zeros(cores, np.int64)
-        np.add.at(load, np.arange(rows) % cores, nnz)
-        np.add.at(count, np.arange(rows) % cores, 1)
-        return int(np.maximum(-(-load // vus), -(-count // per_core)).max()), int(nnz.sum())
+        # each row: its full cycles plus a share 1 / (rows per cycle) of a packed cycle
+        full, rem = np.divmod(nnz, vus)
+        fit = np.minimum(vus // np.maximum(rem, 1), per_core)
+        cost = full + np.where(rem > 0, 1.0 / fit, 0.0)
+        time = np.zeros(cores)
+        np.add.at(time, np.arange(rows) % cores, cost)
+        return int(np.ceil(time - 1e-9).max()), int(nnz.sum())
 
     rng = np.random.default_rng(12)
     for _ in range(2000):

@@ -179,11 +179,13 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     # a driven cell conducts; its mean conductance is taken as half of Gmax (first order)
     e_cells = cells_read * plan.input_phases * act * 0.5 * cfg.cell_read_fj * 1e-15
     e_digital = (plan.adc_conversions + digital_ops) * cfg.digital_fj_per_op * 1e-15
-    area_um2 = sum(array_area_um2(cfg).values()) * float(plan.arrays.sum())
+    layer_um2 = sum(array_area_um2(cfg).values()) * plan.arrays
+    area_um2 = float(layer_um2.sum())
     # partial sums leave an array once per input vector, row tile and weight column (after
-    # the shift-adds over slices and input bits) and travel about the chip's side
+    # the shift-adds over slices and input bits) and cross the layer's arrays to be added
+    # up: about the side of the square they fill (per layer, so layer reports add up)
     sums_out = plan.mvms * plan.row_tiles * nf
-    wire_mm = math.sqrt(area_um2 * 1e-6)
+    wire_mm = np.sqrt(layer_um2 * 1e-6)
     e_interconnect = sums_out * cfg.interconnect_fj_per_output_mm * wire_mm * 1e-15
     # activations at the device's input precision (the trace's bits are not used)
     act_bytes = (c["input_bytes"] / c["input_bits"] + c["output_bytes"] / c["output_bits"]

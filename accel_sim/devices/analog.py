@@ -163,11 +163,12 @@ class AnalogConfig(Config):
                                          "value (NeuroSim V1.4 subarray shift-adds, 22 nm: "
                                          "16.3 fJ; ISAAC, 32 nm: 21 fJ).")
     interconnect_fj_per_output_mm: float = param(
-        420.0, low=0.0, high=1e7, unit="fJ/mm", search=False,
-        doc="On-chip interconnect (buses, H-trees) per partial sum leaving an array (one per "
-            "input vector, row tile and weight column) and mm of wire; the wire is the side "
-            "of the square the arrays fill. NeuroSim V1.4, 22 nm, VGG-8: 6.70 uJ over 3.57 M "
-            "sums on our 19.99 mm^2 of arrays (22 fJ/bit/mm for 19-bit sums).")
+        1849.0, low=0.0, high=1e7, unit="fJ/mm", search=False,
+        doc="On-chip interconnect (buses, adder trees) per partial sum leaving an array (one "
+            "per input vector, row tile and weight column) and mm of wire; the wire is the "
+            "side of the square a layer's arrays fill. Calibrated on NeuroSim V1.4's VGG-8 "
+            "interconnect energy (6.70 uJ over 3.62 M sum-mm): 97 fJ/bit/mm for 19-bit sums, "
+            "its wire at full toggle (72 fJ/bit/mm) plus repeaters.")
     buffer_fj_per_byte: float = param(100.0, low=0.0, high=1e6, unit="fJ/B", search=False,
                                       doc="On-chip buffer access per byte of activations "
                                           "(assumption, ~1 pJ per 64-bit SRAM access / 8).")

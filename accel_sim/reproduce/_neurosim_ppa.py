@@ -13,8 +13,8 @@ NeuroSim's figures used here (docs/research/neurosim-periphery.md has the deriva
   The ``analog`` device's periphery constants (``adc_type=mlsa``, ``dac_fj_per_row``,
   ``digital_fj_per_op``) are this run's per-operation energies, so its rows check our
   operation counts, not our constants; ``interconnect_fj_per_output_mm`` is calibrated on its
-  interconnect energy (the one calibrated constant: per partial sum and mm of the side of our
-  arrays' area).
+  interconnect energy (the one calibrated constant: per partial sum and mm of the side of each
+  layer's arrays).
 * **Published** V1.4 manual Table VII (RRAM, 22 nm, 1 bit per cell, 4-bit ADC, 64 or 32 rows
   read in parallel): 19.88 and 11.25 TOPS/W.
 
@@ -168,7 +168,7 @@ def comparisons(outdir: str) -> list[Comparison]:
     # categories above 5 % of NeuroSim's energy (buffers 0.6 %, leakage 0.8 %: breakdown only)
     for cat in ("adc", "accumulation", "interconnect", "other"):
         why = {"adc": "ours: sense amps + word lines (NeuroSim's ADC category)",
-               "interconnect": "calibration point of interconnect_fj_per_output_mm (420 fJ "
+               "interconnect": "calibration point of interconnect_fj_per_output_mm (1849 fJ "
                                "per partial sum and mm)",
                "other": "ours: row drivers (WL switch matrix); NeuroSim adds column mux and "
                         "decoders (0.45 uJ)"}.get(cat, "same per-operation constant")
