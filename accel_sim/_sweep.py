@@ -14,6 +14,7 @@ import csv
 import itertools
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -180,17 +181,23 @@ def _check_jobs(jobs: int | None) -> int:
 
 
 def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | Grid, *,
-               jobs: int | None = None, chunk_size: int | None = None
-               ) -> Iterator[list[dict[str, Any]]]:
+               jobs: int | None = None, chunk_size: int | None = None,
+               scheduler: str | None = None) -> Iterator[list[dict[str, Any]]]:
     """Evaluate ``trace`` for every configuration; yields the rows chunk by chunk, in order.
 
     Rows hold the parameters then the summary metrics. ``configs`` is a sequence of
     configurations or a :class:`Grid` (whose configurations are built in the workers).
 
     Args:
-        jobs: Worker processes (``None``: all cores; 1: in this process).
+        jobs: Worker processes (``None``: all cores; 1: in this process). Not used with
+            ``scheduler``.
         chunk_size: Configurations per task (``None``: about 4 tasks per worker, at most 2000).
+        scheduler: Address of a running Dask distributed scheduler (``tcp://HOST:PORT``): the
+            chunks run on its workers (extra ``dask``); same rows, same order.
     """
+    if scheduler is not None:
+        yield from _iter_dask(trace, device, configs, scheduler, chunk_size)
+        return
     if not isinstance(trace, Trace):
         raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
     device = _device_class(device)
@@ -246,6 +253,72 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
     finally:
         if pool is not None:
             pool.join()
+
+
+#: Seconds to wait for the Dask scheduler, and for its first worker.
+DASK_TIMEOUT_S = 10.0
+_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
+
+
+def _dask_chunk(device: type[Device], trace: Trace, grid: Grid | None,
+                items: list[Any]) -> list[dict[str, Any]]:
+    """One chunk on a Dask worker (the worker imports accel_sim like any module)."""
+    return _rows(device, trace, [grid.config(p) for p in items] if grid is not None else items)
+
+
+def _iter_dask(trace: Trace, device: type[Device], configs: Sequence[Config] | Grid,
+               scheduler: str, chunk_size: int | None) -> Iterator[list[dict[str, Any]]]:
+    """:func:`iter_sweep` on a Dask distributed cluster: chunks submitted a few per worker
+    thread ahead, their rows yielded in submission order; on any exit the pending chunks are
+    cancelled (the cluster's workers belong to the user and keep running)."""
+    if not isinstance(scheduler, str) or not _ADDRESS.match(scheduler):
+        raise ConfigError(f"--scheduler {scheduler!r}: expected the address of a Dask "
+                          "scheduler, tcp://HOST:PORT")
+    if not isinstance(trace, Trace):
+        raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
+    device = _device_class(device)
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask distributed: pip install "
+                          "'accel-sim[dask]'") from None
+    grid = configs if isinstance(configs, Grid) else None
+    given: list[Config] = [] if grid is not None else list(configs)  # type: ignore[arg-type]
+    items: Iterator[Any] = grid.points() if grid is not None else iter(given)
+    n = grid.size if grid is not None else len(given)
+    if n == 0:
+        return
+    try:
+        client = Client(scheduler, timeout=DASK_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"--scheduler {scheduler}: cannot reach the Dask scheduler within "
+                          f"{DASK_TIMEOUT_S:g} s ({type(exc).__name__})") from None
+    pending: collections.deque[Any] = collections.deque()
+    try:
+        try:
+            client.wait_for_workers(1, timeout=DASK_TIMEOUT_S)
+        except TimeoutError:
+            raise ConfigError(f"--scheduler {scheduler}: no Dask worker joined within "
+                              f"{DASK_TIMEOUT_S:g} s (start some with: dask worker "
+                              f"{scheduler})") from None
+        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+        threads = max(1, threads)
+        if chunk_size is None:
+            chunk_size = max(1, min(2000, -(-n // (4 * threads))))
+        chunks = iter(lambda: list(itertools.islice(items, chunk_size)), [])
+        trace_f, grid_f = client.scatter([trace, grid], broadcast=True)
+        for ch in itertools.islice(chunks, 2 * threads):
+            pending.append(client.submit(_dask_chunk, device, trace_f, grid_f, ch, pure=False))
+        while pending:
+            rows = pending.popleft().result()
+            for ch in itertools.islice(chunks, 1):
+                pending.append(client.submit(_dask_chunk, device, trace_f, grid_f, ch,
+                                             pure=False))
+            yield rows
+    finally:
+        for fut in pending:
+            fut.cancel()
+        client.close()
 
 
 def run_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | Grid, *,

@@ -139,6 +139,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ._progress import progress_bar
     from ._sweep import Grid, RowWriter, _check_jobs, estimate_seconds, iter_sweep
 
+    if args.scheduler is not None and args.jobs is not None:
+        raise ConfigError("-j/--jobs and --scheduler: choose one (with --scheduler the Dask "
+                          "cluster's workers run the sweep)")
     jobs = _check_jobs(args.jobs)
     if args.max_points < 1:
         raise ConfigError(f"--max-points {args.max_points}: must be >= 1")
@@ -167,7 +170,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     done = 0
     try:
         with RowWriter(args.output) as out, progress_bar(n, desc="sweep", unit="cfg") as bar:
-            for rows in iter_sweep(trace, cls, grid, jobs=jobs):
+            for rows in iter_sweep(trace, cls, grid, jobs=jobs, scheduler=args.scheduler):
                 with deferred_interrupts():  # a chunk's rows are written whole
                     out.write(rows)
                     done += len(rows)
@@ -431,6 +434,9 @@ def _add_sweep(sub: _Sub) -> None:
                    help="fixed device parameter (repeatable)")
     s.add_argument("-j", "--jobs", type=int, default=None,
                    help="worker processes, >= 1 (default: all cores)")
+    s.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the grid on a running Dask distributed cluster (extra 'dask'): "
+                        "same CSV as a local sweep")
     s.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",
                    help="refuse grids of more than N configurations, printing their count "
                         f"and estimated time (default {DEFAULT_MAX_POINTS})")
