@@ -249,6 +249,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import optuna
 
     from .explore import collect, write_outputs
+    from .explore._outputs import write_study_plots
     from .explore._storage import JOURNAL, SQLITE, journal_storage, rdb_storage
 
     target = args.target
@@ -297,7 +298,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     objectives = desc.get("objectives") or [f"objective{i}" for i in range(
         len(study.directions))]
     directions = desc.get("directions") or [d.name.lower() for d in study.directions]
-    paths = write_outputs(collect(study, objectives, directions), outdir)
+    data = collect(study, objectives, directions)
+    paths = write_outputs(data, outdir)
+    extra, notes = write_study_plots(study, data, outdir)
+    paths.update(extra)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {', '.join(sorted(paths))} in {outdir}")
     return 0
 

@@ -200,6 +200,35 @@ def test_explore_writes_outputs_and_resumes(tmp_path, capsys):
     assert (out / "pareto.png").exists() and len(_rows(out / "trials.csv")) == 16
 
 
+def test_plot_draws_the_front_in_parallel_coordinates_and_importances(tmp_path, monkeypatch):
+    """`accel-sim plot` adds parallel.png (one axis per parameter and objective, with units)
+    and fANOVA importances: shares of each objective's variance that sum to 1; the systolic
+    array's area does not depend on its dataflow."""
+    import matplotlib.figure
+
+    assert _explore(tmp_path, "--space", "rows=8:256", "cols=8:256", "dataflow",
+                    trials=30) == 0
+    out = tmp_path / "ex"
+    saved: list = []
+    real = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, path, **k: (saved.append((fig, str(path))),
+                                                real(fig, path, **k)))
+    assert main(["plot", str(out)]) == 0
+    figs = {os.path.basename(p): f for f, p in saved}
+    ticks = [t.get_text() for t in figs["parallel.png"].axes[0].get_xticklabels()]
+    assert "rows\n[PEs]" in ticks and "latency\n[s]" in ticks and "area\n[mm^2]" in ticks
+    imp = _rows(out / "importance.csv")
+    by: dict[str, dict[str, float]] = {}
+    for r in imp:
+        by.setdefault(r["objective"], {})[r["parameter"]] = float(r["importance"])
+    assert set(by) == {"latency", "energy", "area"}
+    for vals in by.values():
+        assert sum(vals.values()) == pytest.approx(1.0) and min(vals.values()) >= 0
+    assert by["area"]["dataflow"] < 0.1 < by["area"]["rows"] + by["area"]["cols"]
+    assert (out / "importance.png").exists() and (out / "parallel.png").exists()
+
+
 def test_same_seed_same_trials(tmp_path):
     assert _explore(tmp_path, out="a") == 0
     assert _explore(tmp_path, out="b") == 0

@@ -18,7 +18,8 @@ from .._units import axis_label, column_label, metric_unit
 from ._pareto import hypervolume_history, pareto_mask
 
 __all__ = ["ExplorationData", "collect", "draw_hypervolume", "draw_pareto", "hypervolume_figure",
-           "pareto_figure", "pareto_table", "write_outputs"]
+           "importance_figure", "parallel_figure", "param_importances", "pareto_figure",
+           "pareto_table", "write_outputs", "write_study_plots"]
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,131 @@ def hypervolume_figure(data: ExplorationData) -> Any:
 def draw_hypervolume(data: ExplorationData, path: str) -> None:
     """Hypervolume of the feasible front after each trial."""
     hypervolume_figure(data).savefig(path, dpi=110)
+
+
+def _axis_values(rows: Sequence[Mapping[str, Any]], col: str
+                 ) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric values of a column over ``rows`` (categories: their index, with the labels)."""
+    raw = [r.get(col) for r in rows]
+    try:
+        return np.array([float(v) for v in raw]), None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        labels = sorted({str(v) for v in raw})
+        return np.array([labels.index(str(v)) for v in raw], float), labels
+
+
+def parallel_figure(data: ExplorationData) -> Any:
+    """Parallel coordinates of the Pareto front: one axis per searched parameter and per
+    objective, each scaled to its own range over the front (labels give the ends, with
+    units); one line per front design, coloured by the first objective."""
+    by_number = {r["trial"]: r for r in data.rows}
+    front = [by_number[int(n)] for n in data.numbers[data.front]]
+    params = sorted({k for r in front for k in r if k.startswith("param_")})
+    cols = params + [f"objective_{o}" for o in data.objectives]
+    fig, ax = subplots(figsize=(max(6.0, 1.5 * len(cols) + 1), 4.6))
+    if not front:
+        ax.text(0.5, 0.5, "no feasible design", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    scaled, ticks = [], []
+    for col in cols:
+        v, labels = _axis_values(front, col)
+        lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+        scaled.append((v - lo) / (hi - lo) if hi > lo else np.full(len(v), 0.5))
+        name = col.split("_", 1)[1]
+        unit = data.unit(name if col.startswith("objective_") else col)
+        fmt = (lambda x, labels=labels: labels[int(x)]) if labels else (lambda x: f"{x:.3g}")
+        ticks.append((f"{name}\n[{unit}]" if unit else name, fmt(lo), fmt(hi)))
+    y = np.array(scaled).T  # (designs, axes)
+    x = np.arange(len(cols))
+    color = y[:, len(params)] if len(cols) > len(params) else np.zeros(len(y))
+    cmap = matplotlib_colormap("viridis")
+    for row, c in zip(y, color, strict=True):
+        ax.plot(x, row, "-", color=cmap(float(c)), alpha=0.7, lw=1.2)
+    for i, (_, lo_text, hi_text) in enumerate(ticks):
+        ax.axvline(i, color="0.3", lw=0.8)
+        ax.text(i, -0.06, lo_text, ha="center", va="top", fontsize=7)
+        ax.text(i, 1.04, hi_text, ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [t[0] for t in ticks], fontsize=8)
+    ax.set_xlabel("searched parameters, then objectives [unit under each name]")
+    ax.set_yticks([])
+    ax.set_ylim(-0.15, 1.15)
+    ax.set_ylabel("position on each axis between its\nfront minimum and maximum [fraction]")
+    ax.set_title(f"Pareto front: {len(front)} designs (colour: {data.objectives[0]}, dark = "
+                 "low)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def matplotlib_colormap(name: str) -> Any:
+    """A matplotlib colormap by name (imported lazily, like every plot)."""
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def param_importances(study: optuna.Study, data: ExplorationData, *, seed: int = 0
+                      ) -> list[dict[str, Any]]:
+    """fANOVA importance of every searched parameter for every objective (Optuna's
+    evaluator; needs scikit-learn): rows (objective, parameter, importance), importance
+    being the parameter's share of the objective's variance over the complete trials."""
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None]
+    if len(done) < 2:
+        return []
+    rows = []
+    for i, objective in enumerate(data.objectives):
+        imp = get_param_importances(
+            study, evaluator=FanovaImportanceEvaluator(seed=seed),
+            target=lambda t, i=i: t.values[i], normalize=True)
+        rows.extend({"objective": objective, "parameter": p, "importance": float(v)}
+                    for p, v in imp.items())
+    return rows
+
+
+def importance_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Horizontal bars of :func:`param_importances`, one group per objective."""
+    objectives = list(dict.fromkeys(r["objective"] for r in rows))
+    params = sorted({r["parameter"] for r in rows})
+    fig, ax = subplots(figsize=(6.5, 0.5 * len(params) * max(1, len(objectives)) / 2 + 1.8))
+    height = 0.8 / max(1, len(objectives))
+    for j, objective in enumerate(objectives):
+        vals = {r["parameter"]: r["importance"] for r in rows if r["objective"] == objective}
+        ax.barh(np.arange(len(params)) + j * height, [vals.get(p, 0.0) for p in params],
+                height=height, label=objective)
+    ax.set_yticks(np.arange(len(params)) + 0.4 - height / 2, params)
+    ax.set_ylabel("searched parameter [name]")
+    ax.set_xlabel("importance (fANOVA) [fraction of the objective's variance]")
+    ax.set_title("parameter importances over the complete trials", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_study_plots(study: optuna.Study, data: ExplorationData,
+                      outdir: str | os.PathLike[str]) -> tuple[dict[str, str], list[str]]:
+    """``parallel.png`` (the front in parallel coordinates) and ``importance.csv`` /
+    ``importance.png`` (fANOVA); returns the paths and notes (e.g. scikit-learn missing)."""
+    outdir = os.fspath(outdir)
+    paths = {"parallel.png": os.path.join(outdir, "parallel.png")}
+    parallel_figure(data).savefig(paths["parallel.png"], dpi=110)
+    notes: list[str] = []
+    try:
+        rows = param_importances(study, data)
+    except ImportError:
+        notes.append("parameter importances need scikit-learn: pip install "
+                     "'accel-sim[importance]'")
+        return paths, notes
+    if not rows:
+        notes.append("parameter importances need at least 2 complete trials")
+        return paths, notes
+    paths["importance.csv"] = os.path.join(outdir, "importance.csv")
+    _write_csv(paths["importance.csv"], rows)
+    paths["importance.png"] = os.path.join(outdir, "importance.png")
+    importance_figure(rows).savefig(paths["importance.png"], dpi=110)
+    return paths, notes
 
 
 def pareto_table(data: ExplorationData, limit: int = 20) -> str:
