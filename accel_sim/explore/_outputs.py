@@ -330,11 +330,14 @@ def param_importances(study: optuna.Study, data: ExplorationData, *, seed: int =
             if t.values is not None]
     if len(done) < 2:
         return []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, objective in enumerate(data.objectives):
-        imp = get_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=seed),
-            target=lambda t, i=i: t.values[i], normalize=True)
+
+        def target(t: FrozenTrial, i: int = i) -> float:
+            return float(t.values[i])
+
+        imp = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed),
+                                    target=target, normalize=True)
         rows.extend({"objective": objective, "parameter": p, "importance": float(v)}
                     for p, v in imp.items())
     return rows
