@@ -74,6 +74,8 @@ def _feasible(t: FrozenTrial) -> bool:
 
 def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": t.number, "state": t.state.name}
+    if "device" in t.params:  # a cross-family study
+        row["device"] = t.params["device"]
     row.update({f"param_{k}": v for k, v in t.params.items()})
     if t.values is not None:
         row.update({f"objective_{n}": v for n, v in zip(objectives, t.values, strict=True)})
@@ -102,16 +104,19 @@ def _units(study: optuna.Study, objectives: Sequence[str]) -> dict[str, str]:
     try:
         from .._registry import get_device
 
-        cls = get_device(desc["device"])
-        config = cls.Config
-        table = cls.metric_table()
-        if desc.get("serve"):
-            from ..serving import SERVING_METRICS, ServingEvaluator
+        names = [d.strip() for d in str(desc["device"]).split(",")]
+        for name in reversed(names):  # the first listed device's declarations win
+            cls = get_device(name)
+            config = cls.Config
+            table = cls.metric_table()
+            if desc.get("serve"):
+                from ..serving import SERVING_METRICS, ServingEvaluator
 
-            config = ServingEvaluator(cls).config_cls
-            table = SERVING_METRICS
-        units.update({n: table[n].unit for n in table if "*" not in n})
-        units.update({f"param_{s.name}": s.unit for s in config.specs() if s.unit})
+                config = ServingEvaluator(cls).config_cls
+                table = SERVING_METRICS
+            units.update({n: table[n].unit for n in table if "*" not in n})
+            prefix = f"{name}." if len(names) > 1 else ""
+            units.update({f"param_{prefix}{s.name}": s.unit for s in config.specs() if s.unit})
     except Exception:  # a study of another tool, or a device not installed here: names only
         pass
     units.update({o: metric_unit(m, task=task, metrics=table)
@@ -169,6 +174,8 @@ def write_outputs(data: ExplorationData, outdir: str | os.PathLike[str], *,
     by_number = {r["trial"]: r for r in data.rows}
     front_rows = [by_number[int(n)] for n in data.numbers[data.front]]
     front_rows.sort(key=lambda r: r.get(f"objective_{data.objectives[0]}", 0.0))
+    if front_rows and "device" in front_rows[0]:
+        front_rows = _with_regions(front_rows, data)
     _write_csv(paths["pareto.csv"], front_rows)
     hv_rows = []
     for n, hv in zip(data.numbers, data.hv, strict=True):
@@ -186,6 +193,34 @@ def write_outputs(data: ExplorationData, outdir: str | os.PathLike[str], *,
     return paths
 
 
+def _with_regions(front: list[dict[str, Any]], data: ExplorationData
+                  ) -> list[dict[str, Any]]:
+    """Front rows (sorted by the first objective) with ``region``: the range of the first
+    objective over which the row's family holds the front without interruption."""
+    first = data.objectives[0]
+    key = f"objective_{first}"
+    unit = data.unit(first)
+    out: list[dict[str, Any]] = []
+    i = 0
+    while i < len(front):
+        j = i
+        while j + 1 < len(front) and front[j + 1]["device"] == front[i]["device"]:
+            j += 1
+        text = (f"{front[i]['device']} wins {first} {front[i][key]:.4g}..{front[j][key]:.4g}"
+                + (f" {unit}" if unit else ""))
+        out.extend({"device": r["device"], "region": text, **r} for r in front[i:j + 1])
+        i = j + 1
+    return out
+
+
+def _devices_of(data: ExplorationData) -> np.ndarray | None:
+    """The device of every complete trial of a cross-family study (else None)."""
+    by_number = {r["trial"]: r for r in data.rows}
+    if not data.rows or "device" not in data.rows[0]:
+        return None
+    return np.array([str(by_number[int(n)].get("device", "")) for n in data.numbers])
+
+
 def _label(data: ExplorationData, i: int) -> str:
     name = data.objectives[i]
     return axis_label(name, data.directions[i], unit=data.unit(name))
@@ -196,6 +231,7 @@ def pareto_figure(data: ExplorationData) -> Any:
     pyplot)."""
     k = len(data.objectives)
     v, feas, front = data.values, data.feasible, data.front
+    devices = _devices_of(data)
     if k == 1:
         fig, ax = subplots(figsize=(6, 4))
         ax.plot(data.numbers, v[:, 0], ".", color="0.6", label="trials")
@@ -214,12 +250,20 @@ def pareto_figure(data: ExplorationData) -> Any:
                     ax.axis("off")
                     continue
                 ax.scatter(v[~feas, xi], v[~feas, yi], s=8, c="0.8", label="infeasible")
-                ax.scatter(v[feas, xi], v[feas, yi], s=10, c="C0", alpha=0.6, label="feasible")
+                if devices is None:
+                    ax.scatter(v[feas, xi], v[feas, yi], s=10, c="C0", alpha=0.6,
+                               label="feasible")
+                for c, name in enumerate(sorted(set(devices)) if devices is not None else ()):
+                    sel = feas & (devices == name)
+                    ax.scatter(v[sel, xi], v[sel, yi], s=12, c=f"C{c}", alpha=0.7,
+                               label=f"{name} (feasible)")
                 order = np.argsort(v[front, xi])
                 # two objectives: the front is a line; more: a pair's projection of the
                 # front is a cloud (points dominated in this pair, not in all objectives)
                 ax.plot(v[front, xi][order], v[front, yi][order], "o-" if k == 2 else "o",
-                        c="C3", ms=4, lw=0.8, label="Pareto front" if k == 2
+                        c="k" if devices is not None else "C3", ms=4, lw=0.8,
+                        mfc="none" if devices is not None else None,
+                        label="Pareto front" if k == 2
                         else "Pareto front (all objectives)")
                 for axis, setter in ((v[:, xi], ax.set_xscale), (v[:, yi], ax.set_yscale)):
                     if len(axis) and np.all(axis > 0) and axis.max() / axis.min() > 100:

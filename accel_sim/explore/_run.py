@@ -40,7 +40,7 @@ from .._registry import devices_measuring, get_device
 from ..errors import AccelSimError, ConfigError, Interrupted
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask
-from ._space import SearchSpace
+from ._space import FamilyConfig, FamilySpace, SearchSpace
 from ._spec import ExploreSpec
 from ._storage import (
     FolderLock,
@@ -103,7 +103,8 @@ class TimedSampler(BaseSampler):
         self.inner.reseed_rng()
 
 
-def make_sampler(spec: ExploreSpec, space: SearchSpace, worker: int = 0) -> BaseSampler:
+def make_sampler(spec: ExploreSpec, space: SearchSpace | FamilySpace, worker: int = 0
+                 ) -> BaseSampler:
     """The sampler named in the spec (each worker gets its own seed)."""
     seed = None if spec.seed is None else spec.seed + worker
     if spec.sampler == "tpe":
@@ -132,26 +133,36 @@ class _Evaluator:
     def __init__(self, spec: ExploreSpec) -> None:
         from workloads import load_workloads
 
-        self.device = get_device(spec.device)
-        self.serving = None
+        devices = {name: get_device(name) for name in spec.devices}
+        self.device = next(iter(devices.values()))
+        self.devices = devices
+        self.space: SearchSpace | FamilySpace
+        self.serving: dict[str, Any] | None = None
+        self.traces: list[Trace] = []
         if spec.serve:
             from ..serving import ServingEvaluator
 
-            self.serving = ServingEvaluator(self.device)
-            self.traces: list[Trace] = []
-            self.space = SearchSpace(self.serving.config_cls, spec.space, spec.fixed)
-            return
-        self.traces = load_workloads(spec.workloads, dims=spec.dims or None)
-        if spec.training:
-            from .._ir import training_trace
+            self.serving = {n: ServingEvaluator(d) for n, d in devices.items()}
+            classes = {n: e.config_cls for n, e in self.serving.items()}
+        else:
+            self.traces = load_workloads(spec.workloads, dims=spec.dims or None)
+            if spec.training:
+                from .._ir import training_trace
 
-            self.traces = [training_trace(t) for t in self.traces]
-        self.space = SearchSpace(self.device.Config, spec.space, spec.fixed)
+                self.traces = [training_trace(t) for t in self.traces]
+            classes = {n: d.Config for n, d in devices.items()}
+        if len(classes) == 1:
+            self.space = SearchSpace(next(iter(classes.values())), spec.space, spec.fixed)
+        else:
+            self.space = FamilySpace(classes, spec.space, spec.fixed)
 
     def __call__(self, config) -> tuple[dict[str, Any], float]:
+        name = next(iter(self.devices))
+        if isinstance(config, FamilyConfig):
+            name, config = config.device, config.config
         if self.serving is not None:
-            return self.serving(config)
-        dev = self.device(config)
+            return self.serving[name](config)
+        dev = self.devices[name](config)
         reports = [dev.evaluate(t) for t in self.traces]
         total = sum(reports[1:], reports[0])
         violation = max(total.violations.values(), default=0.0)
@@ -213,8 +224,8 @@ class Explorer:
         self._metrics_checked = False
 
     @property
-    def space(self) -> SearchSpace:
-        """The search space."""
+    def space(self) -> SearchSpace | FamilySpace:
+        """The search space (a :class:`FamilySpace` for several devices)."""
         return self.evaluator.space
 
     @property
@@ -229,17 +240,27 @@ class Explorer:
         default design, once per explorer; :meth:`run` calls it before it writes anything)."""
         if self._metrics_checked:
             return
-        default = self.evaluator.space.config({})
-        summary, _ = self.evaluator(default)
-        known = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
-        for what, metric in [("objective", o.metric) for o in self.spec.objectives] + [
-                ("constraint", c.metric) for c in self.spec.constraints]:
-            if metric not in summary:
-                why = ""
-                if metric == "accuracy":
-                    why = self._accuracy_hint()
-                raise ConfigError(f"{what} metric {metric!r} is not produced by device "
-                                  f"{self.spec.device!r}{why}; available: {', '.join(known)}")
+        space = self.evaluator.space
+        for name in self.spec.devices:
+            params = {FamilySpace.DEVICE: name} if isinstance(space, FamilySpace) else {}
+            try:
+                summary, _ = self.evaluator(space.config(params))
+            except AccelSimError as exc:
+                if not isinstance(space, FamilySpace):
+                    raise
+                what = "the serving scenario" if self.spec.serve else (
+                    "workload(s) " + ", ".join(self.spec.workloads))
+                raise ConfigError(f"device {name!r} cannot run {what}: "
+                                  f"{_first_line(exc)}") from None
+            known = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
+            for what, metric in [("objective", o.metric) for o in self.spec.objectives] + [
+                    ("constraint", c.metric) for c in self.spec.constraints]:
+                if metric not in summary:
+                    why = ""
+                    if metric == "accuracy":
+                        why = self._accuracy_hint()
+                    raise ConfigError(f"{what} metric {metric!r} is not produced by device "
+                                      f"{name!r}{why}; available: {', '.join(known)}")
         self.spec.directions()  # every objective's metric declares its direction
         self._metrics_checked = True
 
@@ -256,12 +277,11 @@ class Explorer:
 
     def describe(self) -> dict[str, Any]:
         """The settings that identify the study (stored with it, compared on resume)."""
-        cls = self.space.config_cls
         return {**self.spec.describe(), "space": self.space.describe(),
                 "fixed": {k: _jsonable(v) for k, v in sorted(self.space.fixed.items())},
                 # the declared defaults: a study is not continued after the model's
                 # defaults changed (its trials would mix two models)
-                "defaults": {s.name: _jsonable(s.default) for s in cls.specs()}}
+                "defaults": {k: _jsonable(v) for k, v in self.space.defaults().items()}}
 
     # ------------------------------------------------------------------ study
     def open_study(self) -> tuple[optuna.Study, bool]:
@@ -741,8 +761,13 @@ def _show(v: Any) -> str:
     return str(v)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 # ---------------------------------------------------------------------- warm start
-def _in_space(space: SearchSpace, name: str, value: Any) -> bool:
+def _in_space(space: SearchSpace | FamilySpace, name: str, value: Any) -> bool:
     for dim in space.dimensions:
         if dim.name != name:
             continue
@@ -754,9 +779,8 @@ def _in_space(space: SearchSpace, name: str, value: Any) -> bool:
     return False
 
 
-def _parse_csv_value(space: SearchSpace, name: str, text: str) -> Any:
-    spec = space.config_cls.spec(name)
-    return spec.parse(text, "warm-start")
+def _parse_csv_value(space: SearchSpace | FamilySpace, name: str, text: str) -> Any:
+    return space.param_spec(name).parse(text, "warm-start")
 
 
 def _warm_designs(source: str, spec: ExploreSpec, storage: BaseStorage | None

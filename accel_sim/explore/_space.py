@@ -16,7 +16,7 @@ from optuna.trial import BaseTrial
 from .._params import Config, ParamSpec
 from ..errors import ConfigError
 
-__all__ = ["Dimension", "SearchSpace"]
+__all__ = ["Dimension", "FamilyConfig", "FamilySpace", "SearchSpace"]
 
 #: The distributions a search space uses.
 Distribution: TypeAlias = IntDistribution | FloatDistribution | CategoricalDistribution
@@ -165,6 +165,14 @@ class SearchSpace:
         """Names of the searched parameters."""
         return tuple(d.name for d in self.dimensions)
 
+    def defaults(self) -> dict[str, Any]:
+        """The declared defaults of the configuration."""
+        return {s.name: s.default for s in self.config_cls.specs()}
+
+    def param_spec(self, name: str) -> ParamSpec:
+        """The declaration of a parameter."""
+        return self.config_cls.spec(name)
+
     def _active(self, dim: Dimension, values: Mapping[str, Any]) -> bool:
         if dim.spec.active_if is None:
             return True
@@ -201,3 +209,147 @@ class SearchSpace:
                     f"--sampler grid needs finite values for {dim.name}: give "
                     f"--space {dim.name}=v1,v2,...")
         return grid
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    """A design of a cross-family study: the device's name and its configuration."""
+
+    device: str
+    config: Config
+
+
+class FamilySpace:
+    """One search space over several devices (``-d systolic,gpu,analog``): the device is a
+    categorical choice and each device's declared space is conditional on it, its
+    parameters named ``device.parameter`` (``systolic.rows``).
+
+    Args:
+        spaces: Per device name, the configuration class.
+        overrides: ``--space`` entries; each applies to the devices that declare it (an entry
+            no device declares is an error). A device declaring none of them is still a
+            choice, at its defaults and fixed values.
+        fixed: ``-s`` values; each applies to the devices that declare it (an error if none
+            does).
+    """
+
+    DEVICE = "device"
+
+    def __init__(self, classes: Mapping[str, type[Config]],
+                 overrides: Mapping[str, str] | None = None,
+                 fixed: Mapping[str, Any] | None = None) -> None:
+        overrides, fixed = dict(overrides or {}), dict(fixed or {})
+        names = list(classes)
+        self._fixed: dict[str, dict[str, Any]] = {}  # devices with nothing to search
+        for what, keys in (("-s", fixed), ("--space", overrides)):
+            for key in keys:
+                if not any(key in {s.name for s in c.specs()} for c in classes.values()):
+                    raise ConfigError(f"{what} {key}: no listed device declares it "
+                                      f"({', '.join(names)})")
+        self.spaces: dict[str, SearchSpace | None] = {}
+        for name, cls in classes.items():
+            declared = {s.name for s in cls.specs()}
+            mine = {k: v for k, v in overrides.items() if k in declared}
+            if overrides and not mine:
+                self.spaces[name] = None  # searched only as a choice
+                self._fixed_only(name, cls, {k: v for k, v in fixed.items() if k in declared})
+                continue
+            try:
+                self.spaces[name] = SearchSpace(cls, mine, {k: v for k, v in fixed.items()
+                                                            if k in declared})
+            except ConfigError as exc:
+                if "nothing to search" not in str(exc):
+                    raise
+                self.spaces[name] = None
+                self._fixed_only(name, cls, {k: v for k, v in fixed.items() if k in declared})
+        self.classes = dict(classes)
+        self.device_dimension = CategoricalDistribution(names)
+        self.fixed: dict[str, Any] = {}
+        for name in names:
+            space = self.spaces[name]
+            values = space.fixed if space is not None else self._fixed[name]
+            self.fixed.update({f"{name}.{k}": v for k, v in values.items()})
+
+    def _fixed_only(self, name: str, cls: type[Config], fixed: Mapping[str, Any]) -> None:
+        owner = cls.__name__
+        parsed = {}
+        for key, value in fixed.items():
+            spec = cls.spec(key)
+            parsed[key] = (spec.parse(value, owner) if isinstance(value, str)
+                           and spec.type is not str else spec.validate(value, owner))
+        self._fixed[name] = parsed
+
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        """The device choice, then every device's dimensions under ``device.name``."""
+        import dataclasses
+
+        dims = [Dimension(ParamSpec(self.DEVICE, str, next(iter(self.classes)),
+                                    choices=tuple(self.classes)), self.device_dimension)]
+        for name, space in self.spaces.items():
+            for d in space.dimensions if space is not None else ():
+                dims.append(Dimension(dataclasses.replace(d.spec, name=f"{name}.{d.name}"),
+                                      d.distribution))
+        return tuple(dims)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the searched parameters (``device`` and ``device.parameter``)."""
+        return tuple(d.name for d in self.dimensions)
+
+    def describe(self) -> dict[str, str]:
+        """The device choice and each device's dimensions, as text."""
+        out = {self.DEVICE: ",".join(self.classes)}
+        for name, space in self.spaces.items():
+            if space is not None:
+                out.update({f"{name}.{k}": v for k, v in space.describe().items()})
+        return out
+
+    def defaults(self) -> dict[str, Any]:
+        """The declared defaults of every device, under ``device.name``."""
+        return {f"{n}.{s.name}": s.default for n, c in self.classes.items() for s in c.specs()}
+
+    def param_spec(self, name: str) -> ParamSpec:
+        """The declaration behind a searched name."""
+        if name == self.DEVICE:
+            return next(d.spec for d in self.dimensions if d.name == name)
+        device, _, key = name.partition(".")
+        if device not in self.classes:
+            raise ConfigError(f"{name}: not a parameter of a listed device")
+        return self.classes[device].spec(key)
+
+    def suggest(self, trial: BaseTrial) -> dict[str, Any]:
+        """The device, then its parameters (define-by-run: the others are not suggested)."""
+        device = trial.suggest_categorical(self.DEVICE, list(self.classes))
+        values: dict[str, Any] = {self.DEVICE: device}
+        space = self.spaces[device]
+        if space is not None:
+            for key, v in _prefixed_suggest(space, trial, device).items():
+                values[f"{device}.{key}"] = v
+        return values
+
+    def config(self, params: Mapping[str, Any]) -> FamilyConfig:
+        """The device named in ``params`` (default: the first listed) and its validated
+        configuration."""
+        device = str(params.get(self.DEVICE, next(iter(self.classes))))
+        if device not in self.classes:
+            raise ConfigError(f"device {device!r} is not one of {', '.join(self.classes)}")
+        mine = {k.partition(".")[2]: v for k, v in params.items()
+                if k.startswith(device + ".")}
+        space = self.spaces[device]
+        if space is None:
+            return FamilyConfig(device, self.classes[device](**self._fixed[device]))
+        return FamilyConfig(device, space.config(mine))
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        raise ConfigError("--sampler grid cannot search several devices (their parameters "
+                          "are conditional on the device): use tpe, nsga2 or random")
+
+
+def _prefixed_suggest(space: SearchSpace, trial: BaseTrial, device: str) -> dict[str, Any]:
+    """:meth:`SearchSpace.suggest` with the trial's parameter names under ``device.``."""
+    values: dict[str, Any] = {}
+    for dim in space.dimensions:
+        if space._active(dim, values):
+            values[dim.name] = _suggest(trial, f"{device}.{dim.name}", dim.distribution)
+    return values

@@ -162,8 +162,10 @@ class ExploreSpec(Config):
         metavar="NAME[:key=value,...]", search=False,
         doc="Workload(s), comma-separated or repeated: a built-in or plug-in name with "
             "parameters, or a .csv/.onnx path; metrics are totals over all of them.")
-    device: str = param("", short="-d", search=False, metavar="DEVICE",
-                        doc="Device to explore (accel-sim devices lists them).")
+    device: str = param("", short="-d", search=False, metavar="DEVICE[,DEVICE...]",
+                        doc="Device to explore (accel-sim devices lists them); several, "
+                            "comma-separated, for a cross-family study (the device is then "
+                            "searched too).")
     objectives: tuple[Objective, ...] = param(
         (Objective("latency", "latency_s", "minimize"),
          Objective("energy", "energy_j", "minimize")), search=False,
@@ -215,9 +217,17 @@ class ExploreSpec(Config):
         doc="Size of a symbolic dimension of an .onnx model's inputs, e.g. --dim batch=1 "
             "(repeatable).")
 
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """The device names (one, or several for a cross-family study)."""
+        return tuple(d.strip() for d in self.device.split(","))
+
     def _check(self) -> None:
         if not self.device:
             raise ConfigError("explore: give a device (-d)")
+        listed = self.devices
+        if any(not d for d in listed) or len(set(listed)) != len(listed):
+            raise ConfigError(f"-d {self.device}: give each device once, comma-separated")
         if not self.workloads and not self.serve:
             raise ConfigError("explore: give at least one workload (-w), or --serve")
         if self.serve and (self.workloads or self.training):
@@ -238,12 +248,15 @@ class ExploreSpec(Config):
         """The declared metrics the objectives and constraints may name."""
         from .._registry import get_device
 
-        device = get_device(self.device)
+        devices = [get_device(d) for d in self.devices]
         if self.serve:
             from ..serving import SERVING_METRICS
 
             return SERVING_METRICS
-        return device.metric_table()
+        table = devices[-1].metric_table()
+        for dev in reversed(devices[:-1]):  # the first listed device's declaration wins
+            table = table | dev.metric_table()
+        return table
 
     def directions(self) -> list[Direction]:
         """``minimize``/``maximize`` per objective (an objective on a metric nobody declared
