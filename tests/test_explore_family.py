@@ -70,6 +70,15 @@ def test_cross_family_study_searches_both_devices_and_one_front(tmp_path):
     assert json.loads(json.dumps(desc))  # stored as JSON
 
 
+def test_yaml_lists_the_devices(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("workloads: [resnet18]\ndevice: [systolic, analog]\ntrials: 6\n"
+                    f"output: {tmp_path / 'y'}\n")
+    assert main(["explore", str(spec), "-q"]) == 0
+    assert {r["device"] for r in _rows(tmp_path / "y" / "trials.csv")} <= {"systolic",
+                                                                          "analog"}
+
+
 @pytest.mark.parametrize("args", [
     ["-w", "replay:capacity=10000,batch=32", "-d", "amper,per_gpu,per_cpu", "--objectives",
      "latency,energy"],

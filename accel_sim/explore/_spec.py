@@ -332,4 +332,7 @@ def load_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({text})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping of explore options")
+    device = data.get("device")
+    if isinstance(device, list) and device and all(isinstance(d, str) for d in device):
+        data = {**data, "device": ",".join(device)}  # a cross-family study as a YAML list
     return from_file(ExploreSpec, data, path)
