@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from ._ir import DNN_OPS, OpKind, Trace
 from ._metrics import Metric, MetricTable
@@ -14,10 +14,20 @@ from ._report import REPORT_METRICS, Report
 from .errors import ConfigError, WorkloadError
 from .tasks import Task
 
-__all__ = ["C", "Device"]
+__all__ = ["AccuracyCache", "C", "Device"]
 
 
 C = TypeVar("C", bound=Config)
+
+
+class AccuracyCache(Protocol):
+    """A store of accuracies by :meth:`Device.accuracy_key` (e.g. the explorer's file)."""
+
+    def get(self, key: str) -> float | None:
+        """The stored accuracy, or ``None``."""
+
+    def put(self, key: str, value: float) -> None:
+        """Store an accuracy."""
 
 
 class Device(abc.ABC, Generic[C]):
@@ -59,7 +69,9 @@ class Device(abc.ABC, Generic[C]):
        measures, and :meth:`accuracy` (the one accuracy hook) measures one. ``evaluate`` puts
        :meth:`task_metrics` (``{"accuracy": ...}`` when the trace's task is a supported one)
        in the report's ``extra``. Other tasks are not measured; :meth:`task_note` says so in
-       one line.
+       one line. ``accuracy_params`` names the configuration parameters the accuracy depends
+       on (``None``: all); an :class:`AccuracyCache` set as ``accuracy_cache`` then serves
+       every configuration that differs from a measured one only elsewhere.
     9. Metrics: ``metrics`` declares (:class:`~accel_sim.Metric`: unit, direction) every
        column and extra the device adds to the report's summary beyond
        :data:`~accel_sim._report.REPORT_METRICS`; :meth:`metric_table` is what tables, plots
@@ -75,8 +87,11 @@ class Device(abc.ABC, Generic[C]):
     supported_ops: ClassVar[frozenset[OpKind]] = DNN_OPS
     supported_tasks: ClassVar[frozenset[type[Task]]] = frozenset()
     metrics: ClassVar[tuple[Metric, ...]] = ()
+    accuracy_params: ClassVar[frozenset[str] | None] = None
 
     config: C
+    accuracy_cache: AccuracyCache | None = None
+    """Where :meth:`task_metrics` looks accuracies up and stores them (``None``: nowhere)."""
     """The configuration, an instance of the device's ``Config`` (typed by ``Device[C]``)."""
 
     def __init__(self, config: C | None = None) -> None:
@@ -175,7 +190,29 @@ class Device(abc.ABC, Generic[C]):
         task = trace.task
         if not self.supports_task(task) or not task.accuracy_unit:  # type: ignore[union-attr]
             return {}
-        return {"accuracy": float(self.accuracy(task))}  # type: ignore[arg-type]
+        cache = self.accuracy_cache
+        if cache is None:
+            return {"accuracy": float(self.accuracy(task))}  # type: ignore[arg-type]
+        key = self.accuracy_key(task)  # type: ignore[arg-type]
+        value = cache.get(key)
+        if value is None:
+            value = float(self.accuracy(task))  # type: ignore[arg-type]
+            cache.put(key, value)
+        return {"accuracy": value}
+
+    def accuracy_key(self, task: Task) -> str:
+        """What the accuracy of ``task`` on this configuration depends on, as canonical JSON:
+        the device, the task (type and fields) and the ``accuracy_params`` values."""
+        import dataclasses
+        import json
+
+        values = self.config.to_dict()
+        names = sorted(values if self.accuracy_params is None else self.accuracy_params)
+        fields: dict[str, Any] = (dataclasses.asdict(task) if dataclasses.is_dataclass(task)
+                                  else {})
+        return json.dumps({"device": self.name, "task": [type(task).__name__, fields],
+                           "params": {n: values[n] for n in names}},
+                          sort_keys=True, default=str)
 
     def task_note(self, trace: Trace) -> str | None:
         """One line when the trace carries a task with an accuracy that this device does not

@@ -232,6 +232,13 @@ class AnalogArray(Device[AnalogConfig]):
                doc="Matrix-vector multiplications on the arrays."),
     )
     supported_tasks = frozenset({Classification})
+    #: The functional simulation's parameters (not the PPA constants).
+    accuracy_params = frozenset({
+        "rows", "cols", "weight_bits", "weight_slices", "cell_bits", "mapping", "on_off_ratio",
+        "input_bits", "bit_serial", "dac_bits", "adc_bits", "adc_range", "adc_percentile",
+        "prog_error_model", "prog_error_sigma", "read_noise_sigma", "read_noise_model",
+        "drift_time_s", "rp_norm", "rp_norm_row", "adc_max_range", "quantize", "seed",
+        "eval_samples"})
 
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network with every weight product simulated on the

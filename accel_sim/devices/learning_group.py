@@ -262,6 +262,9 @@ class LearningGroup(Device[LearningGroupConfig]):
     )
     supported_tasks = frozenset({Classification})
 
+    #: The FLGW training's parameters (``_digits_accuracy``).
+    accuracy_params = frozenset({"groups", "seed", "train_epochs"})
+
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with FLGW at this configuration's
         groups (dense at 1 group)."""

@@ -188,6 +188,9 @@ class SparseTrainingArray(Device[SatConfig]):
     )
     supported_tasks = frozenset({Classification})
 
+    #: The training scheme's parameters (``_digits_accuracy``).
+    accuracy_params = frozenset({"mode", "n", "m", "seed", "train_epochs"})
+
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with this configuration's scheme
         (dense or N:M; :func:`accel_sim.sparse.sparse_training_accuracy`)."""

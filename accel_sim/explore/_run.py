@@ -38,6 +38,7 @@ from .._procs import (
 )
 from .._registry import devices_measuring, get_device
 from ..errors import AccelSimError, ConfigError, Interrupted
+from ._accuracy_cache import FileAccuracyCache
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask
 from ._space import FamilyConfig, FamilySpace, SearchSpace
@@ -127,6 +128,18 @@ def make_sampler(spec: ExploreSpec, space: SearchSpace | FamilySpace, worker: in
 
 
 # ---------------------------------------------------------------------- evaluation
+def accuracy_cache_path(spec: ExploreSpec) -> str | None:
+    """The accuracy cache of a study: ``--accuracy-cache``, or ``accuracy_cache.jsonl`` beside
+    the output folder when an objective or constraint is ``accuracy`` (``None``: no cache)."""
+    if spec.accuracy_cache is not None:
+        return None if spec.accuracy_cache.lower() == "off" else spec.accuracy_cache
+    metrics = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
+    if "accuracy" not in metrics:
+        return None
+    parent = os.path.dirname(os.path.abspath(spec.output))
+    return os.path.join(parent, "accuracy_cache.jsonl")
+
+
 class _Evaluator:
     """Configuration -> summary metrics, totalled over the workloads."""
 
@@ -155,6 +168,8 @@ class _Evaluator:
             self.space = SearchSpace(next(iter(classes.values())), spec.space, spec.fixed)
         else:
             self.space = FamilySpace(classes, spec.space, spec.fixed)
+        self.cache_path = accuracy_cache_path(spec)  # opened on the first evaluation
+        self.cache: FileAccuracyCache | None = None
 
     def __call__(self, config) -> tuple[dict[str, Any], float]:
         name = next(iter(self.devices))
@@ -163,6 +178,9 @@ class _Evaluator:
         if self.serving is not None:
             return self.serving[name](config)
         dev = self.devices[name](config)
+        if self.cache is None and self.cache_path is not None:
+            self.cache = FileAccuracyCache(self.cache_path)
+        dev.accuracy_cache = self.cache
         reports = [dev.evaluate(t) for t in self.traces]
         total = sum(reports[1:], reports[0])
         violation = max(total.violations.values(), default=0.0)

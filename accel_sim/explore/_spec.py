@@ -212,6 +212,11 @@ class ExploreSpec(Config):
                             "duplex; scenario parameters model, batch, lin, lout, rate, "
                             "requests via -s/--space; objectives e.g. "
                             "throughput_tok_s,energy_per_token_j,tbt_p99_s).")
+    accuracy_cache: str | None = param(
+        None, optional=True, metavar="FILE|off", search=False,
+        doc="File of measured accuracies, keyed by the parameters each device's accuracy "
+            "depends on, shared by studies (default: accuracy_cache.jsonl beside the output "
+            "folder, used when an objective or constraint is accuracy; off: no cache).")
     dims: Mapping[str, str] = param(
         None, default_factory=dict, flag="--dim", metavar="NAME=SIZE", search=False,
         doc="Size of a symbolic dimension of an .onnx model's inputs, e.g. --dim batch=1 "

@@ -240,6 +240,12 @@ class DeviceContract:
             for k in a.columns:
                 np.testing.assert_array_equal(a.columns[k], b.columns[k])
 
+    def test_accuracy_params_are_parameters(self) -> None:
+        names = self.device_class.accuracy_params
+        if names is not None:  # what an accuracy cache keys on must be configuration fields
+            declared = {s.name for s in self.device_class.Config.specs()}
+            assert names <= declared, sorted(names - declared)
+
     def test_layers_add_up(self) -> None:
         dev = self.device_class(self.configs()[0])
         tr = self.traces()[1]
