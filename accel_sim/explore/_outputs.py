@@ -374,8 +374,11 @@ def param_importances(study: optuna.Study, data: ExplorationData, *, seed: int =
             if t.values is not None]
     if len(done) < 2:
         return []
+    from .._progress import track
+
     rows: list[dict[str, Any]] = []
-    for i, objective in enumerate(data.objectives):
+    for i, objective in enumerate(track(data.objectives, desc="fANOVA importances",
+                                        unit="objective")):
 
         def target(t: FrozenTrial, i: int = i) -> float:
             return float(t.values[i])
