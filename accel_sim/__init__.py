@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ._simulate import simulate
     from ._sweep import Grid, grid_configs, iter_sweep, run_sweep, write_rows_csv
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__ as __version__
 
 #: Public name -> the module (under accel_sim) that defines it.
 _LAZY = {

@@ -202,7 +202,8 @@ class Device(abc.ABC, Generic[C]):
 
     def accuracy_key(self, task: Task) -> str:
         """What the accuracy of ``task`` on this configuration depends on, as canonical JSON:
-        the device, the task (type and fields) and the ``accuracy_params`` values."""
+        the device, the task (type and fields), the ``accuracy_params`` values and the
+        accel_sim version (a new release measures again)."""
         import dataclasses
         import json
 
@@ -210,9 +211,11 @@ class Device(abc.ABC, Generic[C]):
         names = sorted(values if self.accuracy_params is None else self.accuracy_params)
         fields: dict[str, Any] = (dataclasses.asdict(task) if dataclasses.is_dataclass(task)
                                   else {})
+        from ._version import __version__
+
         return json.dumps({"device": self.name, "task": [type(task).__name__, fields],
-                           "params": {n: values[n] for n in names}},
-                          sort_keys=True, default=str)
+                           "params": {n: values[n] for n in names},
+                           "accel_sim": __version__}, sort_keys=True, default=str)
 
     def task_note(self, trace: Trace) -> str | None:
         """One line when the trace carries a task with an accuracy that this device does not

@@ -257,7 +257,7 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
 
 #: Seconds to wait for the Dask scheduler, and for its first worker.
 DASK_TIMEOUT_S = 10.0
-_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
+_ADDRESS = re.compile(r"^tcp://[^\s/:]+:\d{1,5}$")
 
 
 def _dask_chunk(device: type[Device], trace: Trace, grid: Grid | None,

@@ -82,3 +82,14 @@ def test_declared_accuracy_parameters_exist(device):
     cls = get_device(device)
     names = {s.name for s in cls.Config.specs()}
     assert cls.accuracy_params and cls.accuracy_params <= names
+
+
+@pytest.mark.parametrize("content", [b'{"op_code": 0, "worker_id": "x"}\n', b"\xff\xfe\x00binary"])
+def test_a_file_that_is_not_a_cache_is_refused(tmp_path, content):
+    from accel_sim.errors import ConfigError
+
+    path = tmp_path / "other.journal"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match="not an accuracy cache"):
+        FileAccuracyCache(path)
+    assert path.read_bytes() == content  # untouched

@@ -112,3 +112,22 @@ def test_reproduction_rows_against_neurosim(tmp_path):
     survey = next(line for line in text if "survey" in line).split(",")
     mlsa = next(line for line in text if "v1.4 mapping (mlsa)" in line).split(",")
     assert float(survey[1]) < float(mlsa[1]) / 3
+
+
+def test_interconnect_of_repeated_layers_equals_separate_layers():
+    """A layer repeated 16 times costs what 16 separate copies cost (the wire spans one copy
+    of the weights, not all of them)."""
+    one = Trace("r", (Layer("fc", OpKind.GEMM, m=4, n=256, k=256, repeat=16),))
+    many = Trace("s", tuple(Layer(f"fc{i}", OpKind.GEMM, m=4, n=256, k=256)
+                            for i in range(16)))
+    a, b = AnalogArray(AnalogConfig()).evaluate(one), AnalogArray(AnalogConfig()).evaluate(many)
+    assert a.energy_j == pytest.approx(b.energy_j)
+    assert float(np.sum(a.columns["energy_interconnect_j"])) == pytest.approx(
+        float(np.sum(b.columns["energy_interconnect_j"])))
+
+
+def test_sar_energy_does_not_depend_on_the_latency_setting():
+    fast = AnalogConfig(adc_bits=8, adc_latency_ns_per_bit=0.5)
+    assert core.adc_energy_fj(fast) == pytest.approx((0.538 * 8 + 4.3753) * 9)
+    with pytest.raises(Exception, match="adc_latency_ns_per_bit"):
+        AnalogConfig(adc_latency_ns_per_bit=0.0)

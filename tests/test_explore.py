@@ -229,6 +229,26 @@ def test_plot_draws_the_front_in_parallel_coordinates_and_importances(tmp_path, 
     assert (out / "importance.png").exists() and (out / "parallel.png").exists()
 
 
+def test_importances_skip_a_constant_objective_and_axes_keep_numbers(tmp_path):
+    import optuna
+
+    from accel_sim.explore import collect
+    from accel_sim.explore._outputs import _axis_values, write_study_plots
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) ** 2 + t.suggest_int("y", 1, 4),
+                              2.0), n_trials=12)
+    data = collect(study, ["a", "b"], ["minimize", "minimize"])
+    paths, notes = write_study_plots(study, data, tmp_path)
+    assert "importance.csv" in paths and any("no importances for b" in n for n in notes)
+    assert {r["objective"] for r in _rows(tmp_path / "importance.csv")} == {"a"}
+    # a parameter missing on some rows (another device's) keeps its axis numeric
+    v, labels = _axis_values([{"p": 128}, {"p": 1024}, {"p": None}, {"p": 16}], "p")
+    assert labels is None and np.isnan(v[2]) and list(v[[0, 1, 3]]) == [128, 1024, 16]
+
+
 def test_same_seed_same_trials(tmp_path):
     assert _explore(tmp_path, out="a") == 0
     assert _explore(tmp_path, out="b") == 0

@@ -45,6 +45,7 @@ def test_dask_sweep_in_small_chunks_keeps_the_order(cluster):
 @pytest.mark.parametrize(("extra", "needle"), [
     (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
     (["--scheduler", "localhost:8786"], "expected the address of a Dask scheduler"),
+    (["--scheduler", "tls://127.0.0.1:1"], "tcp://HOST:PORT"),
     (["--scheduler", "tcp://127.0.0.1:1", "-j", "2"], "choose one"),
 ])
 def test_bad_scheduler_is_one_line(extra, needle, tmp_path, capsys, monkeypatch):

@@ -128,8 +128,10 @@ def adc_energy_fj(cfg: AnalogConfig) -> float:
     if cfg.adc_type == "mlsa":
         return MLSA_FJ_PER_LEVEL * (2.0 ** b - 1.0)
     if cfg.adc_type == "survey":
-        return _survey(b, 1e9 / max(adc_time_ns(cfg), 1e-3))[0]
-    return (_SAR_UW[0] * b + _SAR_UW[1]) * adc_time_ns(cfg)  # uW x ns = fJ
+        return _survey(b, 1e9 / adc_time_ns(cfg))[0]
+    # the core's power over NeuroSim's own conversion time, (bits + 1) ns: a faster clock
+    # setting does not make a conversion cheaper
+    return (_SAR_UW[0] * b + _SAR_UW[1]) * (b + 1.0)  # uW x ns = fJ
 
 
 def adc_area_um2(cfg: AnalogConfig) -> float:
@@ -138,7 +140,7 @@ def adc_area_um2(cfg: AnalogConfig) -> float:
     if cfg.adc_type == "mlsa":
         return MLSA_UM2_PER_LEVEL * (2.0 ** b - 1.0)
     if cfg.adc_type == "survey":
-        return _survey(b, 1e9 / max(adc_time_ns(cfg), 1e-3))[1]
+        return _survey(b, 1e9 / adc_time_ns(cfg))[1]
     return cfg.adc_area_um2 * 2.0 ** (b - 8)
 
 
@@ -182,10 +184,12 @@ def performance(cfg: AnalogConfig, plan: MappingPlan, trace: Trace) -> dict[str,
     layer_um2 = sum(array_area_um2(cfg).values()) * plan.arrays
     area_um2 = float(layer_um2.sum())
     # partial sums leave an array once per input vector, row tile and weight column (after
-    # the shift-adds over slices and input bits) and cross the layer's arrays to be added
-    # up: about the side of the square they fill (per layer, so layer reports add up)
+    # the shift-adds over slices and input bits) and cross the arrays of their weight matrix
+    # to be added up: about the side of the square they fill (per layer, so layer reports
+    # add up; per copy of the matrix, so groups and repeats cost what separate layers do)
     sums_out = plan.mvms * plan.row_tiles * nf
-    wire_mm = np.sqrt(layer_um2 * 1e-6)
+    copies = np.maximum(c["groups"].astype(np.float64) * c["repeat"], 1.0)
+    wire_mm = np.sqrt(layer_um2 / copies * 1e-6)
     e_interconnect = sums_out * cfg.interconnect_fj_per_output_mm * wire_mm * 1e-15
     # activations at the device's input precision (the trace's bits are not used)
     act_bytes = (c["input_bytes"] / c["input_bits"] + c["output_bytes"] / c["output_bits"]

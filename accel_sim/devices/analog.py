@@ -130,15 +130,16 @@ class AnalogConfig(Config):
                                       "case study: 10 ns per input bit).")
     adc_type: str = param("sar", choices=ADC_TYPES, search=False,
                           doc="ADC energy and area model: sar (NeuroSim V1.4 SarADC, 22 nm LP "
-                              "core: (0.538 B + 4.3753) uW over the conversion, 42 fJ at 5 "
-                              "bits); mlsa (NeuroSim's default multilevel current sense amp, "
+                              "core: (0.538 B + 4.3753) uW over its (B + 1) ns conversion, 42 "
+                              "fJ at 5 bits); mlsa (NeuroSim's default multilevel current "
+                              "sense amp, "
                               "2.19 fJ and 1.68 um^2 per reference level: 68 fJ at 5 bits); "
                               "survey (standalone converters: the Murmann-survey regression of "
                               "Andrulis et al. 2024, 463 fJ at 5 bits).")
     adc_fj: float = param(0.0, low=0.0, high=1e7, unit="fJ", search=False,
                           doc="Energy per conversion of a specific ADC, overriding adc_type's "
                               "model; 0 = use adc_type.")
-    adc_latency_ns_per_bit: float = param(1.0, low=0.0, high=1e3, unit="ns/bit", search=False,
+    adc_latency_ns_per_bit: float = param(1.0, low=0.01, high=1e3, unit="ns/bit", search=False,
                                           doc="ADC latency (bits + 1) x this (NeuroSim: "
                                               "(bits + 1) ns).")
     cols_per_adc: int = param(8, low=1, high=4096, search=False,

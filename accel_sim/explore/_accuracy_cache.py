@@ -41,7 +41,26 @@ class FileAccuracyCache:
         except OSError as exc:
             raise ConfigError(f"--accuracy-cache {self.path}: cannot write ({exc.strerror})"
                               ) from None
+        self._check_format()
         self._read()
+
+    def _check_format(self) -> None:
+        """Refuse a file that is not an accuracy cache (never append to someone else's)."""
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                first = next((line for line in fh if line.strip()), None)
+        except UnicodeDecodeError:
+            first = "not text"
+        if first is None:
+            return
+        try:
+            item = json.loads(first)
+            ok = isinstance(item, dict) and set(item) == {"key", "accuracy"}
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"--accuracy-cache {self.path}: not an accuracy cache (its lines "
+                              'are {"key": ..., "accuracy": ...}); give another file')
 
     def _read(self) -> None:
         with open(self.path, encoding="utf-8") as fh:

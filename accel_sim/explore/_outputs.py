@@ -306,11 +306,15 @@ def _axis_values(rows: Sequence[Mapping[str, Any]], col: str
                  ) -> tuple[np.ndarray, list[str] | None]:
     """Numeric values of a column over ``rows`` (categories: their index, with the labels)."""
     raw = [r.get(col) for r in rows]
+    present = [v for v in raw if v not in (None, "")]
     try:
-        return np.array([float(v) for v in raw]), None  # type: ignore[arg-type]
+        [float(v) for v in present]
     except (TypeError, ValueError):
-        labels = sorted({str(v) for v in raw})
-        return np.array([labels.index(str(v)) for v in raw], float), labels
+        labels = sorted({str(v) for v in present})
+        return np.array([labels.index(str(v)) if v not in (None, "") else np.nan
+                         for v in raw], float), labels
+    # a parameter of another device in a cross-family study is missing: NaN, off the line
+    return np.array([float(v) if v not in (None, "") else np.nan for v in raw]), None
 
 
 def parallel_figure(data: ExplorationData) -> Any:
@@ -329,6 +333,8 @@ def parallel_figure(data: ExplorationData) -> Any:
     scaled, ticks = [], []
     for col in cols:
         v, labels = _axis_values(front, col)
+        if np.all(np.isnan(v)):
+            v = np.zeros(len(v))
         lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
         scaled.append((v - lo) / (hi - lo) if hi > lo else np.full(len(v), 0.5))
         name = col.split("_", 1)[1]
@@ -379,12 +385,18 @@ def param_importances(study: optuna.Study, data: ExplorationData, *, seed: int =
     rows: list[dict[str, Any]] = []
     for i, objective in enumerate(track(data.objectives, desc="fANOVA importances",
                                         unit="objective")):
+        values = np.array([t.values[i] for t in done], float)
+        if np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).mean())):
+            continue  # a constant objective: no variance to share out
 
         def target(t: FrozenTrial, i: int = i) -> float:
             return float(t.values[i])
 
-        imp = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed),
-                                    target=target, normalize=True)
+        try:
+            imp = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed),
+                                        target=target, normalize=True)
+        except (RuntimeError, ValueError):  # e.g. the forest finds no variance either
+            continue
         rows.extend({"objective": objective, "parameter": p, "importance": float(v)}
                     for p, v in imp.items())
     return rows
@@ -424,8 +436,12 @@ def write_study_plots(study: optuna.Study, data: ExplorationData,
                      "'accel-sim[importance]'")
         return paths, notes
     if not rows:
-        notes.append("parameter importances need at least 2 complete trials")
+        notes.append("no parameter importances: fewer than 2 complete trials, or every "
+                     "objective constant")
         return paths, notes
+    skipped = sorted(set(data.objectives) - {r["objective"] for r in rows})
+    if skipped:
+        notes.append(f"no importances for {', '.join(skipped)}: constant over the trials")
     paths["importance.csv"] = os.path.join(outdir, "importance.csv")
     _write_csv(paths["importance.csv"], rows)
     paths["importance.png"] = os.path.join(outdir, "importance.png")

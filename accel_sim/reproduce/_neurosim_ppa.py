@@ -109,7 +109,7 @@ def vgg8_trace(padded: bool) -> Trace:
     return Trace("vgg8", tuple(b.layers))
 
 
-def _ours(params: dict[str, Any]) -> dict[str, Any]:
+def _ours(params: dict[str, Any], zeta: float = ZETA) -> dict[str, Any]:
     """Our VGG-8 on NeuroSim's conventions: TOPS/W, energy (uJ) and area (mm^2) by
     NeuroSim's categories, conversions."""
     from ..devices import _analog_core as core
@@ -127,20 +127,22 @@ def _ours(params: dict[str, Any]) -> dict[str, Any]:
     part = core.array_area_um2(cfg)
     area = {"cim_array": part["cells"] * arrays * 1e-6, "adc": part["adc"] * arrays * 1e-6,
             "periphery": part["periphery"] * arrays * 1e-6}
-    return {"tops_w": ops / (rep.energy_j * ZETA) / 1e12, "energy": energy, "area": area,
+    return {"tops_w": ops / (rep.energy_j * zeta) / 1e12, "energy": energy, "area": area,
             "energy_uj": rep.energy_j * 1e6, "conversions": float(
                 np.sum(rep.columns["adc_conversions"])), "arrays": arrays}
 
 
 def comparisons(outdir: str) -> list[Comparison]:
     """Rows against NeuroSim; writes vgg8_breakdown.csv and vgg8_breakdown.png."""
-    v14, v13 = _ours(CONFIGS["v1.4"]), _ours(CONFIGS["v1.3"])
+    # each row on the zeta of the figure it is compared with (the published V1.3 one: 1.23)
+    v14, v13 = _ours(CONFIGS["v1.4"]), _ours(CONFIGS["v1.3"], NEUROSIM_PUBLISHED.zeta)
     survey = _ours({**CONFIGS["v1.4"], "adc_type": "survey"})
     sar = _ours({**CONFIGS["v1.4"], "adc_type": "sar"})
-    conv = "unpadded-conv energy x zeta 1.22, padded-conv ops"
+    conv = f"unpadded-conv energy x zeta {ZETA}, padded-conv ops"
     rows = [Comparison(
         "VGG-8 energy efficiency (TOPS/W)", f"{NEUROSIM_PUBLISHED.label}; ours: 8-bit weights "
-        f"on 4 x 2-bit cells, offset, 5-bit mlsa, 128x128, {conv}", NEUROSIM_PUBLISHED.tops_w,
+        f"on 4 x 2-bit cells, offset, 5-bit mlsa, 128x128, "
+        f"{conv.replace(str(ZETA), str(ZETA_PUBLISHED))}", NEUROSIM_PUBLISHED.tops_w,
         v13["tops_w"], 0.25,
         "per-operation energies of NeuroSim V1.3 (the published figure's code) are 2-3x those "
         "of V1.4, where our constants come from: ADC 160 vs 77 fJ per conversion (V1.3's "
