@@ -167,8 +167,9 @@ class AnalogConfig(Config):
         1849.0, low=0.0, high=1e7, unit="fJ/mm", search=False,
         doc="On-chip interconnect (buses, adder trees) per partial sum leaving an array (one "
             "per input vector, row tile and weight column) and mm of wire; the wire is the "
-            "side of the square a layer's arrays fill. Calibrated on NeuroSim V1.4's VGG-8 "
-            "interconnect energy (6.70 uJ over 3.62 M sum-mm): 97 fJ/bit/mm for 19-bit sums, "
+            "side of the square one copy of a layer's arrays fills. Calibrated on NeuroSim "
+            "V1.4's VGG-8 interconnect energy (6.70 uJ over 3.62 M sum-mm): 97 fJ/bit/mm for "
+            "19-bit sums, "
             "its wire at full toggle (72 fJ/bit/mm) plus repeaters.")
     buffer_fj_per_byte: float = param(100.0, low=0.0, high=1e6, unit="fJ/B", search=False,
                                       doc="On-chip buffer access per byte of activations "
