@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._params import Config, parse_pairs
 from ._registry import available_devices, devices_measuring, get_device
-from .errors import AccelSimError, ConfigError
+from .errors import AccelSimError, ConfigError, first_line
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -270,7 +270,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         try:
             names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         except Exception as exc:  # a damaged file: sqlalchemy/json raise many kinds
-            raise ConfigError(f"{where}: cannot read the study ({_first_line(exc)})"
+            raise ConfigError(f"{where}: cannot read the study ({first_line(exc)})"
                               ) from None
         if args.study:
             name = args.study
@@ -315,10 +315,6 @@ def _is_sqlite(path: str) -> bool:
     except OSError:
         return False
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ what is allowed; the CLI prints it and exits with status 2.
 from __future__ import annotations
 
 __all__ = ["AccelSimError", "ConfigError", "Interrupted", "NumericError", "ResourceError",
-           "UnknownNameError", "WorkloadError"]
+           "UnknownNameError", "WorkloadError", "first_line"]
 
 
 class AccelSimError(ValueError):
@@ -71,3 +71,10 @@ class Interrupted(KeyboardInterrupt):
     def with_detail(self, detail: str) -> Interrupted:
         """The same interruption with a note on what was kept."""
         return Interrupted(self.signum, detail)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty),
+    for quoting another library's error inside one of ours."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -37,7 +37,7 @@ from .._procs import (
     unblock_stop_signals,
 )
 from .._registry import devices_measuring, get_device
-from ..errors import AccelSimError, ConfigError, Interrupted
+from ..errors import AccelSimError, ConfigError, Interrupted, first_line
 from ._accuracy_cache import FileAccuracyCache
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
 from ._pareto import pareto_mask
@@ -269,7 +269,7 @@ class Explorer:
                 what = "the serving scenario" if self.spec.serve else (
                     "workload(s) " + ", ".join(self.spec.workloads))
                 raise ConfigError(f"device {name!r} cannot run {what}: "
-                                  f"{_first_line(exc)}") from None
+                                  f"{first_line(exc)}") from None
             known = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
             for what, metric in [("objective", o.metric) for o in self.spec.objectives] + [
                     ("constraint", c.metric) for c in self.spec.constraints]:
@@ -777,11 +777,6 @@ def _show(v: Any) -> str:
     if isinstance(v, list):
         return ",".join(str(x) for x in v) or "[]"
     return str(v)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------- warm start
