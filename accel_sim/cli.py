@@ -316,7 +316,6 @@ def _is_sqlite(path: str) -> bool:
         return False
 
 
-
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ._display import serve_summary
     from ._options import from_args
