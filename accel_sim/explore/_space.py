@@ -80,6 +80,17 @@ def _declared(spec: ParamSpec) -> Distribution | None:
                              step=spec.step)
 
 
+def parse_fixed(config_cls: type[Config], fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """``-s`` values of ``config_cls`` parsed (text) or validated (Python values)."""
+    owner = config_cls.__name__
+    out: dict[str, Any] = {}
+    for key, value in fixed.items():
+        spec = config_cls.spec(key)
+        out[key] = (spec.parse(value, owner) if isinstance(value, str) and spec.type is not str
+                    else spec.validate(value, owner))
+    return out
+
+
 def _suggest(trial: BaseTrial, name: str, d: Distribution) -> Any:
     if isinstance(d, IntDistribution):
         return trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
@@ -107,11 +118,7 @@ class SearchSpace:
                  fixed: Mapping[str, Any] | None = None) -> None:
         self.config_cls = config_cls
         owner = config_cls.__name__
-        self.fixed: dict[str, Any] = {}
-        for key, value in (fixed or {}).items():
-            spec = config_cls.spec(key)
-            self.fixed[key] = (spec.parse(value, owner) if isinstance(value, str)
-                               and spec.type is not str else spec.validate(value, owner))
+        self.fixed: dict[str, Any] = parse_fixed(config_cls, fixed or {})
         overrides = dict(overrides or {})
         both = set(overrides) & set(self.fixed)
         if both:
@@ -181,12 +188,13 @@ class SearchSpace:
                                                   self.config_cls.spec(parent).default))
         return value in allowed
 
-    def suggest(self, trial: BaseTrial) -> dict[str, Any]:
-        """Suggest a configuration (define-by-run: inactive parameters are not suggested)."""
+    def suggest(self, trial: BaseTrial, prefix: str = "") -> dict[str, Any]:
+        """Suggest a configuration (define-by-run: inactive parameters are not suggested); the
+        trial's parameters are named ``prefix + name``, the returned keys ``name``."""
         values: dict[str, Any] = {}
         for dim in self.dimensions:
             if self._active(dim, values):
-                values[dim.name] = _suggest(trial, dim.name, dim.distribution)
+                values[dim.name] = _suggest(trial, prefix + dim.name, dim.distribution)
         return values
 
     def config(self, params: Mapping[str, Any]) -> Config:
@@ -250,34 +258,24 @@ class FamilySpace:
         for name, cls in classes.items():
             declared = {s.name for s in cls.specs()}
             mine = {k: v for k, v in overrides.items() if k in declared}
-            if overrides and not mine:
-                self.spaces[name] = None  # searched only as a choice
-                self._fixed_only(name, cls, {k: v for k, v in fixed.items() if k in declared})
-                continue
-            try:
-                self.spaces[name] = SearchSpace(cls, mine, {k: v for k, v in fixed.items()
-                                                            if k in declared})
-            except ConfigError as exc:
-                if "nothing to search" not in str(exc):
-                    raise
-                self.spaces[name] = None
-                self._fixed_only(name, cls, {k: v for k, v in fixed.items() if k in declared})
+            own_fixed = {k: v for k, v in fixed.items() if k in declared}
+            space: SearchSpace | None = None
+            if mine or not overrides:
+                try:
+                    space = SearchSpace(cls, mine, own_fixed)
+                except ConfigError as exc:
+                    if "nothing to search" not in str(exc):
+                        raise
+            self.spaces[name] = space  # None: searched only as a choice, at its fixed values
+            if space is None:
+                self._fixed[name] = parse_fixed(cls, own_fixed)
         self.classes = dict(classes)
         self.device_dimension = CategoricalDistribution(names)
         self.fixed: dict[str, Any] = {}
         for name in names:
-            space = self.spaces[name]
-            values = space.fixed if space is not None else self._fixed[name]
+            sp = self.spaces[name]
+            values = sp.fixed if sp is not None else self._fixed[name]
             self.fixed.update({f"{name}.{k}": v for k, v in values.items()})
-
-    def _fixed_only(self, name: str, cls: type[Config], fixed: Mapping[str, Any]) -> None:
-        owner = cls.__name__
-        parsed = {}
-        for key, value in fixed.items():
-            spec = cls.spec(key)
-            parsed[key] = (spec.parse(value, owner) if isinstance(value, str)
-                           and spec.type is not str else spec.validate(value, owner))
-        self._fixed[name] = parsed
 
     @property
     def dimensions(self) -> tuple[Dimension, ...]:
@@ -324,7 +322,7 @@ class FamilySpace:
         values: dict[str, Any] = {self.DEVICE: device}
         space = self.spaces[device]
         if space is not None:
-            for key, v in _prefixed_suggest(space, trial, device).items():
+            for key, v in space.suggest(trial, prefix=f"{device}.").items():
                 values[f"{device}.{key}"] = v
         return values
 
@@ -344,12 +342,3 @@ class FamilySpace:
     def grid(self) -> dict[str, Sequence[Any]]:
         raise ConfigError("--sampler grid cannot search several devices (their parameters "
                           "are conditional on the device): use tpe, nsga2 or random")
-
-
-def _prefixed_suggest(space: SearchSpace, trial: BaseTrial, device: str) -> dict[str, Any]:
-    """:meth:`SearchSpace.suggest` with the trial's parameter names under ``device.``."""
-    values: dict[str, Any] = {}
-    for dim in space.dimensions:
-        if space._active(dim, values):
-            values[dim.name] = _suggest(trial, f"{device}.{dim.name}", dim.distribution)
-    return values
