@@ -162,14 +162,19 @@ def _ready(_: int) -> bool:
 def _eval_chunk(items: list[Any]) -> list[dict[str, Any]]:
     if "error" in _WORKER:
         raise _WORKER["error"]
-    grid = _WORKER["grid"]
-    configs = [grid.config(p) for p in items] if grid is not None else items
-    return _rows(_WORKER["device"], _WORKER["trace"], configs)
+    return _chunk_rows(_WORKER["device"], _WORKER["trace"], _WORKER["grid"], items)
 
 
 def _rows(device: type[Device], trace: Trace, configs: Sequence[Config]) -> list[dict[str, Any]]:
     reports = device(configs[0]).evaluate_many(trace, configs)
     return [{**c.to_dict(), **r.summary()} for c, r in zip(configs, reports, strict=True)]
+
+
+def _chunk_rows(device: type[Device], trace: Trace, grid: Grid | None,
+                items: list[Any]) -> list[dict[str, Any]]:
+    """The rows of one chunk of grid points or configurations (in this process, a pool
+    worker or a Dask worker, which imports accel_sim like any module)."""
+    return _rows(device, trace, [grid.config(p) for p in items] if grid is not None else items)
 
 
 def _check_jobs(jobs: int | None) -> int:
@@ -178,6 +183,28 @@ def _check_jobs(jobs: int | None) -> int:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"-j/--jobs {jobs!r}: must be an integer >= 1 (default: all cores)")
     return jobs
+
+
+def _work(trace: Trace, device: Any, configs: Sequence[Config] | Grid
+          ) -> tuple[type[Device], Grid | None, Iterator[Any], int]:
+    """A sweep's device class, grid (or ``None``), items (grid points or configurations) and
+    count, the arguments checked."""
+    if not isinstance(trace, Trace):
+        raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
+    device = _device_class(device)
+    if isinstance(configs, Grid):
+        return device, configs, configs.points(), configs.size
+    given = list(configs)
+    for c in given:
+        if not isinstance(c, device.Config):
+            raise ConfigError(f"sweep: configurations of {device.name!r} must be "
+                              f"{device.Config.__name__}, got {type(c).__name__}")
+    return device, None, iter(given), len(given)
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of up to ``size`` items, in order."""
+    return iter(lambda: list(itertools.islice(items, size)), [])
 
 
 def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | Grid, *,
@@ -195,31 +222,19 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
         scheduler: Address of a running Dask distributed scheduler (``tcp://HOST:PORT``): the
             chunks run on its workers (extra ``dask``); same rows, same order.
     """
+    device, grid, items, n = _work(trace, device, configs)
     if scheduler is not None:
-        yield from _iter_dask(trace, device, configs, scheduler, chunk_size)
+        yield from _iter_dask(trace, device, grid, items, n, scheduler, chunk_size)
         return
-    if not isinstance(trace, Trace):
-        raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
-    device = _device_class(device)
     jobs = _check_jobs(jobs)
-    grid = configs if isinstance(configs, Grid) else None
-    given: list[Config] = []  # the configurations when not a grid
-    if not isinstance(configs, Grid):
-        given = list(configs)
-        for c in given:
-            if not isinstance(c, device.Config):
-                raise ConfigError(f"sweep: configurations of {device.name!r} must be "
-                                  f"{device.Config.__name__}, got {type(c).__name__}")
-    n = grid.size if grid is not None else len(given)
     if n == 0:
         return
     if chunk_size is None:
         chunk_size = max(1, min(2000, -(-n // (4 * jobs))))
-    items: Iterator[Any] = grid.points() if grid is not None else iter(given)
-    chunks = iter(lambda: list(itertools.islice(items, chunk_size)), [])
+    chunks = _chunks(items, chunk_size)
     if jobs == 1 or n <= chunk_size:
         for ch in chunks:
-            yield _rows(device, trace, [grid.config(p) for p in ch] if grid else ch)
+            yield _chunk_rows(device, trace, grid, ch)
         return
     import multiprocessing
 
@@ -260,32 +275,20 @@ DASK_TIMEOUT_S = 10.0
 _ADDRESS = re.compile(r"^tcp://[^\s/:]+:\d{1,5}$")
 
 
-def _dask_chunk(device: type[Device], trace: Trace, grid: Grid | None,
-                items: list[Any]) -> list[dict[str, Any]]:
-    """One chunk on a Dask worker (the worker imports accel_sim like any module)."""
-    return _rows(device, trace, [grid.config(p) for p in items] if grid is not None else items)
-
-
-def _iter_dask(trace: Trace, device: type[Device], configs: Sequence[Config] | Grid,
-               scheduler: str, chunk_size: int | None) -> Iterator[list[dict[str, Any]]]:
+def _iter_dask(trace: Trace, device: type[Device], grid: Grid | None, items: Iterator[Any],
+               n: int, scheduler: str, chunk_size: int | None
+               ) -> Iterator[list[dict[str, Any]]]:
     """:func:`iter_sweep` on a Dask distributed cluster: chunks submitted a few per worker
     thread ahead, their rows yielded in submission order; on any exit the pending chunks are
     cancelled (the cluster's workers belong to the user and keep running)."""
     if not isinstance(scheduler, str) or not _ADDRESS.match(scheduler):
         raise ConfigError(f"--scheduler {scheduler!r}: expected the address of a Dask "
                           "scheduler, tcp://HOST:PORT")
-    if not isinstance(trace, Trace):
-        raise ConfigError(f"sweep: trace must be an accel_sim.Trace, got {type(trace).__name__}")
-    device = _device_class(device)
     try:
         from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask distributed: pip install "
                           "'accel-sim[dask]'") from None
-    grid = configs if isinstance(configs, Grid) else None
-    given: list[Config] = [] if grid is not None else list(configs)  # type: ignore[arg-type]
-    items: Iterator[Any] = grid.points() if grid is not None else iter(given)
-    n = grid.size if grid is not None else len(given)
     if n == 0:
         return
     try:
@@ -305,14 +308,14 @@ def _iter_dask(trace: Trace, device: type[Device], configs: Sequence[Config] | G
         threads = max(1, threads)
         if chunk_size is None:
             chunk_size = max(1, min(2000, -(-n // (4 * threads))))
-        chunks = iter(lambda: list(itertools.islice(items, chunk_size)), [])
+        chunks = _chunks(items, chunk_size)
         trace_f, grid_f = client.scatter([trace, grid], broadcast=True)
         for ch in itertools.islice(chunks, 2 * threads):
-            pending.append(client.submit(_dask_chunk, device, trace_f, grid_f, ch, pure=False))
+            pending.append(client.submit(_chunk_rows, device, trace_f, grid_f, ch, pure=False))
         while pending:
             rows = pending.popleft().result()
             for ch in itertools.islice(chunks, 1):
-                pending.append(client.submit(_dask_chunk, device, trace_f, grid_f, ch,
+                pending.append(client.submit(_chunk_rows, device, trace_f, grid_f, ch,
                                              pure=False))
             yield rows
     finally:
