@@ -76,6 +76,15 @@ def _sweep(n: int, seed: int) -> np.ndarray:
     return pts[pts[:, 2] <= AREA_BUDGET]
 
 
+#: Samplers compared beside the explorer's own (``--sampler`` names): Optuna samplers built
+#: here from a seed.
+EXTRA_SAMPLERS = {
+    "tpe-independent": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    "tpe-independent-startup20": lambda seed: optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=20),
+}
+
+
 def _run(sampler: str, seed: int, budget: int) -> np.ndarray:
     """Objective values of the trials of one run, with feasibility, in trial order."""
     from accel_sim.explore import Explorer, TimedSampler, make_sampler
@@ -83,16 +92,18 @@ def _run(sampler: str, seed: int, budget: int) -> np.ndarray:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:
-        spec = _spec(sampler=sampler, seed=seed, trials=budget, output=tmp)
+        own = sampler not in EXTRA_SAMPLERS
+        spec = _spec(sampler=sampler if own else "tpe", seed=seed, trials=budget, output=tmp)
         ex = Explorer(spec)
-        timed = TimedSampler(make_sampler(spec, ex.space))
+        timed = TimedSampler(make_sampler(spec, ex.space) if own
+                             else EXTRA_SAMPLERS[sampler](seed))
         study = optuna.create_study(directions=["minimize"] * 3, sampler=timed)
         study.optimize(ex.objective(timed, 0), n_trials=budget)
     rows = []
     for t in study.trials:
         feas = all(v <= 0 for v in t.constraints.values())
-        rows.append([*t.values, float(feas)])
-    return np.array(rows)
+        rows.append([*t.values, float(feas), float(t.user_attrs.get("sampler_time_s", 0.0))])
+    return np.array(rows)  # objectives, feasible, sampler time (s)
 
 
 def _front_hv(points: np.ndarray, ref: np.ndarray) -> float:
@@ -101,11 +112,11 @@ def _front_hv(points: np.ndarray, ref: np.ndarray) -> float:
     return hypervolume(points, ref) if len(points) else 0.0
 
 
-def bench_efficiency(seeds: int, budget: int) -> None:
+def bench_efficiency(seeds: int, budget: int,
+                     samplers: tuple[str, ...] = ("tpe", "nsga2", "random")) -> None:
     t0 = time.perf_counter()
     sweep = _sweep(20_000, seed=12345)
     t_sweep = time.perf_counter() - t0
-    samplers = ("tpe", "nsga2", "random")
     jobs = [(s, seed) for s in samplers for seed in range(seeds)]
     t1 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=2) as pool:
@@ -122,7 +133,7 @@ def bench_efficiency(seeds: int, budget: int) -> None:
         hv_best = _front_hv(union, ref)
         print(f"\nhypervolume of {label}, median over {seeds} seeds, normalised to the best "
               f"front (the 20,000-point sweep alone reaches {_front_hv(sw, ref) / hv_best:.3f}):")
-        print("sampler  " + "  ".join(f"{c:>7}" for c in CHECKPOINTS if c <= budget))
+        print(f"{'sampler':<26} " + "  ".join(f"{c:>7}" for c in CHECKPOINTS if c <= budget))
         for s in samplers:
             cells = []
             for c in CHECKPOINTS:
@@ -131,7 +142,9 @@ def bench_efficiency(seeds: int, budget: int) -> None:
                 vals = [_front_hv(tf(r[:c][r[:c, 3] == 1, :3]), ref) / hv_best
                         for (name, _), r in runs.items() if name == s]
                 cells.append(f"{np.median(vals):7.3f}")
-            print(f"{s:<8} " + "  ".join(cells))
+            ms = np.median([1e3 * r[:, 4].mean() for (name, _), r in runs.items()
+                            if name == s])
+            print(f"{s:<26} " + "  ".join(cells) + f"   sampler {ms:.1f} ms/trial")
 
 
 def bench_workers(trials: int = 200) -> None:
@@ -222,6 +235,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=400)
     ap.add_argument("--skip-efficiency", action="store_true")
+    ap.add_argument("--samplers", default="tpe,nsga2,random",
+                    help="comma-separated: the explorer's --sampler names and "
+                         + ", ".join(EXTRA_SAMPLERS))
     ap.add_argument("--overhead-only", action="store_true",
                     help="only the storage overhead of the README's main job")
     args = ap.parse_args()
@@ -229,7 +245,7 @@ def main() -> None:
         bench_overhead()
         return
     if not args.skip_efficiency:
-        bench_efficiency(args.seeds, args.budget)
+        bench_efficiency(args.seeds, args.budget, tuple(args.samplers.split(",")))
     bench_workers()
     bench_overhead()
 
