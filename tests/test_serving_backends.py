@@ -8,6 +8,7 @@ operator), written out here rather than read back from the code under test.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -180,3 +181,24 @@ def test_memory_violation_follows_the_traces_bits():
     kv_bytes = 8 * 4096 * model.kv_bytes_per_token
     assert need16 == pytest.approx(model.weight_bytes + kv_bytes, rel=1e-12)
     assert need4 == pytest.approx(model.weight_bytes / 4 + kv_bytes, rel=1e-12)
+
+
+def test_trtllm_bench_engine_limits_by_hand():
+    """trtllm-bench's tuning rule for Llama-3-70B FP16 on 4 GPUs of 80 GiB: KV per token
+    2 x 80 layers x 8 heads x 128 x 2 B = 327,680 B; the weights (2 B per parameter) leave
+    4 x 80 GiB - 2 x params; 0.95 of that holds 269.8 requests of 128 + 2048 tokens (rounded
+    up to 128s: 384; budget 269.8 x 1.0625 = 287 -> the 2,048 floor) and 2,293 of 128 + 128
+    (256s: 2,304; budget 4,586 -> 512s: 4,608)."""
+    from accel_sim.reproduce.gpu_serving import trtllm_bench_engine
+
+    model = MODELS["llama3_70b"]
+    free = 0.95 * (4 * 80 * 2**30 - 2 * model.params)
+    assert free / (327_680 * 2176) == pytest.approx(269.8, abs=0.1)
+    assert free / (327_680 * 256) == pytest.approx(2293.2, abs=0.1)
+    assert trtllm_bench_engine(model, 4, 80.0, 128, 2048) == (384, 2048)
+    assert trtllm_bench_engine(model, 4, 80.0, 128, 128) == (2304, 4608)
+    # Mixtral on 2 GPUs: 2 x 32 x max(2, 8) x 128 x 2 = 131,072 B per token
+    mix = MODELS["mixtral_8x7b"]
+    n = 0.95 * (2 * 80 * 2**30 - 2 * mix.params) / (131_072 * 256)
+    assert trtllm_bench_engine(mix, 2, 80.0, 128, 128) == (
+        256 * math.ceil(n / 256), 512 * math.ceil(2 * n / 512))

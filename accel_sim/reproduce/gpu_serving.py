@@ -8,10 +8,13 @@ that produced it (:mod:`accel_sim.devices._llm_backend`):
   serving exactly ``batch`` requests), backend ``trtllm_mmha``. The first-token latency at
   input 128 is the backend's one calibration point (``TRTLLM_OVERHEAD_S``), not a prediction.
 * TensorRT-LLM v0.15 performance overview (the GPU rows of the Duplex reproduction):
-  in-flight batching at the engine's batch limit or the KV memory, backend ``trtllm``, as many
-  requests as the overview's ``trtllm-bench`` runs used (30,000 at 128/128, 3,000 at
-  128/2048, 1,500 at 2048/2048), all waiting from the start (a closed loop at the batch cap is
-  the same schedule).
+  in-flight batching as ``trtllm-bench`` ran it: chunked context (decodes first, then prompt
+  chunks, first come first served, under the engine's ``max_num_tokens`` per iteration: our
+  ``sarathi`` scheduler), at most the engine's ``max_batch_size`` requests or as many as
+  the KV memory holds with each request reserving its KV (``GUARANTEED_NO_EVICT``),
+  backend ``trtllm``, as many requests as the overview's runs used (30,000 at 128/128, 3,000
+  at 128/2048, 1,500 at 2048/2048), all waiting from the start. The two engine limits come
+  from ``trtllm-bench build``'s tuning rule (:func:`trtllm_bench_engine`).
 * MLPerf Inference v4.0, closed, DGX-H100 (8x H100-SXM-80GB), llama2-70b-99.9, TensorRT-LLM
   FP8: Offline and Server. Our stated assumptions: prompt and output lengths lognormal with
   means 294 and 292 tokens (OpenOrca's mean output is 291.9 tokens, its mean input about 294)
@@ -31,7 +34,9 @@ Goal (issue 14): median |error| <= 10 % and none above 25 % over the predicted r
 from __future__ import annotations
 
 import json
+import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +86,47 @@ MLPERF_OFFLINE_REQUESTS, MLPERF_SERVER_REQUESTS = 24_576, 42_588
 TRTLLM_BENCH_REQUESTS = {(128, 128): 30_000, (128, 2048): 3_000, (2048, 2048): 1_500,
                          (2048, 128): 3_000}
 TOLERANCE = 0.25
+#: ``trtllm-bench build``'s tuning rule (:func:`trtllm_bench_engine`): share of the memory
+#: left by the weights given to the KV cache (``kv_cache_gpu_mem_fraction``), caps on the
+#: batch and on the token budget.
+_BENCH_KV_FRACTION, _BENCH_MAX_BATCH, _BENCH_MAX_TOKENS = 0.95, 4096, 32768
+
+
+def trtllm_bench_engine(model: Any, tp: int, memory_gib: float, lin: int, lout: int
+                        ) -> tuple[int, int]:
+    """``(max_batch_size, max_num_tokens)`` of the FP16 engine ``trtllm-bench build
+    --dataset`` makes for ``model`` on ``tp`` GPUs of ``memory_gib`` GiB and requests of
+    ``lin`` + ``lout`` tokens.
+
+    Source: the TensorRT-LLM v0.15 performance overview builds every engine with
+    ``trtllm-bench build`` from the dataset's lengths ("tuning heuristics"); the rule is
+    ``calc_engine_setting`` / ``finetune_setting`` of ``tensorrt_llm/bench/build/tuning.py``
+    (NVIDIA/TensorRT-LLM, the version of that period; read, restated here): the requests whose
+    FP16 KV cache (KV heads at least ``tp``) fits in 0.95 of the memory the FP16 weights leave,
+    capped at 4,096; the token budget is that many requests x ``(1 + lin / lout)``, capped at
+    32,768; the batch is rounded up to a multiple of 32 (at least 64) below 256, of 128 below
+    1,024, else of 256; the token budget to a multiple of 256 (at least 2,048) below 4,096, of
+    512 below 8,192, else of 1,024.
+    """
+    per_token = 2 * model.layers * max(tp, model.kv_heads) * model.head_dim * 2
+    engine = model.params * 2.0  # FP16 weights, B
+    free = tp * memory_gib * 2.0**30 - engine
+    requests = _BENCH_KV_FRACTION * max(free, 0.0) / (per_token * (lin + lout))
+    raw_bs = min(requests, _BENCH_MAX_BATCH)
+    raw_tokens = min(raw_bs * (1.0 + lin / lout), _BENCH_MAX_TOKENS)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tokens < 4096:
+        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    return bs, tokens
 
 
 def _v061(quick: bool) -> list[Comparison]:
@@ -105,15 +151,18 @@ def _v015(quick: bool) -> list[Comparison]:
     rows = []
     for model, xpu, n, lin, lout, measured in TRTLLM_015:
         dev = _system("xpu", {"xpu": xpu, "devices": n, "backend": "trtllm"})
-        batch = min(dev.max_batch(MODELS[model], lin + lout), MEASURED_MAX_BATCH)
+        spec = MODELS[model]
+        engine_bs, budget = trtllm_bench_engine(spec, n, dev.spec.memory_gib, lin, lout)
+        batch = min(dev.max_batch(spec, lin + lout), engine_bs)
         n_req = batch if quick else TRTLLM_BENCH_REQUESTS[lin, lout]
-        s = serve(ServeConfig(model=model, batch=batch, lin=lin, lout=lout,
-                              requests=n_req), dev).summary
+        s = serve(ServeConfig(model=model, batch=batch, lin=lin, lout=lout, requests=n_req,
+                              scheduler="sarathi", chunk_size=budget), dev).summary
         rows.append(Comparison(
             "output throughput (tok/s)", f"{model} FP16, {n} x {xpu.upper()}, {lin}/{lout}, "
             f"batch {batch}, {n_req:,} requests (TensorRT-LLM v0.15 performance overview)",
             measured, float(s["throughput_tok_s"]), TOLERANCE,
-            "in-flight batching (orca), backend trtllm, KV reserved per request"))
+            f"in-flight batching with chunked context under max_num_tokens {budget} "
+            f"(engine max_batch_size {engine_bs}), backend trtllm, KV reserved per request"))
     return rows
 
 
