@@ -71,7 +71,11 @@ class Device(abc.ABC, Generic[C]):
        in the report's ``extra``. Other tasks are not measured; :meth:`task_note` says so in
        one line. ``accuracy_params`` names the configuration parameters the accuracy depends
        on (``None``: all); an :class:`AccuracyCache` set as ``accuracy_cache`` then serves
-       every configuration that differs from a measured one only elsewhere.
+       every configuration that differs from a measured one only elsewhere. A device whose
+       accuracy comes from training sets ``multi_fidelity`` and implements
+       :meth:`accuracy_at` (the accuracy after a fraction of the training budget: fewer
+       epochs or DQN steps); ``accuracy_fraction`` (default 1) makes :meth:`task_metrics`
+       measure at that fraction (the explorer's successive halving).
     9. Metrics: ``metrics`` declares (:class:`~accel_sim.Metric`: unit, direction) every
        column and extra the device adds to the report's summary beyond
        :data:`~accel_sim._report.REPORT_METRICS`; :meth:`metric_table` is what tables, plots
@@ -88,11 +92,15 @@ class Device(abc.ABC, Generic[C]):
     supported_tasks: ClassVar[frozenset[type[Task]]] = frozenset()
     metrics: ClassVar[tuple[Metric, ...]] = ()
     accuracy_params: ClassVar[frozenset[str] | None] = None
+    multi_fidelity: ClassVar[bool] = False
 
     config: C
+    """The configuration, an instance of the device's ``Config`` (typed by ``Device[C]``)."""
     accuracy_cache: AccuracyCache | None = None
     """Where :meth:`task_metrics` looks accuracies up and stores them (``None``: nowhere)."""
-    """The configuration, an instance of the device's ``Config`` (typed by ``Device[C]``)."""
+    accuracy_fraction: float = 1.0
+    """Share of the training budget :meth:`task_metrics` measures accuracy with (< 1 only on
+    ``multi_fidelity`` devices)."""
 
     def __init__(self, config: C | None = None) -> None:
         if config is None:
@@ -180,6 +188,15 @@ class Device(abc.ABC, Generic[C]):
         raise NotImplementedError(f"device {self.name!r} declares supported_tasks but does "
                                   "not implement accuracy()")
 
+    def accuracy_at(self, task: Task, fraction: float) -> float:
+        """The accuracy of ``task`` measured with ``fraction`` (in (0, 1]) of the full
+        training budget: a cheaper, lower-fidelity estimate for ``fraction`` < 1 (1: exactly
+        :meth:`accuracy`). ``multi_fidelity`` devices implement it; others only take 1."""
+        if fraction >= 1.0:
+            return self.accuracy(task)
+        raise ConfigError(f"device {self.name!r} measures accuracy at full fidelity only "
+                          f"(asked for {fraction:g} of its budget)")
+
     def supports_task(self, task: Task | None) -> bool:
         """Whether ``task`` is one this device measures."""
         return task is not None and isinstance(task, tuple(self.supported_tasks))
@@ -190,20 +207,30 @@ class Device(abc.ABC, Generic[C]):
         task = trace.task
         if not self.supports_task(task) or not task.accuracy_unit:  # type: ignore[union-attr]
             return {}
+        fraction = float(self.accuracy_fraction)
+        if not 0.0 < fraction <= 1.0:
+            raise ConfigError(f"accuracy_fraction={fraction!r}: must be in (0, 1]")
+
+        def measure() -> float:
+            if fraction < 1.0:
+                return float(self.accuracy_at(task, fraction))  # type: ignore[arg-type]
+            return float(self.accuracy(task))  # type: ignore[arg-type]
+
         cache = self.accuracy_cache
         if cache is None:
-            return {"accuracy": float(self.accuracy(task))}  # type: ignore[arg-type]
-        key = self.accuracy_key(task)  # type: ignore[arg-type]
+            return {"accuracy": measure()}
+        key = self.accuracy_key(task, fraction)  # type: ignore[arg-type]
         value = cache.get(key)
         if value is None:
-            value = float(self.accuracy(task))  # type: ignore[arg-type]
+            value = measure()
             cache.put(key, value)
         return {"accuracy": value}
 
-    def accuracy_key(self, task: Task) -> str:
+    def accuracy_key(self, task: Task, fraction: float = 1.0) -> str:
         """What the accuracy of ``task`` on this configuration depends on, as canonical JSON:
-        the device, the task (type and fields), the ``accuracy_params`` values and the
-        accel_sim version (a new release measures again)."""
+        the device, the task (type and fields), the ``accuracy_params`` values, the share of
+        the training budget when below 1 and the accel_sim version (a new release measures
+        again)."""
         import dataclasses
         import json
 
@@ -213,9 +240,12 @@ class Device(abc.ABC, Generic[C]):
                                   else {})
         from ._version import __version__
 
-        return json.dumps({"device": self.name, "task": [type(task).__name__, fields],
-                           "params": {n: values[n] for n in names},
-                           "accel_sim": __version__}, sort_keys=True, default=str)
+        item: dict[str, Any] = {"device": self.name, "task": [type(task).__name__, fields],
+                                "params": {n: values[n] for n in names},
+                                "accel_sim": __version__}
+        if fraction < 1.0:
+            item["fraction"] = float(fraction)
+        return json.dumps(item, sort_keys=True, default=str)
 
     def task_note(self, trace: Trace) -> str | None:
         """One line when the trace carries a task with an accuracy that this device does not

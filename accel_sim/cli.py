@@ -234,12 +234,16 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     data = result.data
     n_done = len(data.values)
     invalid = f", {result.invalid} invalid design(s) pruned" if result.invalid else ""
+    if result.stopped:
+        invalid += (f", {result.stopped} stopped at a lower accuracy fidelity "
+                    "(--multi-fidelity)")
     print(f"study {spec.study!r}: {n_done} complete trials ({result.ran} completed now"
           f"{invalid}, {result.wall_s:.1f} s), {int(data.feasible.sum())} feasible, "
           f"{int(data.front.sum())} on the Pareto front")
-    if result.ran:
-        print(f"sampler time: {result.sampler_time_s / result.ran * 1e3:.1f} ms per trial "
-              f"(mean over {result.ran})")
+    if result.ran + result.stopped:
+        n = result.ran + result.stopped
+        print(f"sampler time: {result.sampler_time_s / n * 1e3:.1f} ms per trial "
+              f"(mean over {n})")
     print(pareto_table(data))
     print(f"wrote {', '.join(sorted(result.paths))} in {spec.output}")
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .._ir import REPLAY_OPS, OpKind, Trace
@@ -35,3 +37,12 @@ def learning_accuracy(task: DqnLearning, kind: str, options: dict[str, float],
     return learning_return(task.env, kind, tuple(sorted(options.items())),
                            capacity=task.capacity, batch=task.batch, steps=task.steps,
                            runs=task.runs, seed=seed)
+
+
+def fewer_steps(task: DqnLearning, fraction: float) -> DqnLearning:
+    """``task`` with ``fraction`` of its environment steps, at least twice the batch (so the
+    warm-up ends before training does; ``fraction`` >= 1: ``task`` itself)."""
+    if fraction >= 1.0:
+        return task
+    steps = max(round(task.steps * fraction), 2 * task.batch)
+    return task if steps >= task.steps else replace(task, steps=steps)

@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -265,11 +265,22 @@ class LearningGroup(Device[LearningGroupConfig]):
     #: The FLGW training's parameters (``_digits_accuracy``).
     accuracy_params = frozenset({"groups", "seed", "train_epochs"})
 
+    multi_fidelity = True
+
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with FLGW at this configuration's
         groups (dense at 1 group)."""
         assert isinstance(task, Classification)
         return _digits_accuracy(task, self.config)
+
+    def accuracy_at(self, task: Task, fraction: float) -> float:
+        """Test accuracy after ``fraction`` of the training epochs (at least one)."""
+        from ..sparse._training import epochs_at
+
+        assert isinstance(task, Classification)
+        cfg = self.config
+        epochs = epochs_at(task.network, cfg.train_epochs, fraction)
+        return _digits_accuracy(task, replace(cfg, train_epochs=epochs))
 
     @property
     def board(self) -> FpgaBoard:

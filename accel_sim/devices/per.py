@@ -53,7 +53,7 @@ from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..tasks import DqnLearning, Task
-from ._replay_common import learning_accuracy, replay_columns, tree_depth
+from ._replay_common import fewer_steps, learning_accuracy, replay_columns, tree_depth
 
 __all__ = ["PerCpu", "PerCpuConfig", "PerGpu", "PerGpuConfig", "level_latency_ns"]
 
@@ -131,6 +131,13 @@ class PerGpu(Device[PerGpuConfig]):
         sum-tree PER buffer."""
         assert isinstance(task, DqnLearning)
         return learning_accuracy(task, "per", {}, self.config.seed)
+
+    multi_fidelity = True
+
+    def accuracy_at(self, task: Task, fraction: float) -> float:
+        """Mean final DQN return after ``fraction`` of the task's environment steps."""
+        assert isinstance(task, DqnLearning)
+        return self.accuracy(fewer_steps(task, fraction))
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -210,6 +217,13 @@ class PerCpu(Device[PerCpuConfig]):
         tree (the buffer this device models)."""
         assert isinstance(task, DqnLearning)
         return learning_accuracy(task, "per", {}, self.config.seed)
+
+    multi_fidelity = True
+
+    def accuracy_at(self, task: Task, fraction: float) -> float:
+        """Mean final DQN return after ``fraction`` of the task's environment steps."""
+        assert isinstance(task, DqnLearning)
+        return self.accuracy(fewer_steps(task, fraction))
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)

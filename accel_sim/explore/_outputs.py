@@ -84,7 +84,8 @@ def _row(t: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
     for k, v in t.constraints.items():
         row[f"constraint_{k}"] = v
     row["feasible"] = _feasible(t) if t.state is TrialState.COMPLETE else ""
-    for key in ("sampler_time_s", "eval_time_s", "worker", "invalid", "failed"):
+    for key in ("fidelity", "stopped", "sampler_time_s", "eval_time_s", "worker", "invalid",
+                "failed"):
         if key in t.user_attrs:
             row[key] = t.user_attrs[key]
     if "retry_of" in t.user_attrs or "failed_trial" in t.system_attrs:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["hypervolume", "hypervolume_history", "pareto_mask"]
+__all__ = ["crowding_distance", "hypervolume", "hypervolume_history", "nondominated_rank",
+           "pareto_mask", "promotable"]
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
@@ -97,3 +98,60 @@ def hypervolume_history(points: np.ndarray, feasible: np.ndarray, reference: np.
                 hv = hypervolume(front, reference)
         out[i] = hv
     return out
+
+
+def nondominated_rank(points: np.ndarray) -> np.ndarray:
+    """Front index of every row of ``points`` (minimisation): 0 for the non-dominated rows,
+    1 for those only the first front dominates, and so on (NSGA-II's sorting; equal rows share
+    a front)."""
+    p = np.asarray(points, dtype=float)
+    n = len(p)
+    le = np.all(p[:, None, :] <= p[None, :, :], axis=2)  # le[j, i]: p_j <= p_i everywhere
+    lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
+    dom = le & lt  # dom[j, i]: row j dominates row i
+    rank = np.full(n, -1, dtype=int)
+    left = np.ones(n, bool)
+    front = 0
+    while left.any():
+        current = left & ~dom[left].any(axis=0)
+        rank[current] = front
+        left &= ~current
+        front += 1
+    return rank
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of every row within ``points`` (one front): per objective,
+    the gap between a row's neighbours over the objective's range, summed; the extremes of
+    each objective get infinity."""
+    p = np.asarray(points, dtype=float)
+    n, k = p.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(k):
+        order = np.argsort(p[:, j], kind="stable")
+        span = p[order[-1], j] - p[order[0], j]
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if span > 0:
+            dist[order[1:-1]] += (p[order[2:], j] - p[order[:-2], j]) / span
+    return dist
+
+
+def promotable(points: np.ndarray, index: int, reduction: int) -> bool:
+    """Successive halving's promotion test for several objectives (minimisation): whether
+    row ``index`` is among the best ``max(1, n // reduction)`` of the ``n`` rows, ordered by
+    front index and, within a front, by decreasing crowding distance (NSGA-II's selection,
+    as multi-objective ASHA, Schmucker et al. 2021, uses it). Rows that tie with it do not
+    count against it."""
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2 or not 0 <= index < len(p):
+        raise ValueError("points (n, d) and a row index in [0, n)")
+    if reduction < 2:
+        raise ValueError("reduction must be >= 2")
+    rank = nondominated_rank(p)
+    same = rank == rank[index]
+    crowd = np.zeros(len(p))
+    crowd[same] = crowding_distance(p[same])
+    better = (rank < rank[index]) | (same & (crowd > crowd[index]))
+    return int(better.sum()) < max(1, len(p) // reduction)

@@ -40,7 +40,7 @@ from .._registry import devices_measuring, get_device
 from ..errors import AccelSimError, ConfigError, Interrupted, first_line
 from ._accuracy_cache import FileAccuracyCache
 from ._outputs import ExplorationData, collect, metrics_json, write_outputs
-from ._pareto import pareto_mask
+from ._pareto import pareto_mask, promotable
 from ._space import FamilyConfig, FamilySpace, SearchSpace
 from ._spec import ExploreSpec
 from ._storage import (
@@ -171,7 +171,14 @@ class _Evaluator:
         self.cache_path = accuracy_cache_path(spec)  # opened on the first evaluation
         self.cache: FileAccuracyCache | None = None
 
-    def __call__(self, config) -> tuple[dict[str, Any], float]:
+    def multi_fidelity(self, config) -> bool:
+        """Whether the device of ``config`` measures accuracy at lower fidelities."""
+        name = config.device if isinstance(config, FamilyConfig) else next(iter(self.devices))
+        return self.serving is None and self.devices[name].multi_fidelity
+
+    def __call__(self, config, fraction: float = 1.0) -> tuple[dict[str, Any], float]:
+        """Summary and largest violation of ``config``, its accuracy measured with
+        ``fraction`` of the training budget (on devices that can)."""
         name = next(iter(self.devices))
         if isinstance(config, FamilyConfig):
             name, config = config.device, config.config
@@ -181,6 +188,8 @@ class _Evaluator:
         if self.cache is None and self.cache_path is not None:
             self.cache = FileAccuracyCache(self.cache_path)
         dev.accuracy_cache = self.cache
+        if dev.multi_fidelity:
+            dev.accuracy_fraction = fraction
         reports = [dev.evaluate(t) for t in self.traces]
         total = sum(reports[1:], reports[0])
         violation = max(total.violations.values(), default=0.0)
@@ -200,6 +209,9 @@ class ExploreResult:
         wall_s: Wall time of the run, s.
         invalid: Trials of this run pruned as invalid designs (not counted in ``ran``).
         queued: Designs queued by a warm start or for a retry in this run.
+        notes: Lines for the user (resumes, warm starts, trials left unfinished).
+        stopped: Trials of this run successive halving stopped at a lower fidelity (they
+            count against ``--trials``; not in ``ran``).
     """
 
     study: optuna.Study
@@ -211,6 +223,7 @@ class ExploreResult:
     invalid: int = 0
     queued: int = 0
     notes: tuple[str, ...] = ()
+    stopped: int = 0
 
 
 class Explorer:
@@ -262,7 +275,8 @@ class Explorer:
         for name in self.spec.devices:
             params = {FamilySpace.DEVICE: name} if isinstance(space, FamilySpace) else {}
             try:
-                summary, _ = self.evaluator(space.config(params))
+                lowest = self.spec.fractions[0] if self.spec.fractions else 1.0
+                summary, _ = self.evaluator(space.config(params), lowest)
             except AccelSimError as exc:
                 if not isinstance(space, FamilySpace):
                     raise
@@ -364,7 +378,7 @@ class Explorer:
         lost = [t for t in trials if t.state is TrialState.FAIL and t.number not in retried
                 and t.user_attrs.get("failed") in _UNFINISHED]
         # this process holds the folder: only its own enqueues change the count below
-        room = self.spec.trials - _count(study, TrialState.COMPLETE, TrialState.WAITING)
+        room = self.spec.trials - _used(study, TrialState.WAITING)
         queued = 0
         for t in lost[:max(room, 0)]:
             attrs = {"retry_of": t.number}
@@ -396,7 +410,7 @@ class Explorer:
             ok = {k: v for k, v in params.items() if _in_space(self.space, k, v)}
             if ok and ok not in usable:
                 usable.append(ok)
-        room = self.spec.trials - _count(study, TrialState.COMPLETE, TrialState.WAITING)
+        room = self.spec.trials - _used(study, TrialState.WAITING)
         if len(usable) > room:  # keep designs spread over the front (it is sorted)
             keep = np.unique(np.linspace(0, len(usable) - 1, max(room, 0)).round().astype(int))
             usable = [usable[i] for i in keep]
@@ -411,28 +425,76 @@ class Explorer:
         """The trial function: suggest, evaluate, record metrics and constraints."""
         spec, space = self.spec, self.space
 
-        def run(trial: optuna.Trial) -> Sequence[float]:
-            params = space.suggest(trial)
-            try:
-                config = space.config(params)  # the device's own cross-field checks
-                t0 = time.perf_counter()
-                summary, violation = self.evaluator(config)
-            except AccelSimError as exc:  # e.g. the weights alone do not fit the memory
-                trial.set_user_attr("invalid", str(exc))
-                raise optuna.TrialPruned(str(exc)) from None
-            eval_s = time.perf_counter() - t0
-            values = [o.value(summary) for o in spec.objectives]
+        def record(trial: optuna.Trial, summary: dict[str, Any], violation: float,
+                   t0: float) -> None:
             with deferred_interrupts():
                 trial.set_user_attr("metrics", metrics_json(summary))
                 for c in spec.constraints:
                     trial.set_constraint(c.name, c.violation(summary))
                 trial.set_constraint("device", float(violation))
-                trial.set_user_attr("eval_time_s", eval_s)
+                trial.set_user_attr("eval_time_s", time.perf_counter() - t0)
                 trial.set_user_attr("sampler_time_s", sampler.spent.pop(trial.number, 0.0))
                 trial.set_user_attr("worker", worker)
-            return values
+
+        def run(trial: optuna.Trial) -> Sequence[float]:
+            params = space.suggest(trial)
+            t0 = time.perf_counter()
+            try:
+                config = space.config(params)  # the device's own cross-field checks
+                fractions = spec.fractions
+                if fractions and not self.evaluator.multi_fidelity(config):
+                    fractions = ()  # a family study's device that trains for no accuracy
+                fidelity = 1.0
+                for rung, fraction in enumerate(fractions):
+                    summary, violation = self.evaluator(config, fraction)
+                    if self._infeasible(summary, violation):
+                        fidelity = fraction  # no accuracy can make it feasible: done
+                        break
+                    if not self._promoted(trial, rung, summary):
+                        record(trial, summary, violation, t0)
+                        with deferred_interrupts():
+                            trial.set_user_attr("fidelity", fraction)
+                            trial.set_user_attr("stopped", (
+                                f"not promoted at fidelity {fraction:.4g} (rung {rung + 1} of "
+                                f"{len(fractions)})"))
+                        raise _Stopped()
+                else:
+                    summary, violation = self.evaluator(config)
+            except AccelSimError as exc:  # e.g. the weights alone do not fit the memory
+                trial.set_user_attr("invalid", str(exc))
+                raise optuna.TrialPruned(str(exc)) from None
+            record(trial, summary, violation, t0)
+            if spec.multi_fidelity:
+                trial.set_user_attr("fidelity", fidelity)
+            return [o.value(summary) for o in spec.objectives]
 
         return run
+
+    def _infeasible(self, summary: dict[str, Any], violation: float) -> bool:
+        """Whether the device or a constraint that does not involve accuracy rules the design
+        out (whatever its accuracy: ``--multi-fidelity`` completes it at the fidelity that
+        showed it, infeasible, and measures no more)."""
+        return violation > 0 or any(c.violation(summary) > 0 for c in self.spec.constraints
+                                    if c.metric != "accuracy")
+
+    def _promoted(self, trial: optuna.Trial, rung: int, summary: dict[str, Any]) -> bool:
+        """Successive halving (``--multi-fidelity``): record the trial's objectives at a
+        lower fidelity and say whether it goes on to the next: when it ranks in the top
+        1/``reduction`` of every trial of the study measured at this fidelity
+        (:func:`~accel_sim.explore._pareto.promotable`; infeasible ones are not measured)."""
+        spec = self.spec
+        key = f"mf_rung_{rung}"
+        signs = [1.0 if d == "minimize" else -1.0 for d in spec.directions()]
+        mine = [o.value(summary) * s for o, s in zip(spec.objectives, signs, strict=True)]
+        with deferred_interrupts():
+            trial.set_user_attr(key, mine)
+        if not _finite(mine):
+            return False
+        others = [t.user_attrs[key] for t in trial.study.get_trials(deepcopy=False)
+                  if t.number != trial.number and key in t.user_attrs
+                  and _finite(t.user_attrs[key])]
+        return promotable(np.array([*others, mine], dtype=float), len(others),
+                          spec.reduction)
 
     def optimize(self, study: optuna.Study, worker: int = 0,
                  progress: Callable[[int], None] | None = None,
@@ -451,7 +513,7 @@ class Explorer:
         study.sampler = sampler
         fn = self.objective(sampler, worker)
         lock = slot_lock or contextlib.nullcontext
-        remaining = spec.trials - _count(study, TrialState.COMPLETE)
+        remaining = spec.trials - _used(study)
         budget = 2 * max(remaining, 0) + 10  # trials asked, invalid ones included
         heartbeats = (isinstance(self.storage, RDBStorage)
                       and bool(self.storage.get_heartbeat_interval()))
@@ -460,8 +522,7 @@ class Explorer:
             with lock(), deferred_interrupts():
                 if heartbeats:  # a dead worker's trial must not hold a place in the budget
                     _fail_stale(study)
-                if (_count(study, TrialState.COMPLETE, TrialState.RUNNING) >= spec.trials
-                        or sampler.exhausted(study)):
+                if _used(study, TrialState.RUNNING) >= spec.trials or sampler.exhausted(study):
                     break
                 with warnings.catch_warnings():  # we record heartbeats ourselves
                     warnings.filterwarnings("ignore", message="Heartbeat of storage is "
@@ -473,6 +534,13 @@ class Explorer:
                     values = fn(trial)
                 with deferred_interrupts():
                     study.tell(trial, values)
+            except _Stopped:  # a lower fidelity said no: the trial used its place
+                with deferred_interrupts():
+                    study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+                completed += 1
+                if progress is not None:
+                    progress(1)
+                continue
             except optuna.TrialPruned:
                 with deferred_interrupts():
                     study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
@@ -506,7 +574,7 @@ class Explorer:
             completed, _ = self.optimize(study, worker, progress, slot_lock)
             self.settle(study)
             if (not isinstance(self.storage, RDBStorage)
-                    or _count(study, TrialState.COMPLETE) >= self.spec.trials
+                    or _used(study) >= self.spec.trials
                     or (completed == 0 and not _count(study, TrialState.WAITING))):
                 return
 
@@ -575,7 +643,7 @@ class Explorer:
                         if n < found else "")
                 notes.append(f"warm start: {n} of {found} Pareto design(s) of "
                              f"{spec.warm_start} queued{more}")
-        done = _count(study, TrialState.COMPLETE)
+        done = _used(study)
         bar = None
         if progress and done < spec.trials:
             from .._progress import progress_bar
@@ -601,7 +669,10 @@ class Explorer:
             ran = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
             complete = [t for t in ran if t.state is TrialState.COMPLETE]
             sampler_s = sum(float(t.user_attrs.get("sampler_time_s", 0.0)) for t in ran)
-            invalid = sum(t.state is TrialState.PRUNED for t in ran)
+            invalid = sum(t.state is TrialState.PRUNED and "stopped" not in t.user_attrs
+                          for t in ran)
+            halted = sum(t.state is TrialState.PRUNED and "stopped" in t.user_attrs
+                         for t in ran)
             data = collect(study, [o.name for o in spec.objectives], spec.directions())
             paths = write_outputs(data, spec.output) if write else {}
         if stopped is not None:
@@ -612,7 +683,7 @@ class Explorer:
                 f"explore stopped with {len(data.values)} complete trial(s) in study "
                 f"{spec.study!r}{wrote}; run the same command again to continue") from None
         return ExploreResult(study, data, paths, len(complete), sampler_s,
-                             time.perf_counter() - t0, invalid, queued, tuple(notes))
+                             time.perf_counter() - t0, invalid, queued, tuple(notes), halted)
 
     def _close_leftovers(self, study: optuna.Study, notes: list[str], stopped: bool) -> None:
         """Fail trials still RUNNING (a worker that died) or WAITING (the budget was reached,
@@ -641,7 +712,7 @@ class Explorer:
             while any(p.is_alive() for p in procs):
                 time.sleep(0.2)
                 if bar is not None:
-                    n = _count(study, TrialState.COMPLETE)
+                    n = _used(study)
                     bar.n = min(n, self.spec.trials)
                     bar.refresh()
         except KeyboardInterrupt:
@@ -755,6 +826,23 @@ def _fail_stale(study: optuna.Study) -> None:
 
 def _count(study: optuna.Study, *states: TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _used(study: optuna.Study, *states: TrialState) -> int:
+    """Trials that used a place in the budget: complete ones, those successive halving
+    stopped at a lower fidelity, and those in ``states``."""
+    want = (TrialState.COMPLETE, TrialState.PRUNED, *states)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=want)
+               if t.state is not TrialState.PRUNED or "stopped" in t.user_attrs)
+
+
+def _finite(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, (int, float)) and np.isfinite(v)
+                                            for v in values)
+
+
+class _Stopped(optuna.TrialPruned):
+    """A trial successive halving stopped at a lower fidelity (it counts as run)."""
 
 
 def _jsonable(v: Any) -> Any:

@@ -217,6 +217,18 @@ class ExploreSpec(Config):
         doc="File of measured accuracies, keyed by the parameters each device's accuracy "
             "depends on, shared by studies (default: accuracy_cache.jsonl beside the output "
             "folder, used when an objective or constraint is accuracy; off: no cache).")
+    multi_fidelity: bool = param(
+        False, search=False,
+        doc="Successive halving on accuracy: measure it first with 1/ETA^RUNGS of the "
+            "training budget (epochs, DQN steps), go on to the next fidelity (x ETA) only "
+            "while the trial ranks in the top 1/ETA of the trials measured at its fidelity "
+            "(non-dominated sorting, then crowding distance), and stop the others as PRUNED; "
+            "completed trials always carry the full-fidelity accuracy.")
+    reduction: int = param(3, low=2, high=16, search=False, metavar="ETA",
+                           doc="Reduction factor ETA of --multi-fidelity.")
+    rungs: int = param(3, low=1, high=8, search=False,
+                       doc="Lower fidelities of --multi-fidelity (1/ETA^RUNGS ... 1/ETA of "
+                           "the budget).")
     dims: Mapping[str, str] = param(
         None, default_factory=dict, flag="--dim", metavar="NAME=SIZE", search=False,
         doc="Size of a symbolic dimension of an .onnx model's inputs, e.g. --dim batch=1 "
@@ -248,6 +260,20 @@ class ExploreSpec(Config):
             raise ConfigError(f"--study {self.study!r}: letters, digits, '_', '-', '.' only")
         object.__setattr__(self, "objectives", tuple(
             o.resolved(self.metric_table()) for o in self.objectives))
+        if self.multi_fidelity:
+            self._check_multi_fidelity()
+
+    def _check_multi_fidelity(self) -> None:
+        from .._registry import get_device
+
+        metrics = {o.metric for o in self.objectives} | {c.metric for c in self.constraints}
+        if "accuracy" not in metrics:
+            raise ConfigError("--multi-fidelity measures accuracy at lower fidelities: give "
+                              "accuracy as an objective or constraint")
+        if self.serve or not any(get_device(d).multi_fidelity for d in self.devices):
+            raise ConfigError(f"--multi-fidelity: no listed device ({self.device}) measures "
+                              "accuracy at lower fidelities; devices that do train for it "
+                              "(sat, learning_group, amper, per_gpu, per_cpu)")
 
     def metric_table(self) -> MetricTable:
         """The declared metrics the objectives and constraints may name."""
@@ -292,7 +318,17 @@ class ExploreSpec(Config):
             out["serve"] = True
         if self.dims:
             out["dims"] = {k: str(v) for k, v in sorted(self.dims.items())}
+        if self.multi_fidelity:
+            out["multi_fidelity"] = {"reduction": self.reduction, "rungs": self.rungs}
         return out
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """Shares of the training budget of the lower fidelities, lowest first (empty
+        without ``multi_fidelity``)."""
+        if not self.multi_fidelity:
+            return ()
+        return tuple(float(self.reduction) ** -r for r in range(self.rungs, 0, -1))
 
 
 def _strict_loader(yaml: Any) -> type:

@@ -42,11 +42,11 @@ import numpy as np
 
 from .._plotting import subplots
 from .._progress import track
+from ..devices.gpu import GPU_SPECS
 from ..llm import MODELS
 from ..serving import ServeConfig, serve
 from ._common import Comparison, write_comparison
 from .duplex import MEASURED as TRTLLM_015
-from .duplex import MEASURED_MAX_BATCH
 from .duplex import _serving_system as _system
 
 __all__ = ["MLPERF", "TRTLLM_061", "run"]
@@ -152,7 +152,7 @@ def _v015(quick: bool) -> list[Comparison]:
     for model, xpu, n, lin, lout, measured in TRTLLM_015:
         dev = _system("xpu", {"xpu": xpu, "devices": n, "backend": "trtllm"})
         spec = MODELS[model]
-        engine_bs, budget = trtllm_bench_engine(spec, n, dev.spec.memory_gib, lin, lout)
+        engine_bs, budget = trtllm_bench_engine(spec, n, GPU_SPECS[xpu].memory_gib, lin, lout)
         batch = min(dev.max_batch(spec, lin + lout), engine_bs)
         n_req = batch if quick else TRTLLM_BENCH_REQUESTS[lin, lout]
         s = serve(ServeConfig(model=model, batch=batch, lin=lin, lout=lout, requests=n_req,

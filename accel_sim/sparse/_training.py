@@ -441,6 +441,14 @@ def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
                        weight_density=(total_w - size + kept) / total_w)
 
 
+def epochs_at(network: str, epochs: int | None, fraction: float) -> int:
+    """Epochs of a run with ``fraction`` of the training budget ``epochs`` (``None``: the
+    network's default), at least one."""
+    _check_network(network)
+    full = DEFAULT_EPOCHS[network] if epochs is None else epochs
+    return full if fraction >= 1.0 else max(1, round(full * fraction))
+
+
 @functools.lru_cache(maxsize=256)
 def sparse_training_accuracy(network: str, scheme: Scheme, seed: int = 0,
                              epochs: int | None = None) -> float:

@@ -358,6 +358,27 @@ class DeviceContract:
             assert acc == dev.accuracy(tr.task)  # type: ignore[arg-type]
             assert dev.task_note(tr) is None
 
+    def test_lower_fidelity_accuracy(self) -> None:
+        """A ``multi_fidelity`` device measures a finite accuracy with a third of its training
+        budget, reports it through ``accuracy_fraction``, and at fraction 1 measures exactly
+        :meth:`~accel_sim.Device.accuracy`; others refuse a fraction below 1 in one line."""
+        dev = self.device_class(self.configs()[0])
+        for tr in self.task_traces()[:1]:
+            task = tr.task
+            if not dev.multi_fidelity:
+                with pytest.raises(AccelSimError) as info:
+                    dev.accuracy_at(task, 0.5)  # type: ignore[arg-type]
+                assert "\n" not in str(info.value)
+                continue
+            low = dev.accuracy_at(task, 1 / 3)  # type: ignore[arg-type]
+            assert math.isfinite(low)
+            if isinstance(task, Classification):
+                assert 0.0 <= low <= 1.0
+            assert dev.accuracy_at(task, 1.0) == dev.accuracy(task)  # type: ignore[arg-type]
+            lowered = self.device_class(self.configs()[0])
+            lowered.accuracy_fraction = 1 / 3
+            assert lowered.evaluate(tr).extra["accuracy"] == low
+
     def test_other_tasks_are_not_measured(self) -> None:
         """A task the device does not declare gets no accuracy, and ``task_note`` says so in
         one line."""

@@ -1,0 +1,123 @@
+"""Multi-fidelity exploration (``explore --multi-fidelity``): successive halving on the
+accuracy's training budget, with a promotion rule for several objectives."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from accel_sim import training_trace
+from accel_sim.cli import main
+from accel_sim.devices.sat import SatConfig, SparseTrainingArray
+from accel_sim.explore._pareto import crowding_distance, nondominated_rank, promotable
+from accel_sim.tasks import Classification
+from workloads import load_workload
+
+# five points (minimisation): A, B, C non-dominated; D dominated by C only; E by C and D
+POINTS = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]])
+
+
+def test_ranks_and_crowding_by_hand():
+    assert nondominated_rank(POINTS).tolist() == [0, 0, 0, 1, 2]
+    # front {A, B, C}: A and C are extremes (inf); B's neighbours span the whole range of
+    # both objectives: (3 - 1) / (3 - 1) + (5 - 3) / (5 - 3) = 2
+    assert crowding_distance(POINTS[:3]).tolist() == [math.inf, 2.0, math.inf]
+
+
+def test_promotion_rule_by_hand():
+    # eta = 3 over 5 rows: the best max(1, 5 // 3) = 1 go on; A and C tie at the top (front
+    # 0, infinite crowding), so neither counts against the other; B has two better rows
+    assert [promotable(POINTS, i, 3) for i in range(5)] == [True, False, True, False, False]
+    # eta = 2: the best 2; B still has A and C ahead of it
+    assert [promotable(POINTS, i, 2) for i in range(5)] == [True, False, True, False, False]
+    # a lone first trial always goes on; a dominated second one does not
+    assert promotable(POINTS[:1], 0, 3)
+    assert not promotable(np.array([[1.0, 1.0], [2.0, 2.0]]), 1, 3)
+    with pytest.raises(ValueError):
+        promotable(POINTS, 5, 3)
+
+
+ARGS = ["explore", "-w", "digits_mlp", "-d", "sat", "--training", "--objectives",
+        "latency,energy,accuracy", "-s", "train_epochs=9", "--space", "mode", "n", "m",
+        "rows=4:32", "cols=4:32", "--multi-fidelity", "-q"]
+
+
+def _trials(out):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
+    return optuna.load_study(study_name="explore", storage=storage).get_trials()
+
+
+def test_successive_halving_study(tmp_path):
+    out = tmp_path / "mf"
+    assert main([*ARGS, "--trials", "14", "--seed", "1", "-o", str(out)]) == 0
+    trials = _trials(out)
+    done = [t for t in trials if t.state is optuna.trial.TrialState.COMPLETE]
+    stopped = [t for t in trials if "stopped" in t.user_attrs]
+    assert stopped and done
+    assert len(done) + len(stopped) == 14  # stopped trials use their place in the budget
+    # fidelities: 9 epochs x 1/27, 1/9, 1/3 -> 1, 1, 3 epochs; a completed feasible trial
+    # carries the full-fidelity accuracy, exactly what `run` measures for its design
+    trace = training_trace(load_workload("digits_mlp"))
+    for t in done:
+        feasible = all(v <= 0 for v in t.constraints.values())
+        if not feasible:
+            assert t.user_attrs["fidelity"] < 1.0  # infeasible: done at the rung that said so
+            continue
+        assert t.user_attrs["fidelity"] == 1.0
+        cfg = SatConfig.from_mapping({**t.params, "train_epochs": 9})
+        full = SparseTrainingArray(cfg).evaluate(trace).extra["accuracy"]
+        assert t.user_attrs["metrics"]["accuracy"] == full
+    # the rule, re-derived: at each rung a trial went on exactly when it ranked in the top
+    # third of the trials measured there before it (one worker: lower trial numbers)
+    checked = 0
+    for rung in range(3):
+        key = f"mf_rung_{rung}"
+        at = sorted((t for t in trials if key in t.user_attrs), key=lambda t: t.number)
+        for i, t in enumerate(at):
+            went_on = (f"mf_rung_{rung + 1}" in t.user_attrs if rung < 2 else
+                       t.user_attrs.get("fidelity") == 1.0)
+            pts = np.array([s.user_attrs[key] for s in at[:i + 1]])
+            assert went_on == promotable(pts, i, 3), (rung, t.number)
+            checked += 1
+    assert checked > 14
+    # the cache holds the lower fidelities apart from the full ones
+    lines = [json.loads(json.loads(x)["key"]) for x in
+             (tmp_path / "accuracy_cache.jsonl").read_text().splitlines()]
+    assert {x.get("fraction", 1.0) for x in lines} >= {1 / 27, 1.0}
+    # trials.csv says at which fidelity each row's accuracy was measured
+    header = (out / "trials.csv").read_text().splitlines()[0].split(",")
+    assert "fidelity" in header and "stopped" in header
+    # the same command again has nothing left to run: stopped trials count
+    assert main([*ARGS, "--trials", "14", "--seed", "1", "-o", str(out)]) == 0
+    assert len(_trials(out)) == len(trials)
+
+
+def test_lower_fidelity_is_fewer_epochs():
+    """sat's accuracy at a third of 9 epochs is the accuracy of a 3-epoch training."""
+    task = Classification("digits_mlp")
+    dev = SparseTrainingArray(SatConfig(train_epochs=9))
+    assert dev.accuracy_at(task, 1 / 3) == SparseTrainingArray(
+        SatConfig(train_epochs=3)).accuracy(task)
+    assert dev.accuracy_at(task, 1 / 27) == SparseTrainingArray(
+        SatConfig(train_epochs=1)).accuracy(task)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["-w", "digits_mlp", "-d", "sat", "--objectives", "latency,energy"],
+     "give accuracy as an objective or constraint"),
+    (["-w", "digits_mlp", "-d", "analog", "--objectives", "latency,accuracy"],
+     "measures accuracy at lower fidelities"),
+    (["-w", "digits_mlp", "-d", "sat", "--objectives", "latency,accuracy", "--reduction",
+      "1"], "reduction"),
+])
+def test_bad_multi_fidelity_input_is_one_line(tmp_path, capsys, argv, words):
+    code = main(["explore", *argv, "--multi-fidelity", "--trials", "2", "-o",
+                 str(tmp_path / "x"), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and words in err and "\n" not in err and err.startswith("accel-sim: error:")
