@@ -82,6 +82,11 @@ EXTRA_SAMPLERS = {
     "tpe-independent": lambda seed: optuna.samplers.TPESampler(seed=seed),
     "tpe-independent-startup20": lambda seed: optuna.samplers.TPESampler(
         seed=seed, n_startup_trials=20),
+    "tpe-independent-startup5": lambda seed: optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=5),
+    "tpe-independent-ei96": lambda seed: optuna.samplers.TPESampler(
+        seed=seed, n_ei_candidates=96),
+    "tpe-multivariate": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True),
 }
 
 
@@ -240,12 +245,16 @@ def main() -> None:
                          + ", ".join(EXTRA_SAMPLERS))
     ap.add_argument("--overhead-only", action="store_true",
                     help="only the storage overhead of the README's main job")
+    ap.add_argument("--efficiency-only", action="store_true",
+                    help="only the sampler comparison")
     args = ap.parse_args()
     if args.overhead_only:
         bench_overhead()
         return
     if not args.skip_efficiency:
         bench_efficiency(args.seeds, args.budget, tuple(args.samplers.split(",")))
+    if args.efficiency_only:
+        return
     bench_workers()
     bench_overhead()
 

@@ -221,6 +221,30 @@ def test_transposable_speed_smoke(method):
     _assert_transposable(mask, 2, 4)
 
 
+@pytest.mark.parametrize("n, m", [(1, 4), (2, 4), (3, 8), (6, 16), (16, 16)])
+def test_warm_start_finds_the_same_optimum(n, m):
+    """From the previous step's mask (weights moved a little) or from any transposable mask
+    (a cyclic one), cancelling negative cycles ends at the optimum of a search from scratch
+    (continuous weights: the optimum is unique)."""
+    rng = np.random.default_rng(n * 100 + m)
+    w = rng.standard_normal((2 * m, 3 * m))
+    before = transposable_mask(w, n, m)
+    w2 = w + 0.05 * rng.standard_normal(w.shape)
+    best = transposable_mask(w2, n, m)
+    assert np.array_equal(transposable_mask(w2, n, m, start=before), best)
+    i, j = np.indices(w.shape)
+    cyclic = ((j % m - i % m) % m) < n  # n per row and column of every block
+    assert np.array_equal(transposable_mask(w2, n, m, start=cyclic), best)
+
+
+def test_warm_start_refuses_a_start_that_is_not_a_mask():
+    w = np.random.default_rng(0).standard_normal((8, 8))
+    with pytest.raises(ConfigError, match="not a transposable 2:4 mask"):
+        transposable_mask(w, 2, 4, start=np.ones((8, 8), bool))
+    with pytest.raises(ConfigError, match="shape"):
+        transposable_mask(w, 2, 4, start=np.ones((4, 8), bool))
+
+
 # ---------------------------------------------------------------------------------------------
 # diversity
 

@@ -284,6 +284,67 @@ def _optimal_blocks(a, n, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _cancel_negative_cycle(a, x, tol):  # pragma: no cover - compiled
+    """Find one negative-cost cycle of the residual graph of mask ``x`` (row -> column over
+    an unkept entry at cost ``-a``, column -> row over a kept one at ``+a``) by Bellman-Ford
+    from every node at once, and flip it (the kept sum grows); False if there is none."""
+    m = a.shape[0]
+    v = 2 * m  # rows 0..m-1, columns m..2m-1
+    dist = np.zeros(v)
+    pred = np.full(v, -1, np.int64)
+    last = -1
+    for _ in range(v):
+        last = -1
+        for i in range(m):
+            di = dist[i]
+            for j in range(m):
+                if not x[i, j]:
+                    c = di - a[i, j]
+                    if c < dist[m + j] - tol:
+                        dist[m + j] = c
+                        pred[m + j] = i
+                        last = m + j
+        for j in range(m):
+            dj = dist[m + j]
+            for i in range(m):
+                if x[i, j]:
+                    c = dj + a[i, j]
+                    if c < dist[i] - tol:
+                        dist[i] = c
+                        pred[i] = m + j
+                        last = i
+        if last < 0:
+            return False
+    # still relaxing after 2m passes: walk back 2m steps to land on the cycle
+    u = last
+    for _ in range(v):
+        u = pred[u]
+    start = u
+    while True:  # flip the cycle's edges: row -> column becomes kept, column -> row dropped
+        p = pred[u]
+        if u >= m:
+            x[p, u - m] = True
+        else:
+            x[u, p - m] = False
+        u = p
+        if u == start:
+            break
+    return True
+
+
+@njit(cache=True)
+def _improve_blocks(a, out):  # pragma: no cover - compiled
+    """Make the feasible masks ``out[b]`` optimal by cancelling negative cycles (a
+    transposable mask of the largest kept ``sum |w|`` has none); a warm start from a nearby
+    optimum needs few."""
+    for b in range(a.shape[0]):
+        tol = _REL_TOL * a[b].max()
+        for _ in range(a.shape[1] ** 3):
+            if not _cancel_negative_cycle(a[b], out[b], tol):
+                break
+
+
+@njit(cache=True)
 def _greedy_blocks(a, order, n, out):  # pragma: no cover - compiled
     """Greedy masks of all blocks (``order[b]``: flat indices by decreasing ``|w|``)."""
     nb, m = a.shape[0], a.shape[1]
@@ -317,7 +378,8 @@ def _greedy_blocks(a, order, n, out):  # pragma: no cover - compiled
 
 
 def transposable_mask(
-    w: ArrayLike, n: int, m: int, method: str = "optimal"
+    w: ArrayLike, n: int, m: int, method: str = "optimal",
+    start: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Transposable N:M mask of a 2-D matrix: exactly ``n`` kept per row and column of every
     ``m x m`` block, so ``w * mask`` and its transpose are both N:M.
@@ -326,6 +388,11 @@ def transposable_mask(
     ``method="greedy"`` is the 2-approximation by decreasing ``|w|`` (completed to exactly ``n``
     per row and column where it stops short). Both dimensions must be multiples of ``m``; ties
     are broken deterministically. Returns a bool array of the shape of ``w``.
+
+    ``start`` (optimal only): a transposable N:M mask of the same shape to begin from, e.g.
+    the previous training step's; it is made optimal by cancelling the negative cycles of its
+    residual graph, which is far cheaper than a search from scratch when the weights changed a
+    little. The result is an optimum either way (the same mask when the optimum is unique).
     """
     n, m = _check_nm(n, m)
     if method not in METHODS:
@@ -340,6 +407,17 @@ def transposable_mask(
     blocks = np.ascontiguousarray(mag.reshape(br, m, bc, m).transpose(0, 2, 1, 3))
     blocks = blocks.reshape(br * bc, m, m)
     out = np.zeros(blocks.shape, dtype=bool)
+    if start is not None and method == "optimal" and blocks.shape[0]:
+        st = np.asarray(start, dtype=bool)
+        if st.shape != (rows, cols):
+            raise ConfigError(f"start must have the shape of w {(rows, cols)}, got {st.shape}")
+        out = np.ascontiguousarray(st.reshape(br, m, bc, m).transpose(0, 2, 1, 3)).reshape(
+            br * bc, m, m)
+        if not ((out.sum(axis=1) == n).all() and (out.sum(axis=2) == n).all()):
+            raise ConfigError(f"start is not a transposable {n}:{m} mask")
+        _improve_blocks(blocks, out)
+        return np.ascontiguousarray(out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)).reshape(
+            rows, cols)
     if blocks.shape[0]:
         if method == "optimal":
             failed = _optimal_blocks(blocks, n, out)

@@ -41,6 +41,7 @@ import abc
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,12 @@ class Scheme(abc.ABC):
               ) -> tuple[np.ndarray, np.ndarray]:
         """(forward mask, backward-data mask), bool ``(k, n)`` each."""
 
+    def step_masks(self, layer: str, w: np.ndarray, state: Params, memo: dict[str, Any]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`masks` within a training run: ``memo`` (one dict per run) may keep what a
+        scheme reuses from step to step to find the same masks faster."""
+        return self.masks(layer, w, state)
+
     def state_grads(self, layer: str, w: np.ndarray, g_eff: np.ndarray, state: Params
                     ) -> Params:
         """Gradients of the extra tensors given ``dL/dW_eff`` of the forward weights."""
@@ -218,6 +225,19 @@ class NM(Scheme):
         if self.scheme == "forward":
             return fwd, fwd
         return fwd, padded_nm_mask(w, self.n, self.m, axis=1)
+
+    def step_masks(self, layer: str, w: np.ndarray, state: Params, memo: dict[str, Any]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The optimal transposable mask starts from the previous step's (the same optimum,
+        found by cancelling the few negative cycles the weight update made)."""
+        if self.scheme != "transposable" or self.method != "optimal":
+            return self.masks(layer, w, state)
+        mag = _pad_axis(_pad_axis(np.abs(np.asarray(w, dtype=np.float64)), self.m, 0),
+                        self.m, 1)
+        full = transposable_mask(mag, self.n, self.m, start=memo.get(layer))
+        memo[layer] = full
+        mk = full[:w.shape[0], :w.shape[1]]
+        return mk, mk
 
     @property
     def label(self) -> str:
@@ -396,6 +416,7 @@ def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
     total, step = epochs * n_batches, 0
+    memo: dict[str, Any] = {}  # what the scheme reuses between steps (warm starts)
     for _ in track(range(epochs), desc=f"sparse training {network} ({scheme.label})",
                    unit="epoch"):
         perm = rng.permutation(len(y))
@@ -404,7 +425,7 @@ def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
             pf, pb = dict(p), dict(p)
             fmasks: dict[str, np.ndarray] = {}
             for la in sparse:
-                mf, mb = scheme.masks(la, p[f"{la}.W"], state)
+                mf, mb = scheme.step_masks(la, p[f"{la}.W"], state, memo)
                 fmasks[la] = mf
                 pf[f"{la}.W"] = p[f"{la}.W"] * mf
                 pb[f"{la}.W"] = p[f"{la}.W"] * mb

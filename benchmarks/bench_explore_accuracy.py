@@ -1,0 +1,110 @@
+"""Exploration with accuracy in the loop: cost and front quality, as ratios measured in one run.
+
+Problem (the README's example, issue 17 item 1): ``accel-sim explore -w digits_mlp -d sat
+--training --objectives latency,energy,accuracy --trials 50``, each command a fresh process as
+a user runs it.
+
+1. Reference cost: one full-accuracy ``accel-sim run -w digits_mlp -d sat --training`` (the
+   default design: 2:8 BDWP training of the digits MLP for 100 epochs), wall time.
+2. ``before``: the explorer as it was, ``--accuracy-cache off`` (every trial measures its
+   accuracy; the training is memoised in the process only): wall time for seed 0.
+3. Fronts of the full-fidelity explorer for every seed. Numbers do not depend on the cache (the
+   tests check that a cached accuracy equals a measured one), so these runs share one
+   accuracy cache to save time; their wall time is not a figure of this benchmark.
+4. ``--multi-fidelity`` (defaults: reduction 3, 3 rungs: 1/27, 1/9, 1/3 of the epochs, then
+   all), each seed with an empty cache (a first study's cost), with 1 and 2 worker processes.
+5. Front quality: hypervolume of each run's feasible full-fidelity trials in (log10 latency,
+   log10 energy, -accuracy), the reference point the worst of all fronts plus 5 % of the range;
+   ratio to the full-fidelity explorer's run of the same seed. Medians over the seeds.
+
+Usage: ``python benchmarks/bench_explore_accuracy.py [--seeds 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPLORE = ["-m", "accel_sim", "explore", "-w", "digits_mlp", "-d", "sat", "--training",
+           "--objectives", "latency,energy,accuracy", "--trials", "50", "-q"]
+
+
+def _timed(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def _front(out: Path) -> np.ndarray:
+    """(log10 latency, log10 energy, -accuracy) of the feasible full-fidelity trials."""
+    with open(out / "trials.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    pts = [[np.log10(float(r["latency_s"])), np.log10(float(r["energy_j"])),
+            -float(r["accuracy"])] for r in rows
+           if r["state"] == "COMPLETE" and r["feasible"] == "True"
+           and float(r.get("fidelity") or 1.0) == 1.0]
+    return np.array(pts).reshape(-1, 3)
+
+
+def main() -> None:
+    from accel_sim.explore import hypervolume
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        t_run = _timed(["-m", "accel_sim", "run", "-w", "digits_mlp", "-d", "sat",
+                        "--training", "-o", str(tmp / "run")])
+        print(f"one full-accuracy run (accel-sim run -w digits_mlp -d sat --training): "
+              f"{t_run:.1f} s")
+        t_before = _timed([*EXPLORE, "--seed", "0", "--accuracy-cache", "off", "-o",
+                           str(tmp / "before")])
+        print(f"explore, 50 trials, full fidelity, no cache (seed 0): {t_before:.1f} s = "
+              f"{t_before / t_run:.1f}x the run")
+        fronts: dict[tuple[str, int], np.ndarray] = {}
+        times: dict[tuple[str, int], float] = {}
+        shared = tmp / "shared_cache.jsonl"
+        for seed in range(args.seeds):
+            out = tmp / f"full_{seed}"
+            _timed([*EXPLORE, "--seed", str(seed), "--accuracy-cache", str(shared), "-o",
+                    str(out)])
+            fronts["full", seed] = _front(out)
+            for workers in (1, 2):
+                name = f"mf_w{workers}"
+                out = tmp / f"{name}_{seed}"
+                times[name, seed] = _timed([
+                    *EXPLORE, "--seed", str(seed), "--multi-fidelity", "--workers",
+                    str(workers), "--accuracy-cache", str(tmp / f"{name}_{seed}.jsonl"),
+                    "-o", str(out)])
+                fronts[name, seed] = _front(out)
+            print(f"seed {seed}: multi-fidelity {times['mf_w1', seed]:.1f} s (1 worker), "
+                  f"{times['mf_w2', seed]:.1f} s (2 workers)", flush=True)
+        every = np.vstack([f for f in fronts.values() if len(f)])
+        ref = every.max(axis=0) + 0.05 * (every.max(axis=0) - every.min(axis=0))
+        print(f"\nreference point (log10 s, log10 J, -accuracy): {np.round(ref, 4).tolist()}")
+        print("| explorer | wall time, median [s] | / one run | HV / full-fidelity HV, "
+              "median (min-max) | feasible full-fidelity trials, median |")
+        print("|---|---|---|---|---|")
+        print(f"| full fidelity, no cache (seed 0) | {t_before:.1f} | {t_before / t_run:.1f}x "
+              "| 1 | — |")
+        for name, label in (("mf_w1", "--multi-fidelity"),
+                            ("mf_w2", "--multi-fidelity --workers 2")):
+            t = float(np.median([times[name, s] for s in range(args.seeds)]))
+            ratio = [hypervolume(fronts[name, s], ref) / hypervolume(fronts["full", s], ref)
+                     for s in range(args.seeds)]
+            n = float(np.median([len(fronts[name, s]) for s in range(args.seeds)]))
+            print(f"| {label} | {t:.1f} | {t / t_run:.1f}x | {np.median(ratio):.3f} "
+                  f"({min(ratio):.3f}-{max(ratio):.3f}) | {n:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
