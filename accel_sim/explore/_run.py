@@ -465,7 +465,8 @@ class Explorer:
                 raise optuna.TrialPruned(str(exc)) from None
             record(trial, summary, violation, t0)
             if spec.multi_fidelity:
-                trial.set_user_attr("fidelity", fidelity)
+                with deferred_interrupts():
+                    trial.set_user_attr("fidelity", fidelity)
             return [o.value(summary) for o in spec.objectives]
 
         return run
