@@ -114,19 +114,16 @@ def trtllm_bench_engine(model: Any, tp: int, memory_gib: float, lin: int, lout: 
     requests = _BENCH_KV_FRACTION * max(free, 0.0) / (per_token * (lin + lout))
     raw_bs = min(requests, _BENCH_MAX_BATCH)
     raw_tokens = min(raw_bs * (1.0 + lin / lout), _BENCH_MAX_TOKENS)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    bs = _round_up(raw_bs, ((256, 32), (1024, 128), (math.inf, 256)), 64)
+    tokens = _round_up(raw_tokens, ((4096, 256), (8192, 512), (math.inf, 1024)), 2048)
     return bs, tokens
+
+
+def _round_up(x: float, steps: tuple[tuple[float, int], ...], floor: int) -> int:
+    """``x`` rounded up to a multiple of the step of the first ``(limit, step)`` with ``x <
+    limit``, at least ``floor``."""
+    step = next(st for limit, st in steps if x < limit)
+    return max(floor, step * math.ceil(x / step))
 
 
 def _v061(quick: bool) -> list[Comparison]:
