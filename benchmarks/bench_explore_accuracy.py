@@ -12,7 +12,8 @@ a user runs it.
    tests check that a cached accuracy equals a measured one), so these runs share one
    accuracy cache to save time; their wall time is not a figure of this benchmark.
 4. ``--multi-fidelity`` (defaults: reduction 3, 3 rungs: 1/27, 1/9, 1/3 of the epochs, then
-   all), each seed with an empty cache (a first study's cost), with 1 and 2 worker processes.
+   all), each seed with an empty cache (a first study's cost): with 1 and 2 worker processes,
+   and with 4 Hyperband brackets (the last starting at full fidelity).
 5. Front quality: hypervolume of each run's feasible full-fidelity trials in (log10 latency,
    log10 energy, -accuracy), the reference point the worst of all fronts plus 5 % of the range;
    ratio to the full-fidelity explorer's run of the same seed. Medians over the seeds.
@@ -33,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The multi-fidelity variants compared (extra flags).
+VARIANTS = {"mf": [], "mf_w2": ["--workers", "2"], "mf_hb4": ["--brackets", "4"]}
 EXPLORE = ["-m", "accel_sim", "explore", "-w", "digits_mlp", "-d", "sat", "--training",
            "--objectives", "latency,energy,accuracy", "--trials", "50", "-q"]
 
@@ -78,16 +81,14 @@ def main() -> None:
             _timed([*EXPLORE, "--seed", str(seed), "--accuracy-cache", str(shared), "-o",
                     str(out)])
             fronts["full", seed] = _front(out)
-            for workers in (1, 2):
-                name = f"mf_w{workers}"
+            for name, extra in VARIANTS.items():
                 out = tmp / f"{name}_{seed}"
                 times[name, seed] = _timed([
-                    *EXPLORE, "--seed", str(seed), "--multi-fidelity", "--workers",
-                    str(workers), "--accuracy-cache", str(tmp / f"{name}_{seed}.jsonl"),
-                    "-o", str(out)])
+                    *EXPLORE, "--seed", str(seed), "--multi-fidelity", *extra,
+                    "--accuracy-cache", str(tmp / f"{name}_{seed}.jsonl"), "-o", str(out)])
                 fronts[name, seed] = _front(out)
-            print(f"seed {seed}: multi-fidelity {times['mf_w1', seed]:.1f} s (1 worker), "
-                  f"{times['mf_w2', seed]:.1f} s (2 workers)", flush=True)
+            print(f"seed {seed}: " + ", ".join(f"{n} {times[n, seed]:.1f} s" for n in VARIANTS),
+                  flush=True)
         every = np.vstack([f for f in fronts.values() if len(f)])
         ref = every.max(axis=0) + 0.05 * (every.max(axis=0) - every.min(axis=0))
         print(f"\nreference point (log10 s, log10 J, -accuracy): {np.round(ref, 4).tolist()}")
@@ -96,8 +97,8 @@ def main() -> None:
         print("|---|---|---|---|---|")
         print(f"| full fidelity, no cache (seed 0) | {t_before:.1f} | {t_before / t_run:.1f}x "
               "| 1 | — |")
-        for name, label in (("mf_w1", "--multi-fidelity"),
-                            ("mf_w2", "--multi-fidelity --workers 2")):
+        for name, extra in VARIANTS.items():
+            label = " ".join(["--multi-fidelity", *extra])
             t = float(np.median([times[name, s] for s in range(args.seeds)]))
             ratio = [hypervolume(fronts[name, s], ref) / hypervolume(fronts["full", s], ref)
                      for s in range(args.seeds)]

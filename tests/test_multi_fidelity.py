@@ -121,3 +121,40 @@ def test_bad_multi_fidelity_input_is_one_line(tmp_path, capsys, argv, words):
                  str(tmp_path / "x"), "-q"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and words in err and "\n" not in err and err.startswith("accel-sim: error:")
+
+
+def test_hyperband_brackets_by_hand():
+    """Four brackets over 3 rungs at ETA 3 get ceil(4 / (s + 1) x 3^s) = 27, 12, 6, 4 trials
+    of every 49 (Li et al. 2018), interleaved: the first trials visit every bracket."""
+    from accel_sim.explore import ExploreSpec, Objective
+
+    spec = ExploreSpec(workloads=("digits_mlp",), device="sat", multi_fidelity=True,
+                       brackets=4, objectives=(Objective.parse("latency"),
+                                               Objective.parse("accuracy")))
+    seq = [spec.bracket_of(i) for i in range(49)]
+    assert [seq.count(s) for s in (3, 2, 1, 0)] == [27, 12, 6, 4]
+    assert set(seq[:6]) == {0, 1, 2, 3}
+    assert [spec.bracket_of(i + 49) for i in range(49)] == seq  # the deal repeats
+    one = ExploreSpec(workloads=("digits_mlp",), device="sat", multi_fidelity=True,
+                      objectives=spec.objectives)
+    assert {one.bracket_of(i) for i in range(20)} == {3}  # default: halving from 1/27
+
+
+def test_a_bracket_study_starts_some_trials_higher(tmp_path):
+    out = tmp_path / "hb"
+    assert main([*ARGS, "--brackets", "4", "--trials", "10", "--seed", "2", "-o",
+                 str(out)]) == 0
+    trials = _trials(out)
+    for t in trials:
+        if "bracket" not in t.user_attrs:
+            continue  # an invalid design
+        b = t.user_attrs["bracket"]
+        rungs = {k for k in t.user_attrs if k.startswith("mf_")}
+        # bracket b measures at most its b lower fidelities, under keys of its own
+        assert all(k.startswith(f"mf_b{b}_rung_") for k in rungs)
+        assert len(rungs) <= b
+        if b == 0 and "stopped" not in t.user_attrs:
+            assert not rungs  # the full-fidelity bracket measures nothing lower
+    assert {t.user_attrs.get("bracket") for t in trials} >= {0, 3}
+    code = main([*ARGS, "--brackets", "5", "--trials", "2", "-o", str(tmp_path / "x")])
+    assert code == 2

@@ -441,16 +441,22 @@ class Explorer:
             t0 = time.perf_counter()
             try:
                 config = space.config(params)  # the device's own cross-field checks
-                fractions = spec.fractions
+                bracket = spec.bracket_of(trial.number)
+                fractions = spec.fractions[len(spec.fractions) - bracket:] if bracket else ()
                 if fractions and not self.evaluator.multi_fidelity(config):
                     fractions = ()  # a family study's device that trains for no accuracy
+                if spec.brackets > 1:
+                    with deferred_interrupts():
+                        trial.set_user_attr("bracket", bracket)
                 fidelity = 1.0
                 for rung, fraction in enumerate(fractions):
                     summary, violation = self.evaluator(config, fraction)
                     if self._infeasible(summary, violation):
                         fidelity = fraction  # no accuracy can make it feasible: done
                         break
-                    if not self._promoted(trial, rung, summary):
+                    key = (f"mf_rung_{rung}" if spec.brackets <= 1 else
+                           f"mf_b{bracket}_rung_{rung}")
+                    if not self._promoted(trial, key, summary):
                         record(trial, summary, violation, t0)
                         with deferred_interrupts():
                             trial.set_user_attr("fidelity", fraction)
@@ -478,13 +484,13 @@ class Explorer:
         return violation > 0 or any(c.violation(summary) > 0 for c in self.spec.constraints
                                     if c.metric != "accuracy")
 
-    def _promoted(self, trial: optuna.Trial, rung: int, summary: dict[str, Any]) -> bool:
+    def _promoted(self, trial: optuna.Trial, key: str, summary: dict[str, Any]) -> bool:
         """Successive halving (``--multi-fidelity``): record the trial's objectives at a
-        lower fidelity and say whether it goes on to the next: when it ranks in the top
-        1/``reduction`` of every trial of the study measured at this fidelity
-        (:func:`~accel_sim.explore._pareto.promotable`; infeasible ones are not measured)."""
+        lower fidelity under ``key`` (its bracket's rung) and say whether it goes on to the
+        next: when it ranks in the top 1/``reduction`` of every trial of the study recorded
+        there (:func:`~accel_sim.explore._pareto.promotable`; infeasible ones are not
+        measured)."""
         spec = self.spec
-        key = f"mf_rung_{rung}"
         signs = [1.0 if d == "minimize" else -1.0 for d in spec.directions()]
         mine = [o.value(summary) * s for o, s in zip(spec.objectives, signs, strict=True)]
         with deferred_interrupts():

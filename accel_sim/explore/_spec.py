@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -229,6 +230,13 @@ class ExploreSpec(Config):
     rungs: int = param(3, low=1, high=8, search=False,
                        doc="Lower fidelities of --multi-fidelity (1/ETA^RUNGS ... 1/ETA of "
                            "the budget).")
+    brackets: int = param(1, low=1, high=9, search=False,
+                          doc="Hyperband brackets of --multi-fidelity (at most RUNGS + 1): "
+                              "bracket s starts at 1/ETA^s of the budget, s = RUNGS, "
+                              "RUNGS - 1, ... (the last of RUNGS + 1 at full fidelity, a "
+                              "hedge against misleading low fidelities); trials are dealt to "
+                              "them in Hyperband's proportions, each bracket halving on its "
+                              "own; 1: successive halving from the lowest fidelity only.")
     dims: Mapping[str, str] = param(
         None, default_factory=dict, flag="--dim", metavar="NAME=SIZE", search=False,
         doc="Size of a symbolic dimension of an .onnx model's inputs, e.g. --dim batch=1 "
@@ -270,6 +278,9 @@ class ExploreSpec(Config):
         if "accuracy" not in metrics:
             raise ConfigError("--multi-fidelity measures accuracy at lower fidelities: give "
                               "accuracy as an objective or constraint")
+        if self.brackets > self.rungs + 1:
+            raise ConfigError(f"--brackets {self.brackets}: at most --rungs + 1 = "
+                              f"{self.rungs + 1}")
         if self.serve or not any(get_device(d).multi_fidelity for d in self.devices):
             raise ConfigError(f"--multi-fidelity: no listed device ({self.device}) measures "
                               "accuracy at lower fidelities; devices that do train for it "
@@ -320,6 +331,8 @@ class ExploreSpec(Config):
             out["dims"] = {k: str(v) for k, v in sorted(self.dims.items())}
         if self.multi_fidelity:
             out["multi_fidelity"] = {"reduction": self.reduction, "rungs": self.rungs}
+            if self.brackets > 1:
+                out["multi_fidelity"]["brackets"] = self.brackets
         return out
 
     @property
@@ -329,6 +342,26 @@ class ExploreSpec(Config):
         if not self.multi_fidelity:
             return ()
         return tuple(float(self.reduction) ** -r for r in range(self.rungs, 0, -1))
+
+    def bracket_of(self, number: int) -> int:
+        """Hyperband bracket ``s`` of trial ``number`` (it starts at ``1 / reduction**s`` of
+        the budget; 0: full fidelity). Bracket ``s`` gets a share ``ceil((R + 1) / (s + 1) x
+        ETA**s)`` of the trials (Li et al., JMLR 2018), dealt by smooth weighted round robin so
+        that consecutive trials visit every bracket."""
+        top = self.rungs
+        if not self.multi_fidelity or self.brackets <= 1:
+            return top
+        brackets = range(top, top - self.brackets, -1)
+        weights = {b: math.ceil((top + 1) / (b + 1) * self.reduction ** b) for b in brackets}
+        total = sum(weights.values())
+        credit = dict.fromkeys(weights, 0)
+        pick = top
+        for _ in range(number % total + 1):
+            for b in credit:
+                credit[b] += weights[b]
+            pick = max(credit, key=lambda b: (credit[b], b))
+            credit[pick] -= total
+        return pick
 
 
 def _strict_loader(yaml: Any) -> type:
