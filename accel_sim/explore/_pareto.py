@@ -8,6 +8,14 @@ __all__ = ["crowding_distance", "hypervolume", "hypervolume_history", "nondomina
            "pareto_mask", "promotable"]
 
 
+def _dominance(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(le, dom)`` over all pairs of rows: ``le[j, i]`` when row j is <= row i in every
+    objective, ``dom[j, i]`` when row j dominates row i (minimisation)."""
+    le = np.all(p[:, None, :] <= p[None, :, :], axis=2)
+    lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
+    return le, le & lt
+
+
 def pareto_mask(points: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``points`` (minimisation; of equal points
     only one is kept)."""
@@ -16,9 +24,8 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
         raise ValueError("points must be a 2-D array (n_points, n_objectives)")
     n = len(p)
     if n <= 1024:  # all pairs at once
-        le = np.all(p[:, None, :] <= p[None, :, :], axis=2)  # le[j, i]: p_j <= p_i everywhere
-        lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
-        dominated = (le & lt).any(axis=0)
+        le, dom = _dominance(p)
+        dominated = dom.any(axis=0)
         duplicate = np.triu(le & le.T, k=1).any(axis=0)
         return ~(dominated | duplicate)
     # Many points: visit them in lexicographic order. A point can only be dominated by one
@@ -106,9 +113,7 @@ def nondominated_rank(points: np.ndarray) -> np.ndarray:
     a front)."""
     p = np.asarray(points, dtype=float)
     n = len(p)
-    le = np.all(p[:, None, :] <= p[None, :, :], axis=2)  # le[j, i]: p_j <= p_i everywhere
-    lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
-    dom = le & lt  # dom[j, i]: row j dominates row i
+    _, dom = _dominance(p)
     rank = np.full(n, -1, dtype=int)
     left = np.ones(n, bool)
     front = 0

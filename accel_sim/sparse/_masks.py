@@ -123,6 +123,39 @@ def nm_mask(w: ArrayLike, n: int, m: int, axis: int = 0) -> NDArray[np.bool_]:
 
 
 @njit(cache=True)
+def _relax(a, x, dr, dc, pr, pc, tol):  # pragma: no cover - compiled
+    """One Bellman-Ford pass over the residual graph of mask ``x``: row -> column over an
+    unkept entry at cost ``-a``, column -> row over a kept one at ``+a`` (``dr``/``dc``:
+    distances of rows/columns, ``pr``/``pc``: their predecessors). Returns the last node
+    relaxed (row ``i``: ``i``, column ``j``: ``m + j``), -1 if none."""
+    m = a.shape[0]
+    last = -1
+    for i in range(m):
+        di = dr[i]
+        if di == np.inf:
+            continue
+        for j in range(m):
+            if not x[i, j]:
+                c = di - a[i, j]
+                if c < dc[j] - tol:
+                    dc[j] = c
+                    pc[j] = i
+                    last = m + j
+    for j in range(m):
+        dj = dc[j]
+        if dj == np.inf:
+            continue
+        for i in range(m):
+            if x[i, j]:
+                c = dj + a[i, j]
+                if c < dr[i] - tol:
+                    dr[i] = c
+                    pr[i] = j
+                    last = i
+    return last
+
+
+@njit(cache=True)
 def _ssp_augment(a, x, rc, cc, n, tol):  # pragma: no cover - compiled
     """One min-cost augmentation (source -> rows -> columns -> sink); False if none found."""
     m = a.shape[0]
@@ -136,30 +169,7 @@ def _ssp_augment(a, x, rc, cc, n, tol):  # pragma: no cover - compiled
             dr[i] = 0.0
     converged = False
     for _ in range(2 * m + 2):
-        changed = False
-        for i in range(m):
-            di = dr[i]
-            if di == inf:
-                continue
-            for j in range(m):
-                if not x[i, j]:
-                    c = di - a[i, j]
-                    if c < dc[j] - tol:
-                        dc[j] = c
-                        pc[j] = i
-                        changed = True
-        for j in range(m):
-            dj = dc[j]
-            if dj == inf:
-                continue
-            for i in range(m):
-                if x[i, j]:
-                    c = dj + a[i, j]
-                    if c < dr[i] - tol:
-                        dr[i] = c
-                        pr[i] = j
-                        changed = True
-        if not changed:
+        if _relax(a, x, dr, dc, pr, pc, tol) < 0:
             converged = True
             break
     if not converged:
@@ -285,46 +295,30 @@ def _optimal_blocks(a, n, out):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _cancel_negative_cycle(a, x, tol):  # pragma: no cover - compiled
-    """Find one negative-cost cycle of the residual graph of mask ``x`` (row -> column over
-    an unkept entry at cost ``-a``, column -> row over a kept one at ``+a``) by Bellman-Ford
-    from every node at once, and flip it (the kept sum grows); False if there is none."""
+    """Find one negative-cost cycle of the residual graph of mask ``x`` by Bellman-Ford from
+    every node at once (:func:`_relax`), and flip it (the kept sum grows); False if there is
+    none."""
     m = a.shape[0]
-    v = 2 * m  # rows 0..m-1, columns m..2m-1
-    dist = np.zeros(v)
-    pred = np.full(v, -1, np.int64)
+    dr = np.zeros(m)
+    dc = np.zeros(m)
+    pr = np.full(m, -1, np.int64)  # column a row was reached from
+    pc = np.full(m, -1, np.int64)  # row a column was reached from
     last = -1
-    for _ in range(v):
-        last = -1
-        for i in range(m):
-            di = dist[i]
-            for j in range(m):
-                if not x[i, j]:
-                    c = di - a[i, j]
-                    if c < dist[m + j] - tol:
-                        dist[m + j] = c
-                        pred[m + j] = i
-                        last = m + j
-        for j in range(m):
-            dj = dist[m + j]
-            for i in range(m):
-                if x[i, j]:
-                    c = dj + a[i, j]
-                    if c < dist[i] - tol:
-                        dist[i] = c
-                        pred[i] = m + j
-                        last = i
+    for _ in range(2 * m):
+        last = _relax(a, x, dr, dc, pr, pc, tol)
         if last < 0:
             return False
     # still relaxing after 2m passes: walk back 2m steps to land on the cycle
-    u = last
-    for _ in range(v):
-        u = pred[u]
+    u = last  # row i: i, column j: m + j
+    for _ in range(2 * m):
+        u = pc[u - m] if u >= m else m + pr[u]
     start = u
     while True:  # flip the cycle's edges: row -> column becomes kept, column -> row dropped
-        p = pred[u]
         if u >= m:
+            p = pc[u - m]
             x[p, u - m] = True
         else:
+            p = m + pr[u]
             x[u, p - m] = False
         u = p
         if u == start:
