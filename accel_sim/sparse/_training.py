@@ -93,13 +93,20 @@ def padded_nm_mask(w: np.ndarray, n: int, m: int, axis: int = 0) -> np.ndarray:
     return np.take(full, np.arange(size), axis=axis)
 
 
-def padded_transposable_mask(w: np.ndarray, n: int, m: int, method: str = "optimal"
+def padded_transposable_mask(w: np.ndarray, n: int, m: int, method: str = "optimal",
+                             memo: dict[str, Any] | None = None, key: str = ""
                              ) -> np.ndarray:
     """:func:`transposable_mask` of ``w`` zero-padded to multiples of ``m`` in both
-    dimensions, cropped back to ``w``'s shape."""
+    dimensions, cropped back to ``w``'s shape. With ``memo``, the optimal search starts from
+    ``memo[key]`` (the previous padded mask of this weight, if any) and stores the new one
+    there."""
     mag = np.abs(np.asarray(w, dtype=np.float64))
     rows, cols = mag.shape
-    full = transposable_mask(_pad_axis(_pad_axis(mag, m, 0), m, 1), n, m, method=method)
+    start = memo.get(key) if memo is not None else None
+    full = transposable_mask(_pad_axis(_pad_axis(mag, m, 0), m, 1), n, m, method=method,
+                             start=start)
+    if memo is not None:
+        memo[key] = full
     return full[:rows, :cols]
 
 
@@ -230,13 +237,9 @@ class NM(Scheme):
                    ) -> tuple[np.ndarray, np.ndarray]:
         """The optimal transposable mask starts from the previous step's (the same optimum,
         found by cancelling the few negative cycles the weight update made)."""
-        if self.scheme != "transposable" or self.method != "optimal":
+        if self.scheme != "transposable":
             return self.masks(layer, w, state)
-        mag = _pad_axis(_pad_axis(np.abs(np.asarray(w, dtype=np.float64)), self.m, 0),
-                        self.m, 1)
-        full = transposable_mask(mag, self.n, self.m, start=memo.get(layer))
-        memo[layer] = full
-        mk = full[:w.shape[0], :w.shape[1]]
+        mk = padded_transposable_mask(w, self.n, self.m, self.method, memo, layer)
         return mk, mk
 
     @property
