@@ -62,7 +62,8 @@ from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
 from ..tasks import DqnLearning, Task
-from ._replay_common import fewer_steps, learning_accuracy, replay_columns
+from ._fidelity import FewerSteps
+from ._replay_common import learning_accuracy, replay_columns
 
 __all__ = ["AmperConfig", "AmperTcam", "mean_prefixes", "search_plan"]
 
@@ -169,7 +170,7 @@ class AmperConfig(Config):
         return self.priority_bits + self.tag_bits
 
 
-class AmperTcam(Device[AmperConfig]):
+class AmperTcam(FewerSteps, Device[AmperConfig]):
     """AMPER replay memory on TCAM arrays (see the module docs for the model)."""
 
     name = "amper"
@@ -238,13 +239,6 @@ class AmperTcam(Device[AmperConfig]):
         cfg = self.config
         return learning_accuracy(task, "amper-k" if cfg.search == "k" else "amper-fr",
                                  self._buffer_options(), cfg.seed)
-
-    multi_fidelity = True
-
-    def accuracy_at(self, task: Task, fraction: float) -> float:
-        """Mean final DQN return after ``fraction`` of the task's environment steps."""
-        assert isinstance(task, DqnLearning)
-        return self.accuracy(fewer_steps(task, fraction))
 
     def _buffer_options(self) -> dict[str, float]:
         cfg = self.config

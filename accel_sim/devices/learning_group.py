@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -79,6 +79,7 @@ from .._params import Config, param
 from .._report import Report
 from ..errors import ConfigError
 from ..tasks import Classification, Task
+from ._fidelity import FewerEpochs
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
 
 __all__ = ["LearningGroup", "LearningGroupConfig"]
@@ -234,7 +235,7 @@ def _osel(rows: int, length: int, groups: int, osel: bool, scan_bits: int, hit: 
     return distinct * miss + (rows - distinct) * hit
 
 
-class LearningGroup(Device[LearningGroupConfig]):
+class LearningGroup(FewerEpochs, Device[LearningGroupConfig]):
     """LearningGroup FPGA datapath (see the module docstring for the model)."""
 
     name = "learning_group"
@@ -265,22 +266,11 @@ class LearningGroup(Device[LearningGroupConfig]):
     #: The FLGW training's parameters (``_digits_accuracy``).
     accuracy_params = frozenset({"groups", "seed", "train_epochs"})
 
-    multi_fidelity = True
-
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with FLGW at this configuration's
         groups (dense at 1 group)."""
         assert isinstance(task, Classification)
         return _digits_accuracy(task, self.config)
-
-    def accuracy_at(self, task: Task, fraction: float) -> float:
-        """Test accuracy after ``fraction`` of the training epochs (at least one)."""
-        from ..sparse._training import epochs_at
-
-        assert isinstance(task, Classification)
-        cfg = self.config
-        epochs = epochs_at(task.network, cfg.train_epochs, fraction)
-        return _digits_accuracy(task, replace(cfg, train_epochs=epochs))
 
     @property
     def board(self) -> FpgaBoard:

@@ -53,7 +53,8 @@ from .._metrics import Metric
 from .._params import Config, param
 from .._report import Report
 from ..tasks import DqnLearning, Task
-from ._replay_common import fewer_steps, learning_accuracy, replay_columns, tree_depth
+from ._fidelity import FewerSteps
+from ._replay_common import learning_accuracy, replay_columns, tree_depth
 
 __all__ = ["PerCpu", "PerCpuConfig", "PerGpu", "PerGpuConfig", "level_latency_ns"]
 
@@ -111,7 +112,7 @@ class PerGpuConfig(Config):
                       doc="Seed of the functional DQN runs (accuracy metric).")
 
 
-class PerGpu(Device[PerGpuConfig]):
+class PerGpu(FewerSteps, Device[PerGpuConfig]):
     """Sum-tree PER on a GPU (see the module docs)."""
 
     name = "per_gpu"
@@ -131,13 +132,6 @@ class PerGpu(Device[PerGpuConfig]):
         sum-tree PER buffer."""
         assert isinstance(task, DqnLearning)
         return learning_accuracy(task, "per", {}, self.config.seed)
-
-    multi_fidelity = True
-
-    def accuracy_at(self, task: Task, fraction: float) -> float:
-        """Mean final DQN return after ``fraction`` of the task's environment steps."""
-        assert isinstance(task, DqnLearning)
-        return self.accuracy(fewer_steps(task, fraction))
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)
@@ -199,7 +193,7 @@ class PerCpuConfig(Config):
                       doc="Seed of the functional DQN runs (accuracy metric).")
 
 
-class PerCpu(Device[PerCpuConfig]):
+class PerCpu(FewerSteps, Device[PerCpuConfig]):
     """Sum-tree PER on one CPU core (see the module docs)."""
 
     name = "per_cpu"
@@ -217,13 +211,6 @@ class PerCpu(Device[PerCpuConfig]):
         tree (the buffer this device models)."""
         assert isinstance(task, DqnLearning)
         return learning_accuracy(task, "per", {}, self.config.seed)
-
-    multi_fidelity = True
-
-    def accuracy_at(self, task: Task, fraction: float) -> float:
-        """Mean final DQN return after ``fraction`` of the task's environment steps."""
-        assert isinstance(task, DqnLearning)
-        return self.accuracy(fewer_steps(task, fraction))
 
     def evaluate(self, trace: Trace) -> Report:
         self.require_supported(trace)

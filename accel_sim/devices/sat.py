@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,6 +60,7 @@ from .._report import Report
 from ..errors import ConfigError
 from ..tasks import Classification, Task
 from . import _systolic_core as core
+from ._fidelity import FewerEpochs
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
 
 __all__ = ["SatConfig", "SparseTrainingArray"]
@@ -161,7 +162,7 @@ def _gemm_cycles(cfg: SatConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray
     return best, words
 
 
-class SparseTrainingArray(Device[SatConfig]):
+class SparseTrainingArray(FewerEpochs, Device[SatConfig]):
     """SAT: systolic training with dense / N:M BDWP / transposable modes (see module docs)."""
 
     name = "sat"
@@ -191,22 +192,11 @@ class SparseTrainingArray(Device[SatConfig]):
     #: The training scheme's parameters (``_digits_accuracy``).
     accuracy_params = frozenset({"mode", "n", "m", "seed", "train_epochs"})
 
-    multi_fidelity = True
-
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with this configuration's scheme
         (dense or N:M; :func:`accel_sim.sparse.sparse_training_accuracy`)."""
         assert isinstance(task, Classification)
         return _digits_accuracy(task, self.config)
-
-    def accuracy_at(self, task: Task, fraction: float) -> float:
-        """Test accuracy after ``fraction`` of the training epochs (at least one)."""
-        from ..sparse._training import epochs_at
-
-        assert isinstance(task, Classification)
-        cfg = self.config
-        epochs = epochs_at(task.network, cfg.train_epochs, fraction)
-        return _digits_accuracy(task, replace(cfg, train_epochs=epochs))
 
     @property
     def board(self) -> FpgaBoard:
