@@ -202,6 +202,11 @@ def _work(trace: Trace, device: Any, configs: Sequence[Config] | Grid
     return device, None, iter(given), len(given)
 
 
+def _default_chunk(n: int, workers: int) -> int:
+    """Configurations per task: about 4 tasks per worker, at most 2000."""
+    return max(1, min(2000, -(-n // (4 * workers))))
+
+
 def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
     """Lists of up to ``size`` items, in order."""
     return iter(lambda: list(itertools.islice(items, size)), [])
@@ -230,7 +235,7 @@ def iter_sweep(trace: Trace, device: type[Device], configs: Sequence[Config] | G
     if n == 0:
         return
     if chunk_size is None:
-        chunk_size = max(1, min(2000, -(-n // (4 * jobs))))
+        chunk_size = _default_chunk(n, jobs)
     chunks = _chunks(items, chunk_size)
     if jobs == 1 or n <= chunk_size:
         for ch in chunks:
@@ -307,7 +312,7 @@ def _iter_dask(trace: Trace, device: type[Device], grid: Grid | None, items: Ite
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
         threads = max(1, threads)
         if chunk_size is None:
-            chunk_size = max(1, min(2000, -(-n // (4 * threads))))
+            chunk_size = _default_chunk(n, threads)
         chunks = _chunks(items, chunk_size)
         trace_f, grid_f = client.scatter([trace, grid], broadcast=True)
         for ch in itertools.islice(chunks, 2 * threads):
