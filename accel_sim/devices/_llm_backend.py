@@ -28,7 +28,8 @@ import numpy as np
 
 _Num = np.ndarray | float
 
-__all__ = ["BACKENDS", "NCCL", "PRECISIONS", "AttentionKernel", "Collective", "Precision",
+__all__ = ["BACKENDS", "GEMM_TILE_TOKENS", "NCCL", "PRECISIONS", "AttentionKernel", "Collective",
+           "Precision",
            "ServingBackend"]
 
 
@@ -145,6 +146,9 @@ class ServingBackend:
         prefill_overhead_s: Further overhead of an iteration that prefills prompts (context
             phase set-up), s.
         source: Where the figures come from.
+        gemm_tile_tokens: Rows (tokens) of the thread-block tile its tensor-core GEMM kernels
+            compute whole: a GEMM over ``M`` tokens per device costs the compute of
+            ``ceil(M / tile) x tile`` (:data:`GEMM_TILE_TOKENS`; 1: the ideal roofline).
     """
 
     name: str
@@ -154,6 +158,7 @@ class ServingBackend:
     overhead_per_request_s: float
     prefill_overhead_s: float
     source: str
+    gemm_tile_tokens: int = 1
 
     @property
     def has_overhead(self) -> bool:
@@ -175,6 +180,15 @@ class ServingBackend:
 #: step is not published; it is 0 here (the decode-heavy rows of ``reproduce gpu-serving`` say
 #: what that leaves out). Every other row is a prediction.
 TRTLLM_OVERHEAD_S = 14.27e-3
+
+#: Tokens per GEMM thread-block tile of the CUDA backends: the M (token) side of the
+#: tensor-core tiles cuBLAS and CUTLASS run on Ampere and Hopper (CUTLASS's default sm80 /
+#: sm90 tensor-op tiles are 128 x 128 and 128 x 256; a partial tile costs a whole one).
+#: Vidur's measured cuBLAS GEMM times of Llama-2-70B's projections on A100 and H100
+#: (microsoft/vidur data/profiling/compute/{a100,h100}/meta-llama/Llama-2-70b-hf/mlp.csv)
+#: step at multiples of 128 tokens (A100 TP4 ffn_up: 202 us at 128, 296 at 192, 307 at 256,
+#: 393 at 384); ``tests/test_gemm_profile.py`` compares the model with them.
+GEMM_TILE_TOKENS = 128
 
 _MMHA = AttentionKernel(
     "trtllm_mmha", "per_query_head", 0, 1.0,
@@ -198,17 +212,18 @@ BACKENDS = MappingProxyType({
         "LLMSimulator / Duplex (MICRO 2024) convention: ideal kernels, no runtime overhead"),
     "trtllm_mmha": ServingBackend(
         "trtllm_mmha", _MMHA, True, 0.0, 0.0, TRTLLM_OVERHEAD_S,
-        "TensorRT-LLM 0.6 (static batching, MMHA); overhead: TRTLLM_OVERHEAD_S"),
+        "TensorRT-LLM 0.6 (static batching, MMHA); overhead: TRTLLM_OVERHEAD_S",
+        GEMM_TILE_TOKENS),
     "trtllm": ServingBackend(
         "trtllm", _XQA, True, 0.0, 0.0, TRTLLM_OVERHEAD_S,
         "TensorRT-LLM >= 0.8 (in-flight batching, XQA, paged KV); overhead as trtllm_mmha "
-        "(same runtime; assumption)"),
+        "(same runtime; assumption)", GEMM_TILE_TOKENS),
     "vllm": ServingBackend(
         "vllm", _VLLM, True, 1.43e-3, 42.7e-6, 0.0,
         "vLLM (PagedAttention); CPU overhead per iteration from Vidur's measured vLLM "
         "profile (microsoft/vidur data/profiling/a100/cpu_overheads.csv, Llama-2-70B TP4: "
         "schedule + sampler + prepare inputs + process outputs = 1.77 ms at batch 8, 6.89 ms "
-        "at batch 128: 1.43 ms + 42.7 us per request)"),
+        "at batch 128: 1.43 ms + 42.7 us per request)", GEMM_TILE_TOKENS),
 })
 
 

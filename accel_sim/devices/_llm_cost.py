@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["ATTN", "DENSE", "EXPERT", "VECTOR", "Unit"]
+__all__ = ["ATTN", "DENSE", "EXPERT", "VECTOR", "Unit", "tile_rows"]
 
 #: Row kinds of a serving iteration: weights split over tensor parallelism (DENSE), replicated
 #: vector operators (VECTOR), attention (ATTN), MoE experts (EXPERT).
@@ -64,19 +64,28 @@ class Unit:
         return self.flops / self.bandwidth
 
 
+def tile_rows(tokens: np.ndarray | float, tile: int) -> np.ndarray:
+    """Rows a GEMM over ``tokens`` rows computes when its kernel works in whole ``tile``-row
+    thread-block tiles: ``ceil(tokens / tile) x tile`` (``tile`` 1: ``tokens``)."""
+    m = np.asarray(tokens, dtype=float)
+    return np.ceil(m / tile) * tile if tile > 1 else m
+
+
 #: MoE modes of :func:`moe_layer_times`.
 MOE_XPU, MOE_PLACE, MOE_SPLIT = 0, 1, 2
 
 
 @numba.njit(cache=True)
 def _expert_time(c: float, fpt: np.ndarray, wb: np.ndarray, apt: np.ndarray, flops: float,
-                 bw: float, ovh: float) -> float:
-    """Time of one expert (its operators in sequence) with ``c`` tokens on one unit."""
+                 bw: float, ovh: float, tile: float) -> float:
+    """Time of one expert (its operators in sequence) with ``c`` tokens on one unit whose
+    GEMMs compute whole ``tile``-token tiles (:func:`tile_rows`)."""
     if c <= 0.0:
         return 0.0
+    cq = np.ceil(c / tile) * tile if tile > 1.0 else c
     t = 0.0
     for j in range(fpt.shape[0]):
-        tc = c * fpt[j] / flops
+        tc = cq * fpt[j] / flops
         tm = (wb[j] + c * apt[j]) / bw
         t += (tc if tc > tm else tm) + ovh
     return t
@@ -202,7 +211,8 @@ def moe_layer_times(counts: np.ndarray, group_of: np.ndarray, n_groups: int,
         fpt, wb, apt: Per expert operator (up, down, ...): FLOPs per token, weight bytes, and
             activation bytes per token, per device of the group (already divided by the expert's
             tensor-parallel degree).
-        x_rate, p_rate: ``[flops, bandwidth, overhead_s]`` of the xPU and the PIM unit.
+        x_rate, p_rate: ``[flops, bandwidth, overhead_s, tile]`` of the xPU and the PIM unit
+            (``tile``: tokens per GEMM tile, :func:`tile_rows`; 1 for none).
         mode: ``MOE_XPU`` (all experts on the xPU), ``MOE_PLACE`` (each expert on the unit its
             Op/B selects: PIM when below ``threshold``; units run one after the other) or
             ``MOE_SPLIT`` (co-processing: per group, the experts with the most tokens run on
@@ -228,8 +238,10 @@ def moe_layer_times(counts: np.ndarray, group_of: np.ndarray, n_groups: int,
             for e in range(n_exp):
                 if group_of[e] == g and counts[r, e] > 0:
                     c = float(counts[r, e])
-                    tx[m] = _expert_time(c, fpt, wb, apt, x_rate[0], x_rate[1], x_rate[2])
-                    tp[m] = _expert_time(c, fpt, wb, apt, p_rate[0], p_rate[1], p_rate[2])
+                    tx[m] = _expert_time(c, fpt, wb, apt, x_rate[0], x_rate[1], x_rate[2],
+                                         x_rate[3])
+                    tp[m] = _expert_time(c, fpt, wb, apt, p_rate[0], p_rate[1], p_rate[2],
+                                         p_rate[3])
                     order[m] = e
                     m += 1
             on_pim = np.zeros(m, dtype=np.bool_)

@@ -91,6 +91,7 @@ from ._llm_cost import (
     VECTOR,
     Unit,
     moe_layer_times,
+    tile_rows,
 )
 from .gpu import GPU_SPECS
 
@@ -590,8 +591,10 @@ class LlmSystem(Device[XpuSystemConfig]):
         work = np.empty((rows, 4))
         moe_layer_times(counts, group_of, lay.ep, np.ascontiguousarray(ops[:, 0]),
                         np.ascontiguousarray(ops[:, 1]), np.ascontiguousarray(ops[:, 2]),
-                        np.array([x.flops, x.bandwidth, x.overhead_s]),
-                        np.array([p.flops, p.bandwidth, p.overhead_s]),
+                        np.array([x.flops, x.bandwidth, x.overhead_s,
+                                  float(self.backend.gemm_tile_tokens)]),
+                        np.array([p.flops, p.bandwidth, p.overhead_s,
+                                  float(self.backend.gemm_tile_tokens) if p is x else 1.0]),
                         self.moe_mode(), self.threshold(), t, work)
         return t, work * lay.expert_tp
 
@@ -655,7 +658,14 @@ class LlmSystem(Device[XpuSystemConfig]):
                 abytes, score, cols["m"], cols["n"], cols["k"], cols["groups"],
                 cols["batch"], cols["input_bits"], mb, self.l2_ratio), abytes)
         f_dev, b_dev = self.split_rows(kind, flops, wbytes, abytes, lay, kv_heads)
-        on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn, decode)
+        f_time = None
+        tile = self.backend.gemm_tile_tokens
+        if tile > 1:  # GEMMs compute whole tiles of rows (tokens per device and micro-batch)
+            m_dev = cols["m"] * cols["batch"] / (mb * lay.dp)
+            dense = (kind == DENSE) & (m_dev > 0)
+            pad = np.where(dense, tile_rows(m_dev, tile) / np.where(dense, m_dev, 1.0), 1.0)
+            f_time = f_dev * pad
+        on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn, decode, f_time)
         t_row = t_one * rep
         e_row = e_one * rep * lay.stage
         pim_time = np.where(on_pim, t_row, 0.0)
@@ -750,14 +760,15 @@ class LlmSystem(Device[XpuSystemConfig]):
         return flops / f_div, wbytes / w_div + abytes / a_div
 
     def run_rows(self, f_dev: np.ndarray, b_dev: np.ndarray, offloadable: np.ndarray | np.bool_,
-                 decode: np.ndarray | None = None
+                 decode: np.ndarray | None = None, f_time: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Placement, time (s) and energy per device (J) of operators given per-device work
         (``decode``: the decode attention rows, timed with the backend kernel's latency
-        factor where they run on the xPU)."""
+        factor where they run on the xPU; ``f_time``: the FLOPs the xPU's kernels compute,
+        whole GEMM tiles included, when they differ from ``f_dev``)."""
         x, p = self.xpu_unit(), self.pim_unit()
         on_pim = self._place(f_dev, b_dev, offloadable)
-        t = x.time(f_dev, b_dev)
+        t = x.time(f_dev if f_time is None else f_time, b_dev)
         e = x.energy(f_dev, b_dev)
         if p is not None:
             t = np.where(on_pim, p.time(f_dev, b_dev), t)
