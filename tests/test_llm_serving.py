@@ -440,7 +440,7 @@ def _tiny_rows():
         ("vec", T * h, 0, FP16 * (T * h + T * h), 4),  # residual adds, 2 per block
         ("vec", 5 * T * h, 0, FP16 * (T * h + T * h), 2),  # ffn_norm
         ("dense", 2 * T * 2 * ffn * h, FP16 * h * 2 * ffn, FP16 * (T * h + T * 2 * ffn), 2),
-        ("vec", T * ffn, 0, FP16 * (T * ffn + T * ffn), 2),  # activation
+        ("split", T * ffn, 0, FP16 * (T * ffn + T * ffn), 2),  # activation (of ffn_up's part)
         ("dense", 2 * T * h * ffn, FP16 * ffn * h, FP16 * (T * ffn + T * h), 2),  # down
         ("vec", 5 * T * h, 0, FP16 * (T * h + T * h), 1),  # final_norm
         ("dense", 2 * T * V * h, FP16 * h * V, FP16 * (T * h + T * V), 1),  # lm_head
@@ -494,7 +494,8 @@ def test_tiny_step_static_power_is_idle_watts_times_latency():
 def test_tiny_tensor_parallel_step_by_hand():
     """2 devices, tp = gcd(2, 8) = 2: GEMM FLOPs and weights halve (Megatron), activations of
     GEMMs are split over the stage, attention over min(tp, kv_heads) = 2, vector ops are
-    replicated; an NVLink ring all-reduce follows attn_out and ffn_down."""
+    replicated except the FFN activation, which works on ffn_up's column-parallel output (each
+    device holds half of it); an NVLink ring all-reduce follows attn_out and ffn_down."""
     m = _tiny()
     dev = _ideal_xpu(devices=2)
     lay = dev.layout()
@@ -503,7 +504,7 @@ def test_tiny_tensor_parallel_step_by_hand():
     for kind, f, w, a, n in _tiny_rows():
         if kind == "dense":
             f_d, b_d = f / 2, w / 2 + a / 2
-        elif kind == "attn":
+        elif kind in ("attn", "split"):
             f_d, b_d = f / 2, a / 2
         else:
             f_d, b_d = f, a

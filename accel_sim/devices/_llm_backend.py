@@ -179,7 +179,7 @@ class ServingBackend:
 #: (``tests/test_serving_backends.py`` re-derives it). TensorRT-LLM's overhead per generation
 #: step is not published; it is 0 here (the decode-heavy rows of ``reproduce gpu-serving`` say
 #: what that leaves out). Every other row is a prediction.
-TRTLLM_OVERHEAD_S = 14.27e-3
+TRTLLM_OVERHEAD_S = 14.85e-3
 
 #: Tokens per GEMM thread-block tile of the CUDA backends: the M (token) side of the
 #: tensor-core tiles cuBLAS and CUTLASS run on Ampere and Hopper (CUTLASS's default sm80 /

@@ -146,6 +146,9 @@ PIM_SPECS = MappingProxyType({
 })
 
 _ROW_PARALLEL = ("blocks.attn_out", "dense.ffn_down")
+#: Vector operators on a column-parallel (tensor-split) activation: each device holds 1/tp of
+#: the FFN's intermediate (Megatron-LM's tensor parallelism), so their work splits over tp.
+_TP_SPLIT_VECTOR = ("dense.ffn_act",)
 _EXPERT_RE = re.compile(r"^(?P<layer>.+)\.expert_(?P<part>up|down)\.c(?P<c>\d+)$")
 _ROUTER_RE = re.compile(r"^(?P<layer>.+)\.router$")
 
@@ -648,7 +651,9 @@ class LlmSystem(Device[XpuSystemConfig]):
                                   cols["repeat"], cols["input_bits"]) / rep / mb
         expert = np.array([o is OpKind.MOE_EXPERT for o in ops])
         vector = ~cols["is_matmul"]
-        kind = np.where(attn, ATTN, np.where(expert, EXPERT, np.where(vector, VECTOR, DENSE)))
+        split = np.array([nm in _TP_SPLIT_VECTOR for nm in names], dtype=bool)
+        kind = np.where(attn, ATTN, np.where(expert, EXPERT,
+                                             np.where(vector & ~split, VECTOR, DENSE)))
         kv_heads = int(cols["groups"][attn].min()) if attn.any() else lay.tp
         kernel = self.backend.attention
         decode = None
@@ -662,7 +667,7 @@ class LlmSystem(Device[XpuSystemConfig]):
         tile = self.backend.gemm_tile_tokens
         if tile > 1:  # GEMMs compute whole tiles of rows (tokens per device and micro-batch)
             m_dev = cols["m"] * cols["batch"] / (mb * lay.dp)
-            dense = (kind == DENSE) & (m_dev > 0)
+            dense = (kind == DENSE) & cols["is_matmul"] & (m_dev > 0)
             pad = np.where(dense, tile_rows(m_dev, tile) / np.where(dense, m_dev, 1.0), 1.0)
             f_time = f_dev * pad
         on_pim, t_one, e_one = self.run_rows(f_dev, b_dev, attn, decode, f_time)
@@ -745,7 +750,8 @@ class LlmSystem(Device[XpuSystemConfig]):
                    ) -> tuple[np.ndarray, np.ndarray]:
         """FLOPs and bytes one device of a stage handles for one operator instance.
 
-        ``kind``: :data:`DENSE` (weights split over ``tp``, tokens over the ``dp`` groups),
+        ``kind``: :data:`DENSE` (weights split over ``tp``, tokens over the ``dp`` groups; also
+        the vector operators on a tensor-split activation, ``_TP_SPLIT_VECTOR``),
         :data:`VECTOR` (replicated over ``tp``), :data:`ATTN` (requests over ``dp``, query heads
         over ``tp``, KV over ``min(tp, kv_heads)``); experts go through :meth:`moe_times`.
         """
