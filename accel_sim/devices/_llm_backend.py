@@ -29,8 +29,7 @@ import numpy as np
 _Num = np.ndarray | float
 
 __all__ = ["BACKENDS", "GEMM_TILE_TOKENS", "NCCL", "PRECISIONS", "AttentionKernel", "Collective",
-           "Precision",
-           "ServingBackend"]
+           "Precision", "ServingBackend"]
 
 
 @dataclass(frozen=True)
