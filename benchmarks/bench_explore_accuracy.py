@@ -18,7 +18,7 @@ a user runs it.
    log10 energy, -accuracy), the reference point the worst of all fronts plus 5 % of the range;
    ratio to the full-fidelity explorer's run of the same seed. Medians over the seeds.
 
-Usage: ``python benchmarks/bench_explore_accuracy.py [--seeds 5]``
+Usage: ``python benchmarks/bench_explore_accuracy.py [--seeds 5] [--variants mf,mf_w2,mf_hb4]``
 """
 
 from __future__ import annotations
@@ -62,7 +62,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="multi-fidelity variants to run, of " + ", ".join(VARIANTS))
     args = ap.parse_args()
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        ap.error(f"--variants: unknown {', '.join(sorted(unknown))}; of {', '.join(VARIANTS)}")
+    variants = {n: VARIANTS[n] for n in args.variants.split(",")}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         t_run = _timed(["-m", "accel_sim", "run", "-w", "digits_mlp", "-d", "sat",
@@ -81,13 +87,13 @@ def main() -> None:
             _timed([*EXPLORE, "--seed", str(seed), "--accuracy-cache", str(shared), "-o",
                     str(out)])
             fronts["full", seed] = _front(out)
-            for name, extra in VARIANTS.items():
+            for name, extra in variants.items():
                 out = tmp / f"{name}_{seed}"
                 times[name, seed] = _timed([
                     *EXPLORE, "--seed", str(seed), "--multi-fidelity", *extra,
                     "--accuracy-cache", str(tmp / f"{name}_{seed}.jsonl"), "-o", str(out)])
                 fronts[name, seed] = _front(out)
-            print(f"seed {seed}: " + ", ".join(f"{n} {times[n, seed]:.1f} s" for n in VARIANTS),
+            print(f"seed {seed}: " + ", ".join(f"{n} {times[n, seed]:.1f} s" for n in variants),
                   flush=True)
         every = np.vstack([f for f in fronts.values() if len(f)])
         ref = every.max(axis=0) + 0.05 * (every.max(axis=0) - every.min(axis=0))
@@ -97,7 +103,7 @@ def main() -> None:
         print("|---|---|---|---|---|")
         print(f"| full fidelity, no cache (seed 0) | {t_before:.1f} | {t_before / t_run:.1f}x "
               "| 1 | — |")
-        for name, extra in VARIANTS.items():
+        for name, extra in variants.items():
             label = " ".join(["--multi-fidelity", *extra])
             t = float(np.median([times[name, s] for s in range(args.seeds)]))
             ratio = [hypervolume(fronts[name, s], ref) / hypervolume(fronts["full", s], ref)

@@ -176,6 +176,22 @@ class _Evaluator:
         name = config.device if isinstance(config, FamilyConfig) else next(iter(self.devices))
         return self.serving is None and self.devices[name].multi_fidelity
 
+    def measured(self, config) -> bool:
+        """Whether the accuracy cache already holds every full-fidelity accuracy ``config``
+        needs (then measuring it at lower fidelities would save nothing)."""
+        name = next(iter(self.devices))
+        if isinstance(config, FamilyConfig):
+            name, config = config.device, config.config
+        if self.serving is not None or self.cache_path is None:
+            return False
+        if self.cache is None:
+            self.cache = FileAccuracyCache(self.cache_path)
+        dev = self.devices[name](config)
+        tasks = [t.task for t in self.traces
+                 if t.task is not None and dev.supports_task(t.task) and t.task.accuracy_unit]
+        return bool(tasks) and all(self.cache.get(dev.accuracy_key(task)) is not None
+                                   for task in tasks)
+
     def __call__(self, config, fraction: float = 1.0) -> tuple[dict[str, Any], float]:
         """Summary and largest violation of ``config``, its accuracy measured with
         ``fraction`` of the training budget (on devices that can)."""
@@ -445,6 +461,8 @@ class Explorer:
                 fractions = spec.fractions[len(spec.fractions) - bracket:] if bracket else ()
                 if fractions and not self.evaluator.multi_fidelity(config):
                     fractions = ()  # a family study's device that trains for no accuracy
+                if fractions and self.evaluator.measured(config):
+                    fractions = ()  # its full-fidelity accuracy is cached: nothing to save
                 if spec.brackets > 1:
                     with deferred_interrupts():
                         trial.set_user_attr("bracket", bracket)
