@@ -256,3 +256,14 @@ def _contract_classes():
 
 
 _contract_classes()
+
+
+def test_llm_iteration_offers_every_model_preset():
+    """`-w llm_iteration:model=...` accepts exactly the presets `serve` knows."""
+    from accel_sim.llm import MODELS
+    from workloads._models import LlmIterationParams
+
+    spec = {s.name: s for s in LlmIterationParams.specs()}["model"]
+    assert spec.choices is not None
+    assert sorted(spec.choices) == sorted(MODELS)
+    assert load_workload("llm_iteration:model=llama2_70b,batch=2").task is not None

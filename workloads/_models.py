@@ -257,7 +257,10 @@ def mixtral_8x7b(p: MixtralParams) -> list[Layer]:
 class LlmIterationParams(Config):
     """One LLM serving iteration (see :func:`accel_sim.llm.iteration_trace`)."""
 
-    model: str = param("mixtral_8x7b", choices=("mixtral_8x7b", "glam", "grok1", "opt_66b",
+    #: the presets of accel_sim.llm.MODELS, spelled out so that listing workloads does not
+    #: import the LLM package (tests/test_workloads.py keeps them equal)
+    model: str = param("mixtral_8x7b", choices=("llama2_7b", "llama2_70b", "llama3_8b",
+                                                "mixtral_8x7b", "glam", "grok1", "opt_66b",
                                                 "llama3_70b"), doc="Model preset.")
     batch: int = param(32, low=0, high=1 << 16, unit="requests",
                        doc="Decode requests in the iteration.")
