@@ -28,6 +28,7 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from .._device import Device
 from .._ir import Trace
 from .._procs import (
     children_start_blocked,
@@ -171,39 +172,44 @@ class _Evaluator:
         self.cache_path = accuracy_cache_path(spec)  # opened on the first evaluation
         self.cache: FileAccuracyCache | None = None
 
+    def _resolve(self, config) -> tuple[str, Any]:
+        """(device name, the device's own config) of a trial's ``config``."""
+        if isinstance(config, FamilyConfig):
+            return config.device, config.config
+        return next(iter(self.devices)), config
+
+    def _device(self, name: str, config) -> Device:
+        """The device ``name`` with ``config``, reading and writing the study's accuracy
+        cache (opened on first use)."""
+        if self.cache is None and self.cache_path is not None:
+            self.cache = FileAccuracyCache(self.cache_path)
+        dev = self.devices[name](config)
+        dev.accuracy_cache = self.cache
+        return dev
+
     def multi_fidelity(self, config) -> bool:
         """Whether the device of ``config`` measures accuracy at lower fidelities."""
-        name = config.device if isinstance(config, FamilyConfig) else next(iter(self.devices))
-        return self.serving is None and self.devices[name].multi_fidelity
+        return self.serving is None and self.devices[self._resolve(config)[0]].multi_fidelity
 
     def measured(self, config) -> bool:
         """Whether the accuracy cache already holds every full-fidelity accuracy ``config``
         needs (then measuring it at lower fidelities would save nothing)."""
-        name = next(iter(self.devices))
-        if isinstance(config, FamilyConfig):
-            name, config = config.device, config.config
         if self.serving is not None or self.cache_path is None:
             return False
-        if self.cache is None:
-            self.cache = FileAccuracyCache(self.cache_path)
-        dev = self.devices[name](config)
+        dev = self._device(*self._resolve(config))
+        cache = dev.accuracy_cache
         tasks = [t.task for t in self.traces
                  if t.task is not None and dev.supports_task(t.task) and t.task.accuracy_unit]
-        return bool(tasks) and all(self.cache.get(dev.accuracy_key(task)) is not None
-                                   for task in tasks)
+        return (cache is not None and bool(tasks)
+                and all(cache.get(dev.accuracy_key(task)) is not None for task in tasks))
 
     def __call__(self, config, fraction: float = 1.0) -> tuple[dict[str, Any], float]:
         """Summary and largest violation of ``config``, its accuracy measured with
         ``fraction`` of the training budget (on devices that can)."""
-        name = next(iter(self.devices))
-        if isinstance(config, FamilyConfig):
-            name, config = config.device, config.config
+        name, config = self._resolve(config)
         if self.serving is not None:
             return self.serving[name](config)
-        dev = self.devices[name](config)
-        if self.cache is None and self.cache_path is not None:
-            self.cache = FileAccuracyCache(self.cache_path)
-        dev.accuracy_cache = self.cache
+        dev = self._device(name, config)
         if dev.multi_fidelity:
             dev.accuracy_fraction = fraction
         reports = [dev.evaluate(t) for t in self.traces]
