@@ -71,7 +71,9 @@ class Device(abc.ABC, Generic[C]):
        in the report's ``extra``. Other tasks are not measured; :meth:`task_note` says so in
        one line. ``accuracy_params`` names the configuration parameters the accuracy depends
        on (``None``: all); an :class:`AccuracyCache` set as ``accuracy_cache`` then serves
-       every configuration that differs from a measured one only elsewhere. A device whose
+       every configuration that differs from a measured one only elsewhere
+       (:meth:`accuracy_values`, which a device may override to give configurations that
+       train identically one set of values). A device whose
        accuracy comes from training sets ``multi_fidelity`` and implements
        :meth:`accuracy_at` (the accuracy after a fraction of the training budget: fewer
        epochs or DQN steps); ``accuracy_fraction`` (default 1) makes :meth:`task_metrics`
@@ -226,6 +228,15 @@ class Device(abc.ABC, Generic[C]):
             cache.put(key, value)
         return {"accuracy": value}
 
+    def accuracy_values(self) -> dict[str, Any]:
+        """The values of the ``accuracy_params`` (all parameters when ``None``) by name: what
+        :meth:`accuracy_key` keys on. A device whose different configurations measure the same
+        accuracy by construction (e.g. a mask that keeps every weight trains as dense) may map
+        them to one set of values."""
+        values = self.config.to_dict()
+        names = sorted(values if self.accuracy_params is None else self.accuracy_params)
+        return {n: values[n] for n in names}
+
     def accuracy_key(self, task: Task, fraction: float = 1.0) -> str:
         """What the accuracy of ``task`` on this configuration depends on, as canonical JSON:
         the device, the task (type and fields), the ``accuracy_params`` values, the share of
@@ -234,14 +245,12 @@ class Device(abc.ABC, Generic[C]):
         import dataclasses
         import json
 
-        values = self.config.to_dict()
-        names = sorted(values if self.accuracy_params is None else self.accuracy_params)
         fields: dict[str, Any] = (dataclasses.asdict(task) if dataclasses.is_dataclass(task)
                                   else {})
         from ._version import __version__
 
         item: dict[str, Any] = {"device": self.name, "task": [type(task).__name__, fields],
-                                "params": {n: values[n] for n in names},
+                                "params": self.accuracy_values(),
                                 "accel_sim": __version__}
         if fraction < 1.0:
             item["fraction"] = float(fraction)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from accel_sim.cli import main
 from accel_sim.devices.analog import AnalogArray, AnalogConfig
-from accel_sim.devices.sat import SparseTrainingArray
+from accel_sim.devices.sat import SatConfig, SparseTrainingArray
 from accel_sim.explore._accuracy_cache import FileAccuracyCache
 from accel_sim.tasks import Classification
 
@@ -60,6 +61,29 @@ def test_the_key_holds_only_the_declared_parameters():
     assert a == AnalogArray(AnalogConfig(adc_bits=6, adc_type="survey")).accuracy_key(task)
     assert a != AnalogArray(AnalogConfig(adc_bits=7)).accuracy_key(task)
     assert "digits_mlp" in a and "adc_type" not in a
+
+
+def test_sat_mm_masks_share_the_dense_key_because_they_train_as_dense():
+    from accel_sim.sparse._training import NM, Dense, sparse_train
+
+    task = Classification("digits_mlp")
+
+    def key(**kw):
+        return SparseTrainingArray(SatConfig(**kw)).accuracy_key(task)
+
+    dense = key(mode="dense")
+    # dense mode ignores n and m; an M:M mask keeps every weight
+    assert dense == key(mode="dense", n=4, m=4) == key(mode="bdwp", n=4, m=4) \
+        == key(mode="transposable", n=8, m=8)
+    assert len({dense, key(mode="bdwp", n=2, m=4), key(mode="transposable", n=2, m=4),
+                key(mode="bdwp", n=3, m=4)}) == 4
+    # what the shared key relies on: M:M training is dense training, bit for bit
+    for net in ("digits_mlp", "digits_cnn"):
+        ref = sparse_train(net, Dense(), epochs=1, max_batches=12)
+        for scheme in (NM(4, 4, scheme="bdwp"), NM(2, 2, scheme="transposable")):
+            got = sparse_train(net, scheme, epochs=1, max_batches=12)
+            assert all(np.array_equal(ref.params[k], got.params[k]) for k in ref.params)
+            assert got.test_accuracy == ref.test_accuracy
 
 
 def test_file_cache_survives_a_cut_line_and_other_writers(tmp_path):

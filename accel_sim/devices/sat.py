@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -197,6 +198,15 @@ class SparseTrainingArray(FewerEpochs, Device[SatConfig]):
         (dense or N:M; :func:`accel_sim.sparse.sparse_training_accuracy`)."""
         assert isinstance(task, Classification)
         return _digits_accuracy(task, self.config)
+
+    def accuracy_values(self) -> dict[str, Any]:
+        """The training scheme's values; dense mode and every M:M mask (which keeps every
+        weight and so trains exactly as dense, bit for bit: ``tests/test_accuracy_cache.py``)
+        are one scheme, ``mode="dense"`` without ``n`` and ``m``."""
+        values = super().accuracy_values()
+        if _trains_dense(self.config):
+            values.update(mode="dense", n=None, m=None)
+        return values
 
     @property
     def board(self) -> FpgaBoard:
@@ -351,8 +361,13 @@ def _fp16_bytes(c: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
                  for name in ("input", "weight", "output"))
 
 
+def _trains_dense(cfg: SatConfig) -> bool:
+    """Whether ``cfg``'s training is dense training: dense mode, or an M:M mask (all kept)."""
+    return not cfg.sparse or cfg.n == cfg.m
+
+
 def _digits_accuracy(task: Classification, cfg: SatConfig) -> float:
     from ..sparse._training import NM, Dense, sparse_training_accuracy
 
-    scheme = NM(cfg.n, cfg.m, scheme=cfg.mode) if cfg.sparse else Dense()
+    scheme = Dense() if _trains_dense(cfg) else NM(cfg.n, cfg.m, scheme=cfg.mode)
     return sparse_training_accuracy(task.network, scheme, cfg.seed, cfg.train_epochs)
