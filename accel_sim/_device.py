@@ -95,6 +95,9 @@ class Device(abc.ABC, Generic[C]):
     metrics: ClassVar[tuple[Metric, ...]] = ()
     accuracy_params: ClassVar[frozenset[str] | None] = None
     multi_fidelity: ClassVar[bool] = False
+    low_fidelity: ClassVar[str] = ""
+    """How :meth:`accuracy_at` lowers the fidelity, in words (``multi_fidelity`` devices; part
+    of the accuracy key below full fidelity)."""
 
     config: C
     """The configuration, an instance of the device's ``Config`` (typed by ``Device[C]``)."""
@@ -254,6 +257,7 @@ class Device(abc.ABC, Generic[C]):
                                 "accel_sim": __version__}
         if fraction < 1.0:
             item["fraction"] = float(fraction)
+            item["low_fidelity"] = self.low_fidelity
         return json.dumps(item, sort_keys=True, default=str)
 
     def task_note(self, trace: Trace) -> str | None:

@@ -13,6 +13,7 @@ import pytest
 from accel_sim import training_trace
 from accel_sim.cli import main
 from accel_sim.devices.sat import SatConfig, SparseTrainingArray
+from accel_sim.errors import ConfigError
 from accel_sim.explore._pareto import crowding_distance, nondominated_rank, promotable
 from accel_sim.tasks import Classification
 from workloads import load_workload
@@ -115,16 +116,6 @@ def test_successive_halving_study(tmp_path):
     assert len(_trials(out)) == len(trials)
 
 
-def test_lower_fidelity_is_fewer_epochs():
-    """sat's accuracy at a third of 9 epochs is the accuracy of a 3-epoch training."""
-    task = Classification("digits_mlp")
-    dev = SparseTrainingArray(SatConfig(train_epochs=9))
-    assert dev.accuracy_at(task, 1 / 3) == SparseTrainingArray(
-        SatConfig(train_epochs=3)).accuracy(task)
-    assert dev.accuracy_at(task, 1 / 27) == SparseTrainingArray(
-        SatConfig(train_epochs=1)).accuracy(task)
-
-
 @pytest.mark.parametrize("argv, words", [
     (["-w", "digits_mlp", "-d", "sat", "--objectives", "latency,energy"],
      "give accuracy as an objective or constraint"),
@@ -175,3 +166,49 @@ def test_a_bracket_study_starts_some_trials_higher(tmp_path):
     assert {t.user_attrs.get("bracket") for t in trials} >= {0, 3}
     code = main([*ARGS, "--brackets", "5", "--trials", "2", "-o", str(tmp_path / "x")])
     assert code == 2
+
+
+def test_a_promotion_trains_on_from_the_lower_fidelity_checkpoint(monkeypatch):
+    """Lower fidelities are checkpoints of the full training (its learning-rate schedule), so
+    1/3, 2/3 and then full fidelity train the epochs of one full training, and the full
+    accuracy is exactly that of one uninterrupted training."""
+    from accel_sim.devices.sat import SatConfig, SparseTrainingArray
+    from accel_sim.sparse import NM, TrainingRun, sparse_train, training_accuracy
+    from accel_sim.tasks import Classification
+
+    training_accuracy.cache_clear()
+    trained: list[int] = []
+    real = TrainingRun.advance
+
+    def counted(self, to_epoch=None):
+        start = self.epoch
+        out = real(self, to_epoch)
+        trained.append(self.epoch - start)
+        return out
+
+    monkeypatch.setattr(TrainingRun, "advance", counted)
+    task = Classification("digits_mlp")
+    dev = SparseTrainingArray(SatConfig(mode="transposable", n=2, m=4, train_epochs=6, seed=3))
+    low = [dev.accuracy_at(task, f) for f in (1 / 3, 2 / 3)]
+    full = dev.accuracy(task)
+    assert trained == [2, 2, 2]  # epochs 1-2, 3-4, 5-6: one training
+    trained.clear()
+    ref = sparse_train("digits_mlp", NM(2, 4, scheme="transposable"), seed=3, epochs=6)
+    assert trained == [6] and full == ref.test_accuracy
+    # the checkpoints are the uninterrupted training's own epochs 2 and 4
+    run = TrainingRun("digits_mlp", NM(2, 4, scheme="transposable"), seed=3, epochs=6)
+    assert low == [run.advance(2).result().test_accuracy,
+                   run.advance(4).result().test_accuracy]
+    # a checkpoint before the one a kept training reached trains again, from the start
+    trained.clear()
+    for at in (4, 2):
+        assert training_accuracy("digits_mlp", NM(2, 4, scheme="transposable"), 4, 6, at) > 0
+    assert trained == [4, 2]
+
+
+@pytest.mark.parametrize("at", [0, 7, 2.5, True])
+def test_a_checkpoint_outside_the_training_is_refused(at):
+    from accel_sim.sparse import Dense, training_accuracy
+
+    with pytest.raises(ConfigError, match=r"at_epoch=.*must be an integer in \[1, 6\]"):
+        training_accuracy("digits_mlp", Dense(), 0, 6, at)

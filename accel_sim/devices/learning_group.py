@@ -69,6 +69,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -81,6 +82,10 @@ from ..errors import ConfigError
 from ..tasks import Classification, Task
 from ._fidelity import FewerEpochs
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
+
+if TYPE_CHECKING:
+    from ..sparse._training import Scheme
+
 
 __all__ = ["LearningGroup", "LearningGroupConfig"]
 
@@ -263,14 +268,24 @@ class LearningGroup(FewerEpochs, Device[LearningGroupConfig]):
     )
     supported_tasks = frozenset({Classification})
 
-    #: The FLGW training's parameters (``_digits_accuracy``).
+    #: The FLGW training's parameters (``training_scheme``).
     accuracy_params = frozenset({"groups", "seed", "train_epochs"})
 
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with FLGW at this configuration's
         groups (dense at 1 group)."""
         assert isinstance(task, Classification)
-        return _digits_accuracy(task, self.config)
+        from ..sparse._training import sparse_training_accuracy
+
+        cfg = self.config
+        return sparse_training_accuracy(task.network, self.training_scheme(), cfg.seed,
+                                        cfg.train_epochs)
+
+    def training_scheme(self) -> Scheme:
+        """The training's sparsity scheme: FLGW with ``groups`` groups (1: dense)."""
+        from ..sparse._training import FLGW, Dense
+
+        return FLGW(self.config.groups) if self.config.groups > 1 else Dense()
 
     @property
     def board(self) -> FpgaBoard:
@@ -447,8 +462,3 @@ def _onchip_bytes(cfg: LearningGroupConfig, trace: Trace) -> float:
     return total
 
 
-def _digits_accuracy(task: Classification, cfg: LearningGroupConfig) -> float:
-    from ..sparse._training import FLGW, Dense, sparse_training_accuracy
-
-    scheme = FLGW(cfg.groups) if cfg.groups > 1 else Dense()
-    return sparse_training_accuracy(task.network, scheme, cfg.seed, cfg.train_epochs)

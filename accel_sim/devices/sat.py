@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,6 +63,10 @@ from ..tasks import Classification, Task
 from . import _systolic_core as core
 from ._fidelity import FewerEpochs
 from ._fpga import BOARDS, FpgaBoard, Resources, violations
+
+if TYPE_CHECKING:
+    from ..sparse._training import Scheme
+
 
 __all__ = ["SatConfig", "SparseTrainingArray"]
 
@@ -190,14 +194,26 @@ class SparseTrainingArray(FewerEpochs, Device[SatConfig]):
     )
     supported_tasks = frozenset({Classification})
 
-    #: The training scheme's parameters (``_digits_accuracy``).
+    #: The training scheme's parameters (``training_scheme``).
     accuracy_params = frozenset({"mode", "n", "m", "seed", "train_epochs"})
 
     def accuracy(self, task: Task) -> float:
         """Test accuracy of a digits network trained with this configuration's scheme
         (dense or N:M; :func:`accel_sim.sparse.sparse_training_accuracy`)."""
         assert isinstance(task, Classification)
-        return _digits_accuracy(task, self.config)
+        from ..sparse._training import sparse_training_accuracy
+
+        cfg = self.config
+        return sparse_training_accuracy(task.network, self.training_scheme(), cfg.seed,
+                                        cfg.train_epochs)
+
+    def training_scheme(self) -> Scheme:
+        """The training's sparsity scheme: dense, or N:M in ``mode`` (an M:M mask keeps every
+        weight: dense)."""
+        from ..sparse._training import NM, Dense
+
+        cfg = self.config
+        return Dense() if _trains_dense(cfg) else NM(cfg.n, cfg.m, scheme=cfg.mode)
 
     def accuracy_values(self) -> dict[str, Any]:
         """The training scheme's values; dense mode and every M:M mask (which keeps every
@@ -366,8 +382,3 @@ def _trains_dense(cfg: SatConfig) -> bool:
     return not cfg.sparse or cfg.n == cfg.m
 
 
-def _digits_accuracy(task: Classification, cfg: SatConfig) -> float:
-    from ..sparse._training import NM, Dense, sparse_training_accuracy
-
-    scheme = Dense() if _trains_dense(cfg) else NM(cfg.n, cfg.m, scheme=cfg.mode)
-    return sparse_training_accuracy(task.network, scheme, cfg.seed, cfg.train_epochs)

@@ -8,12 +8,14 @@ from ._training import (
     NM,
     Dense,
     Scheme,
+    TrainingRun,
     TrainResult,
     flgw_mask,
     padded_nm_mask,
     padded_transposable_mask,
     sparse_train,
     sparse_training_accuracy,
+    training_accuracy,
 )
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "Dense",
     "Scheme",
     "TrainResult",
+    "TrainingRun",
     "flgw_mask",
     "mask_diversity",
     "nm_mask",
@@ -29,5 +32,6 @@ __all__ = [
     "padded_transposable_mask",
     "sparse_train",
     "sparse_training_accuracy",
+    "training_accuracy",
     "transposable_mask",
 ]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import abc
 import functools
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,11 +56,13 @@ __all__ = [
     "Dense",
     "Scheme",
     "TrainResult",
+    "TrainingRun",
     "flgw_mask",
     "padded_nm_mask",
     "padded_transposable_mask",
     "sparse_train",
     "sparse_training_accuracy",
+    "training_accuracy",
 ]
 
 Params = dict[str, np.ndarray]
@@ -369,6 +372,127 @@ def _check_network(network: str) -> None:
                           f"got {network!r}")
 
 
+class TrainingRun:
+    """A training of ``network`` under ``scheme`` for ``epochs`` epochs that stops after any
+    epoch and goes on later (:meth:`advance`), with the weights, Adam moments, step count,
+    mini-batch order and mask warm starts carried over: advancing to epoch 4, then 11, then
+    ``epochs`` gives exactly the weights of one uninterrupted run (the learning-rate schedule is
+    always the full run's). :func:`sparse_train` is one run advanced to its end.
+
+    Args: those of :func:`sparse_train`.
+    """
+
+    def __init__(self, network: str, scheme: Scheme | None = None, *, seed: int = 0,
+                 epochs: int | None = None, lr: float | None = None,
+                 batch_size: int = BATCH_SIZE, max_batches: int | None = None,
+                 data: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        from ..nets.digits import split, weight_shapes
+        from ..nets.digits_train import init_params
+
+        _check_network(network)
+        scheme = Dense() if scheme is None else scheme
+        if not isinstance(scheme, Scheme):
+            raise ConfigError(f"scheme must be a Scheme (Dense, NM, FLGW), got {scheme!r}")
+        epochs = DEFAULT_EPOCHS[network] if epochs is None else epochs
+        lr = DEFAULT_LR[network] if lr is None else lr
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ConfigError(f"lr must be > 0, got {lr!r}")
+        shapes = weight_shapes(network)
+        if isinstance(scheme, FLGW) and scheme.groups > 1 and not any(
+                scheme.applies(la, s) for la, s in shapes.items()):
+            widest = max(min(s) for la, s in shapes.items() if la not in scheme.dense_layers)
+            raise ConfigError(f"FLGW.groups={scheme.groups} is larger than every layer of "
+                              f"{network}: allowed range [1, {widest}]")
+        X, y = (split()[:2] if data is None else data)
+        self.network, self.scheme, self.epochs, self.lr = network, scheme, int(epochs), lr
+        self.batch_size = batch_size
+        self._X, self._y = np.asarray(X, dtype=np.float32), y
+        self._rng = np.random.default_rng(seed)
+        self.params: Params = init_params(network, self._rng)
+        self._shapes = shapes
+        self._sparse = [la for la, s in shapes.items() if scheme.applies(la, s)]
+        self._state = scheme.init_state({la: shapes[la] for la in self._sparse},
+                                        np.random.default_rng([seed, 1]))
+        trainable = {**self.params, **self._state}
+        self._m1 = {k: np.zeros_like(v) for k, v in trainable.items()}
+        self._m2 = {k: np.zeros_like(v) for k, v in trainable.items()}
+        n_batches = math.ceil(len(y) / batch_size)
+        self._n_batches = n_batches if max_batches is None else min(n_batches, max_batches)
+        self._step = 0
+        self._memo: dict[str, Any] = {}  # what the scheme reuses between steps (warm starts)
+        #: Epochs trained so far.
+        self.epoch = 0
+
+    def advance(self, to_epoch: int | None = None) -> TrainingRun:
+        """Train on to the end of epoch ``to_epoch`` (default: the last); returns ``self``."""
+        from ..nets.digits_train import backward, forward_cached, softmax_xent
+
+        to = self.epochs if to_epoch is None else int(to_epoch)
+        if not self.epoch <= to <= self.epochs:
+            raise ConfigError(f"to_epoch={to_epoch!r}: must be in [{self.epoch}, "
+                              f"{self.epochs}] (epochs done .. epochs of the run)")
+        scheme, p, state, sparse = self.scheme, self.params, self._state, self._sparse
+        X, y, rng, memo = self._X, self._y, self._rng, self._memo
+        m1, m2, bs, lr = self._m1, self._m2, self.batch_size, self.lr
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        total = self.epochs * self._n_batches
+        for _ in track(range(self.epoch, to), total=to - self.epoch,
+                       desc=f"sparse training {self.network} ({scheme.label})", unit="epoch"):
+            perm = rng.permutation(len(y))
+            for i in range(self._n_batches):
+                idx = perm[i * bs:(i + 1) * bs]
+                pf, pb = dict(p), dict(p)
+                fmasks: dict[str, np.ndarray] = {}
+                for la in sparse:
+                    mf, mb = scheme.step_masks(la, p[f"{la}.W"], state, memo)
+                    fmasks[la] = mf
+                    pf[f"{la}.W"] = p[f"{la}.W"] * mf
+                    pb[f"{la}.W"] = p[f"{la}.W"] * mb
+                logits, cache = forward_cached(self.network, pf, X[idx])
+                _, dlogits = softmax_xent(logits, y[idx])
+                grads = backward(self.network, pf, cache, dlogits,
+                                 p_bwd=pb if sparse else None)
+                for la in sparse:
+                    g_eff = grads[f"{la}.W"]
+                    grads.update(scheme.state_grads(la, p[f"{la}.W"], g_eff, state))
+                    grads[f"{la}.W"] = scheme.weight_grad(g_eff, fmasks[la])
+                self._step += 1
+                step = self._step
+                lr_t = 0.5 * lr * (1.0 + math.cos(math.pi * (step - 1) / total))
+                corr = math.sqrt(1.0 - b2**step) / (1.0 - b1**step)
+                for k in list(m1):
+                    g = grads[k]
+                    val = p[k] if k in p else state[k]
+                    m1[k] = b1 * m1[k] + (1.0 - b1) * g
+                    m2[k] = b2 * m2[k] + (1.0 - b2) * g * g
+                    new = (val - lr_t * corr * m1[k] / (np.sqrt(m2[k]) + eps)).astype(np.float32)
+                    if k in p:
+                        p[k] = new
+                    else:
+                        state[k] = new
+            self.epoch += 1
+        return self
+
+    def result(self) -> TrainResult:
+        """The weights, masks and test accuracy after the epochs trained so far."""
+        from ..nets.digits import accuracy, split
+
+        scheme, p = self.scheme, dict(self.params)
+        masks = {la: scheme.masks(la, p[f"{la}.W"], self._state)[0] for la in self._sparse}
+        result = TrainResult(params=p, masks=masks, test_accuracy=0.0, density=1.0,
+                             weight_density=1.0)
+        _, _, Xte, yte = split()
+        acc = accuracy(self.network, result.effective_params(), Xte, yte)
+        kept = sum(int(mk.sum()) for mk in masks.values())
+        size = sum(mk.size for mk in masks.values())
+        total_w = sum(k * n for k, n in self._shapes.values())
+        return TrainResult(params=p, masks=masks, test_accuracy=acc,
+                           density=kept / size if size else 1.0,
+                           weight_density=(total_w - size + kept) / total_w)
+
+
 def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
                  epochs: int | None = None, lr: float | None = None,
                  batch_size: int = BATCH_SIZE, max_batches: int | None = None,
@@ -384,85 +508,8 @@ def sparse_train(network: str, scheme: Scheme | None = None, *, seed: int = 0,
         max_batches: Stop each epoch after this many batches (quick runs).
         data: ``(X, y)`` to train on; the training split of ``digits_split()`` by default.
     """
-    from ..nets.digits import accuracy, split, weight_shapes
-    from ..nets.digits_train import backward, forward_cached, init_params, softmax_xent
-
-    _check_network(network)
-    scheme = Dense() if scheme is None else scheme
-    if not isinstance(scheme, Scheme):
-        raise ConfigError(f"scheme must be a Scheme (Dense, NM, FLGW), got {scheme!r}")
-    epochs = DEFAULT_EPOCHS[network] if epochs is None else epochs
-    lr = DEFAULT_LR[network] if lr is None else lr
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ConfigError(f"lr must be > 0, got {lr!r}")
-    if isinstance(scheme, FLGW) and scheme.groups > 1:
-        shapes = weight_shapes(network)
-        if not any(scheme.applies(la, s) for la, s in shapes.items()):
-            widest = max(min(s) for la, s in shapes.items() if la not in scheme.dense_layers)
-            raise ConfigError(f"FLGW.groups={scheme.groups} is larger than every layer of "
-                              f"{network}: allowed range [1, {widest}]")
-    X, y = (split()[:2] if data is None else data)
-    X = np.asarray(X, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    p = init_params(network, rng)
-    shapes = weight_shapes(network)
-    sparse = [la for la, s in shapes.items() if scheme.applies(la, s)]
-    state = scheme.init_state({la: shapes[la] for la in sparse}, np.random.default_rng(
-        [seed, 1]))
-    trainable = {**p, **state}
-    m1 = {k: np.zeros_like(v) for k, v in trainable.items()}
-    m2 = {k: np.zeros_like(v) for k, v in trainable.items()}
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    n_batches = math.ceil(len(y) / batch_size)
-    if max_batches is not None:
-        n_batches = min(n_batches, max_batches)
-    total, step = epochs * n_batches, 0
-    memo: dict[str, Any] = {}  # what the scheme reuses between steps (warm starts)
-    for _ in track(range(epochs), desc=f"sparse training {network} ({scheme.label})",
-                   unit="epoch"):
-        perm = rng.permutation(len(y))
-        for i in range(n_batches):
-            idx = perm[i * batch_size:(i + 1) * batch_size]
-            pf, pb = dict(p), dict(p)
-            fmasks: dict[str, np.ndarray] = {}
-            for la in sparse:
-                mf, mb = scheme.step_masks(la, p[f"{la}.W"], state, memo)
-                fmasks[la] = mf
-                pf[f"{la}.W"] = p[f"{la}.W"] * mf
-                pb[f"{la}.W"] = p[f"{la}.W"] * mb
-            logits, cache = forward_cached(network, pf, X[idx])
-            _, dlogits = softmax_xent(logits, y[idx])
-            grads = backward(network, pf, cache, dlogits, p_bwd=pb if sparse else None)
-            for la in sparse:
-                g_eff = grads[f"{la}.W"]
-                grads.update(scheme.state_grads(la, p[f"{la}.W"], g_eff, state))
-                grads[f"{la}.W"] = scheme.weight_grad(g_eff, fmasks[la])
-            step += 1
-            lr_t = 0.5 * lr * (1.0 + math.cos(math.pi * (step - 1) / total))
-            corr = math.sqrt(1.0 - b2**step) / (1.0 - b1**step)
-            for k, val in trainable.items():
-                g = grads[k]
-                m1[k] = b1 * m1[k] + (1.0 - b1) * g
-                m2[k] = b2 * m2[k] + (1.0 - b2) * g * g
-                new = (val - lr_t * corr * m1[k] / (np.sqrt(m2[k]) + eps)).astype(np.float32)
-                trainable[k] = new
-                if k in p:
-                    p[k] = new
-                else:
-                    state[k] = new
-    masks = {la: scheme.masks(la, p[f"{la}.W"], state)[0] for la in sparse}
-    result = TrainResult(params=p, masks=masks, test_accuracy=0.0, density=1.0,
-                         weight_density=1.0)
-    _, _, Xte, yte = split()
-    acc = accuracy(network, result.effective_params(), Xte, yte)
-    kept = sum(int(mk.sum()) for mk in masks.values())
-    size = sum(mk.size for mk in masks.values())
-    total_w = sum(k * n for k, n in shapes.values())
-    return TrainResult(params=p, masks=masks, test_accuracy=acc,
-                       density=kept / size if size else 1.0,
-                       weight_density=(total_w - size + kept) / total_w)
+    return TrainingRun(network, scheme, seed=seed, epochs=epochs, lr=lr, batch_size=batch_size,
+                       max_batches=max_batches, data=data).advance().result()
 
 
 def epochs_at(network: str, epochs: int | None, fraction: float) -> int:
@@ -473,9 +520,42 @@ def epochs_at(network: str, epochs: int | None, fraction: float) -> int:
     return full if fraction >= 1.0 else max(1, round(full * fraction))
 
 
-@functools.lru_cache(maxsize=256)
+#: Trainings stopped before their last epoch by :func:`training_accuracy`, by (network,
+#: scheme, seed, epochs), the most recently used last; at most ``_MAX_RUNS`` are kept.
+_RUNS: OrderedDict[tuple[str, Scheme, int, int | None], TrainingRun] = OrderedDict()
+_MAX_RUNS = 32
+
+
+@functools.lru_cache(maxsize=1024)
+def training_accuracy(network: str, scheme: Scheme, seed: int = 0, epochs: int | None = None,
+                      at_epoch: int | None = None) -> float:
+    """Test accuracy after ``at_epoch`` epochs (default: all) of the ``epochs``-epoch training
+    of ``network`` under ``scheme``: a checkpoint of that one run, whose learning-rate schedule
+    is the full run's (not a shorter run). Memoised; the trainings stopped early stay in
+    memory (the 32 most recent), so a later call for a later epoch of the same training goes
+    on from where it stopped: asking for 4, 11, 33 and 100 epochs trains 100 epochs, and the
+    last is exactly :func:`sparse_train`'s accuracy (the explorer's successive halving)."""
+    key = (network, scheme, seed, epochs)
+    run = _RUNS.pop(key, None)
+    if run is None:
+        run = TrainingRun(network, scheme, seed=seed, epochs=epochs)
+    at = run.epochs if at_epoch is None else at_epoch
+    if isinstance(at, bool) or not isinstance(at, (int, np.integer)) or not 1 <= at <= run.epochs:
+        raise ConfigError(f"at_epoch={at_epoch!r}: must be an integer in [1, {run.epochs}] "
+                          "(the epochs of the training)")
+    if run.epoch > at:  # an earlier checkpoint of a run already past it: train again
+        run = TrainingRun(network, scheme, seed=seed, epochs=epochs)
+    acc = run.advance(at).result().test_accuracy
+    if run.epoch < run.epochs:
+        _RUNS[key] = run
+        while len(_RUNS) > _MAX_RUNS:
+            _RUNS.popitem(last=False)
+    return acc
+
+
 def sparse_training_accuracy(network: str, scheme: Scheme, seed: int = 0,
                              epochs: int | None = None) -> float:
-    """Test accuracy after :func:`sparse_train` (memoised: devices call it per evaluation)."""
-    return sparse_train(network, scheme, seed=seed, epochs=epochs).test_accuracy
+    """Test accuracy after :func:`sparse_train` (memoised: devices call it per evaluation; it
+    goes on from a checkpoint :func:`training_accuracy` left)."""
+    return training_accuracy(network, scheme, seed, epochs)
 
