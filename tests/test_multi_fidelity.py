@@ -172,9 +172,7 @@ def test_a_promotion_trains_on_from_the_lower_fidelity_checkpoint(monkeypatch):
     """Lower fidelities are checkpoints of the full training (its learning-rate schedule), so
     1/3, 2/3 and then full fidelity train the epochs of one full training, and the full
     accuracy is exactly that of one uninterrupted training."""
-    from accel_sim.devices.sat import SatConfig, SparseTrainingArray
     from accel_sim.sparse import NM, TrainingRun, sparse_train, training_accuracy
-    from accel_sim.tasks import Classification
 
     training_accuracy.cache_clear()
     trained: list[int] = []
