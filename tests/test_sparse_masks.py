@@ -123,6 +123,37 @@ def test_nm_mask_ties_are_stable():
     assert np.array_equal(nm_mask(np.arange(8) % 2, 1, 2), [False, True] * 4)
 
 
+def _stable_sort_nm(w, n, m, axis):
+    """The documented rule, spelled out: zero-pad ``axis`` to a multiple of ``m``, keep the
+    first ``n`` of each group in a stable sort by decreasing ``|w|``, crop."""
+    a = np.moveaxis(np.abs(np.asarray(w, dtype=np.float64)), axis, -1)
+    size = a.shape[-1]
+    a = np.concatenate([a, np.zeros((*a.shape[:-1], -size % m))], axis=-1)
+    g = a.reshape(*a.shape[:-1], -1, m)
+    keep = np.argsort(-g, axis=-1, kind="stable")[..., :n]
+    out = np.zeros(g.shape, dtype=bool)
+    np.put_along_axis(out, keep, True, axis=-1)
+    return np.moveaxis(out.reshape(a.shape)[..., :size], -1, axis)
+
+
+def test_compiled_padded_nm_mask_is_the_stable_sort_rule():
+    """The training's compiled N:M masks (any shape, tails, both axes, float32/64, many ties)
+    are exactly the stable-sort rule of :func:`nm_mask`, and so are ``nm_mask``'s own."""
+    from accel_sim.sparse import padded_nm_mask
+
+    rng = np.random.default_rng(7)
+    for t in range(600):
+        shape = tuple(int(x) for x in rng.integers(1, 40, size=2))
+        m = int(rng.choice([2, 4, 8, 16]))
+        n, axis = int(rng.integers(1, m + 1)), int(rng.integers(0, 2))
+        w = (rng.integers(-3, 4, size=shape) if t % 2 else rng.standard_normal(shape))
+        w = w.astype(np.float32 if t % 3 else np.float64)
+        want = _stable_sort_nm(w, n, m, axis)
+        assert np.array_equal(padded_nm_mask(w, n, m, axis=axis), want)
+        if shape[axis] % m == 0:
+            assert np.array_equal(nm_mask(w, n, m, axis=axis), want)
+
+
 # ---------------------------------------------------------------------------------------------
 # transposable N:M
 
@@ -312,3 +343,12 @@ def test_bad_inputs():
         nm_mask(np.float64(1.0), 1, 1)
     with pytest.raises(ConfigError, match="numeric"):
         nm_mask(np.array(["a", "b"]), 1, 2)
+
+
+def test_transposable_m_of_m_keeps_everything():
+    w = np.random.default_rng(3).standard_normal((8, 12))
+    for method in METHODS:
+        assert transposable_mask(w, 4, 4, method=method).all()
+    assert transposable_mask(w, 4, 4, start=np.ones((8, 12), bool)).all()
+    with pytest.raises(ConfigError, match="start is not a transposable 4:4 mask"):
+        transposable_mask(w, 4, 4, start=np.eye(8, 12, dtype=bool))

@@ -109,17 +109,70 @@ def nm_mask(w: ArrayLike, n: int, m: int, axis: int = 0) -> NDArray[np.bool_]:
     if not -mag.ndim <= ax < mag.ndim:
         raise ConfigError(f"axis must be in [{-mag.ndim}, {mag.ndim - 1}], got {ax}")
     _check_divisible(f"w.shape[{ax}]", mag.shape[ax], m)
-    moved = np.moveaxis(mag, ax, -1)
-    groups = moved.reshape(*moved.shape[:-1], moved.shape[-1] // m, m)
-    # stable sort of -|w|: descending magnitude, ties in index order
-    keep = np.argsort(-groups, axis=-1, kind="stable")[..., :n]
-    mask = np.zeros(groups.shape, dtype=bool)
-    np.put_along_axis(mask, keep, True, axis=-1)
-    return np.moveaxis(mask.reshape(moved.shape), -1, ax)
+    return _nm_mask_along(mag, n, m, ax)
+
+
+def _nm_mask_along(mag: NDArray[np.float64], n: int, m: int, axis: int) -> NDArray[np.bool_]:
+    """:func:`nm_mask` of the checked finite magnitudes ``mag`` (``axis`` a multiple of ``m``)."""
+    moved = np.moveaxis(mag, axis, -1)
+    groups = np.ascontiguousarray(moved).reshape(-1, m)
+    mask = np.empty(groups.shape, dtype=bool)
+    _top_n_groups(groups, n, mask)
+    return np.moveaxis(mask.reshape(moved.shape), -1, axis)
 
 
 # ---------------------------------------------------------------------------------------------
-# kernels (one M x M block: a = |w|, x = mask, rc / cc = kept per row / column)
+# kernels
+
+
+@njit(cache=True)
+def _top_n_groups(a, n, out):  # pragma: no cover - compiled
+    """``out[g, j]``: whether ``a[g, j]`` is among the ``n`` largest of row ``g``, ties going
+    to the lower index (the first ``n`` of a stable sort by decreasing value)."""
+    for g in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            v = a[g, j]
+            ahead = 0
+            for k in range(a.shape[1]):  # branch-free, so the compiler vectorises it
+                u = a[g, k]
+                ahead += (u > v) | ((u == v) & (k < j))
+            out[g, j] = ahead < n
+
+
+@njit(cache=True)
+def _top_n_down(a, n, m, out):  # pragma: no cover - compiled
+    """Row-wise N:M along axis 0 of the 2-D magnitudes ``a``: in every column, each group of
+    ``m`` consecutive rows keeps its ``n`` largest (ties to the lower row); a last group of
+    ``r < m`` rows keeps its ``min(n, r)`` largest, as when it is zero-padded to ``m``. The
+    inner loop runs along a row (contiguous, branch-free: vectorised)."""
+    rows, cols = a.shape
+    ahead = np.empty(cols, np.int64)
+    for r0 in range(0, rows, m):
+        r1 = min(r0 + m, rows)
+        for j in range(r0, r1):
+            ahead[:] = 0
+            for k in range(r0, r1):
+                before = k < j
+                for c in range(cols):
+                    u = a[k, c]
+                    v = a[j, c]
+                    ahead[c] += (u > v) | ((u == v) & before)
+            for c in range(cols):
+                out[j, c] = ahead[c] < n
+
+
+def padded_nm_mask_2d(mag: NDArray[np.floating], n: int, m: int, axis: int
+                      ) -> NDArray[np.bool_]:
+    """N:M mask of the finite 2-D magnitudes ``mag`` along ``axis`` (0 or 1) as if that axis
+    were zero-padded to a multiple of ``m`` and the mask cropped back: a tail group of ``r``
+    weights keeps ``min(n, r)``."""
+    a = np.ascontiguousarray(mag if axis == 0 else mag.T)
+    out = np.empty(a.shape, dtype=bool)
+    _top_n_down(a, n, m, out)
+    return out if axis == 0 else out.T
+
+
+# (one M x M block: a = |w|, x = mask, rc / cc = kept per row / column)
 
 
 @njit(cache=True)
@@ -397,6 +450,12 @@ def transposable_mask(
     rows, cols = mag.shape
     _check_divisible("w.shape[0]", rows, m)
     _check_divisible("w.shape[1]", cols, m)
+    if n == m:  # the one transposable M:M mask keeps everything
+        if start is not None and method == "optimal" and not (
+                np.shape(start) == (rows, cols) and np.asarray(start, dtype=bool).all()):
+            raise ConfigError(f"start is not a transposable {n}:{m} mask of shape "
+                              f"{(rows, cols)}")
+        return np.ones((rows, cols), dtype=bool)
     br, bc = rows // m, cols // m
     blocks = np.ascontiguousarray(mag.reshape(br, m, bc, m).transpose(0, 2, 1, 3))
     blocks = blocks.reshape(br * bc, m, m)

@@ -48,7 +48,7 @@ import numpy as np
 
 from .._progress import track
 from ..errors import ConfigError
-from ._masks import METHODS, nm_mask, transposable_mask
+from ._masks import METHODS, _check_nm, nm_mask, padded_nm_mask_2d, transposable_mask
 
 __all__ = [
     "FLGW",
@@ -90,10 +90,15 @@ def _pad_axis(a: np.ndarray, m: int, axis: int) -> np.ndarray:
 def padded_nm_mask(w: np.ndarray, n: int, m: int, axis: int = 0) -> np.ndarray:
     """:func:`nm_mask` along ``axis`` after zero-padding it to a multiple of ``m``; the mask
     is cropped back to ``w``'s shape (a tail group of ``r`` weights keeps ``min(n, r)``)."""
-    mag = np.abs(np.asarray(w, dtype=np.float64))
-    size = mag.shape[axis]
+    arr = np.asarray(w)
+    if arr.ndim == 2 and axis in (0, 1) and arr.dtype in (np.float32, np.float64):
+        mag = np.abs(arr)  # exact, so the order and the ties are those of float64
+        if np.isfinite(mag).all():
+            n, m = _check_nm(n, m)
+            return padded_nm_mask_2d(mag, n, m, axis)
+    mag = np.abs(np.asarray(w, dtype=np.float64))  # the general path, with nm_mask's checks
     full = nm_mask(_pad_axis(mag, m, axis), n, m, axis=axis)
-    return np.take(full, np.arange(size), axis=axis)
+    return np.take(full, np.arange(mag.shape[axis]), axis=axis)
 
 
 def padded_transposable_mask(w: np.ndarray, n: int, m: int, method: str = "optimal",
