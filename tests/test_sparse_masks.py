@@ -268,6 +268,29 @@ def test_warm_start_finds_the_same_optimum(n, m):
     assert np.array_equal(transposable_mask(w2, n, m, start=cyclic), best)
 
 
+@pytest.mark.parametrize("n, m", [(1, 2), (1, 4), (2, 4), (3, 8), (6, 16), (16, 16)])
+def test_training_search_follows_the_optimum_step_by_step(n, m):
+    """The training's search (previous mask and shortest-path distances kept from step to
+    step) gives, at every step of a random walk of the weights (small and large steps, and
+    ties from rounding), a mask whose kept sum is the optimum of a search from scratch, and
+    the same mask wherever the weights are continuous (unique optimum)."""
+    from accel_sim.sparse._masks import TransposableSearch
+
+    rng = np.random.default_rng(n * 100 + m)
+    w = rng.standard_normal((2 * m, 3 * m))
+    search = TransposableSearch(n, m)
+    for step in range(40):
+        w = w + (0.5 if step % 10 == 9 else 0.02) * rng.standard_normal(w.shape)
+        mag = np.abs(np.round(w, 1) if step % 7 == 6 else w)
+        got, best = search(mag), transposable_mask(mag, n, m)
+        for b in range(2):  # rows and columns of every block keep exactly n
+            counts = got.reshape(2, m, 3, m).sum(axis=3 - 2 * b)
+            assert (counts == n).all()
+        assert (mag * got).sum() == pytest.approx((mag * best).sum(), rel=1e-12)
+        if step % 7 != 6:
+            assert np.array_equal(got, best)
+
+
 def test_warm_start_refuses_a_start_that_is_not_a_mask():
     w = np.random.default_rng(0).standard_normal((8, 8))
     with pytest.raises(ConfigError, match="not a transposable 2:4 mask"):

@@ -13,6 +13,10 @@ to Find N:M Transposable Masks", NeurIPS 2021 (arXiv 2102.08124).
   - ``method="optimal"`` solves that flow exactly for every block with successive shortest
     augmenting paths (Bellman-Ford on the residual graph, N*M augmentations per block), compiled
     with numba and run over all blocks in one call.
+  - In training, :class:`TransposableSearch` keeps each weight's mask and its blocks'
+    shortest-path distances from step to step: the weights move a little, so the previous
+    distances are feasible potentials and one Bellman-Ford pass usually shows that a block
+    is still optimal; blocks that are not get their negative cycles cancelled.
   - ``method="greedy"`` is the paper's 2-approximation: visit the entries of a block by
     decreasing ``|w|`` and keep one while its row and its column hold fewer than N entries.
     This often stops short of N per row/column (when the rows and columns still short of N
@@ -380,6 +384,81 @@ def _cancel_negative_cycle(a, x, tol):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _relax_block(a, x, b, pot, pr, pc, tol):  # pragma: no cover - compiled
+    """:func:`_relax` on block ``b`` of the 3-D ``a`` and ``x``, with the distances of its rows
+    and columns in ``pot[b, :m]`` and ``pot[b, m:]`` (indexed, not sliced: no array views in
+    the per-block loop)."""
+    m = a.shape[1]
+    last = -1
+    for i in range(m):
+        di = pot[b, i]
+        if di == np.inf:
+            continue
+        for j in range(m):
+            if not x[b, i, j]:
+                c = di - a[b, i, j]
+                if c < pot[b, m + j] - tol:
+                    pot[b, m + j] = c
+                    pc[j] = i
+                    last = m + j
+    for j in range(m):
+        dj = pot[b, m + j]
+        if dj == np.inf:
+            continue
+        for i in range(m):
+            if x[b, i, j]:
+                c = dj + a[b, i, j]
+                if c < pot[b, i] - tol:
+                    pot[b, i] = c
+                    pr[i] = j
+                    last = i
+    return last
+
+
+@njit(cache=True)
+def _improve_blocks_from(a, out, pot):  # pragma: no cover - compiled
+    """:func:`_improve_blocks` with each block's Bellman-Ford distances (rows, then columns)
+    starting in ``pot[b]`` and left there: the previous step's final distances are feasible
+    potentials for weights that moved a little, so one pass usually shows that a block has no
+    negative cycle (any finite start is valid: a virtual source reaching every node). A block
+    that has one gets it cancelled, as in :func:`_cancel_negative_cycle`, until it has none."""
+    m = a.shape[1]
+    pr = np.empty(m, np.int64)
+    pc = np.empty(m, np.int64)
+    for b in range(a.shape[0]):
+        top = 0.0
+        for i in range(m):
+            for j in range(m):
+                if a[b, i, j] > top:
+                    top = a[b, i, j]
+        tol = _REL_TOL * top
+        for _ in range(m ** 3):
+            pr[:] = -1
+            pc[:] = -1
+            last = -1
+            for _ in range(2 * m):
+                last = _relax_block(a, out, b, pot, pr, pc, tol)
+                if last < 0:
+                    break
+            if last < 0:
+                break  # no negative cycle: optimal
+            u = last  # walk back 2m steps to land on the cycle, then flip it
+            for _ in range(2 * m):
+                u = pc[u - m] if u >= m else m + pr[u]
+            start = u
+            while True:
+                if u >= m:
+                    p = pc[u - m]
+                    out[b, p, u - m] = True
+                else:
+                    p = m + pr[u]
+                    out[b, u, p - m] = False
+                u = p
+                if u == start:
+                    break
+
+
+@njit(cache=True)
 def _improve_blocks(a, out):  # pragma: no cover - compiled
     """Make the feasible masks ``out[b]`` optimal by cancelling negative cycles (a
     transposable mask of the largest kept ``sum |w|`` has none); a warm start from a nearby
@@ -481,6 +560,37 @@ def transposable_mask(
         if failed >= 0:  # pragma: no cover - would be a bug
             raise RuntimeError(f"{method} mask search failed on block {failed}")
     return np.ascontiguousarray(out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)).reshape(rows, cols)
+
+
+class TransposableSearch:
+    """The optimal transposable N:M masks of one weight over training steps: the first step
+    searches from scratch (:func:`transposable_mask`), each later one starts from the previous
+    mask and the previous step's shortest-path distances, so most blocks are shown optimal in
+    one Bellman-Ford pass. Every mask is an optimum (the same as a search from scratch when the
+    optimum is unique). ``w`` must be finite with both dimensions multiples of ``m``."""
+
+    def __init__(self, n: int, m: int) -> None:
+        self.n, self.m = _check_nm(n, m)
+        self._out: NDArray[np.bool_] | None = None
+        self._pot: NDArray[np.float64] | None = None
+
+    def __call__(self, mag: NDArray[np.float64]) -> NDArray[np.bool_]:
+        n, m = self.n, self.m
+        rows, cols = mag.shape
+        if n == m:
+            return np.ones((rows, cols), dtype=bool)
+        br, bc = rows // m, cols // m
+        blocks = np.ascontiguousarray(mag.reshape(br, m, bc, m).transpose(0, 2, 1, 3)).reshape(
+            br * bc, m, m)
+        if self._out is None or self._out.shape != blocks.shape:
+            out = np.zeros(blocks.shape, dtype=bool)
+            if blocks.shape[0] and _optimal_blocks(blocks, n, out) >= 0:  # pragma: no cover
+                raise RuntimeError("optimal mask search failed")
+            self._out, self._pot = out, np.zeros((blocks.shape[0], 2 * m))
+        assert self._pot is not None
+        _improve_blocks_from(blocks, self._out, self._pot)
+        return np.ascontiguousarray(self._out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)
+                                    ).reshape(rows, cols)
 
 
 # ---------------------------------------------------------------------------------------------

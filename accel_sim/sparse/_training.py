@@ -48,7 +48,14 @@ import numpy as np
 
 from .._progress import track
 from ..errors import ConfigError
-from ._masks import METHODS, _check_nm, nm_mask, padded_nm_mask_2d, transposable_mask
+from ._masks import (
+    METHODS,
+    TransposableSearch,
+    _check_nm,
+    nm_mask,
+    padded_nm_mask_2d,
+    transposable_mask,
+)
 
 __all__ = [
     "FLGW",
@@ -105,17 +112,18 @@ def padded_transposable_mask(w: np.ndarray, n: int, m: int, method: str = "optim
                              memo: dict[str, Any] | None = None, key: str = ""
                              ) -> np.ndarray:
     """:func:`transposable_mask` of ``w`` zero-padded to multiples of ``m`` in both
-    dimensions, cropped back to ``w``'s shape. With ``memo``, the optimal search starts from
-    ``memo[key]`` (the previous padded mask of this weight, if any) and stores the new one
-    there."""
+    dimensions, cropped back to ``w``'s shape. With ``memo`` (one dict per training), the
+    optimal search of each step starts from the previous step's mask and shortest-path
+    distances, kept in ``memo[key]`` (:class:`~accel_sim.sparse._masks.TransposableSearch`)."""
     mag = np.abs(np.asarray(w, dtype=np.float64))
     rows, cols = mag.shape
-    start = memo.get(key) if memo is not None else None
-    full = transposable_mask(_pad_axis(_pad_axis(mag, m, 0), m, 1), n, m, method=method,
-                             start=start)
-    if memo is not None:
-        memo[key] = full
-    return full[:rows, :cols]
+    padded = _pad_axis(_pad_axis(mag, m, 0), m, 1)
+    if memo is None or method != "optimal" or not np.isfinite(mag).all():
+        return transposable_mask(padded, n, m, method=method)[:rows, :cols]
+    search = memo.get(key)
+    if not isinstance(search, TransposableSearch) or (search.n, search.m) != (n, m):
+        search = memo[key] = TransposableSearch(n, m)
+    return search(padded)[:rows, :cols]
 
 
 def flgw_mask(ig: np.ndarray, og: np.ndarray) -> np.ndarray:
