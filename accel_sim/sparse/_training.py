@@ -86,12 +86,16 @@ NM_SCHEMES = ("bdwp", "transposable", "forward")
 
 
 def _pad_axis(a: np.ndarray, m: int, axis: int) -> np.ndarray:
+    """``a`` zero-padded at the end of ``axis`` to a multiple of ``m`` (``a`` itself if it
+    is one)."""
     extra = (-a.shape[axis]) % m
     if not extra:
         return a
-    widths = [(0, 0)] * a.ndim
-    widths[axis] = (0, extra)
-    return np.pad(a, widths)
+    shape = list(a.shape)
+    shape[axis] += extra
+    out = np.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(0, k) for k in a.shape)] = a
+    return out
 
 
 def padded_nm_mask(w: np.ndarray, n: int, m: int, axis: int = 0) -> np.ndarray:
