@@ -113,34 +113,15 @@ def nm_mask(w: ArrayLike, n: int, m: int, axis: int = 0) -> NDArray[np.bool_]:
     if not -mag.ndim <= ax < mag.ndim:
         raise ConfigError(f"axis must be in [{-mag.ndim}, {mag.ndim - 1}], got {ax}")
     _check_divisible(f"w.shape[{ax}]", mag.shape[ax], m)
-    return _nm_mask_along(mag, n, m, ax)
-
-
-def _nm_mask_along(mag: NDArray[np.float64], n: int, m: int, axis: int) -> NDArray[np.bool_]:
-    """:func:`nm_mask` of the checked finite magnitudes ``mag`` (``axis`` a multiple of ``m``)."""
-    moved = np.moveaxis(mag, axis, -1)
-    groups = np.ascontiguousarray(moved).reshape(-1, m)
-    mask = np.empty(groups.shape, dtype=bool)
-    _top_n_groups(groups, n, mask)
-    return np.moveaxis(mask.reshape(moved.shape), -1, axis)
+    moved = np.moveaxis(mag, ax, 0)  # groups down the columns of a 2-D view
+    flat = np.ascontiguousarray(moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:]))))
+    mask = np.empty(flat.shape, dtype=bool)
+    _top_n_down(flat, n, m, mask)
+    return np.moveaxis(mask.reshape(moved.shape), 0, ax)
 
 
 # ---------------------------------------------------------------------------------------------
 # kernels
-
-
-@njit(cache=True)
-def _top_n_groups(a, n, out):  # pragma: no cover - compiled
-    """``out[g, j]``: whether ``a[g, j]`` is among the ``n`` largest of row ``g``, ties going
-    to the lower index (the first ``n`` of a stable sort by decreasing value)."""
-    for g in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            v = a[g, j]
-            ahead = 0
-            for k in range(a.shape[1]):  # branch-free, so the compiler vectorises it
-                u = a[g, k]
-                ahead += (u > v) | ((u == v) & (k < j))
-            out[g, j] = ahead < n
 
 
 @njit(cache=True)
@@ -351,39 +332,6 @@ def _optimal_blocks(a, n, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _cancel_negative_cycle(a, x, tol):  # pragma: no cover - compiled
-    """Find one negative-cost cycle of the residual graph of mask ``x`` by Bellman-Ford from
-    every node at once (:func:`_relax`), and flip it (the kept sum grows); False if there is
-    none."""
-    m = a.shape[0]
-    dr = np.zeros(m)
-    dc = np.zeros(m)
-    pr = np.full(m, -1, np.int64)  # column a row was reached from
-    pc = np.full(m, -1, np.int64)  # row a column was reached from
-    last = -1
-    for _ in range(2 * m):
-        last = _relax(a, x, dr, dc, pr, pc, tol)
-        if last < 0:
-            return False
-    # still relaxing after 2m passes: walk back 2m steps to land on the cycle
-    u = last  # row i: i, column j: m + j
-    for _ in range(2 * m):
-        u = pc[u - m] if u >= m else m + pr[u]
-    start = u
-    while True:  # flip the cycle's edges: row -> column becomes kept, column -> row dropped
-        if u >= m:
-            p = pc[u - m]
-            x[p, u - m] = True
-        else:
-            p = m + pr[u]
-            x[u, p - m] = False
-        u = p
-        if u == start:
-            break
-    return True
-
-
-@njit(cache=True)
 def _relax_block(a, x, b, pot, pr, pc, tol):  # pragma: no cover - compiled
     """:func:`_relax` on block ``b`` of the 3-D ``a`` and ``x``, with the distances of its rows
     and columns in ``pot[b, :m]`` and ``pot[b, m:]`` (indexed, not sliced: no array views in
@@ -417,11 +365,14 @@ def _relax_block(a, x, b, pot, pr, pc, tol):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _improve_blocks_from(a, out, pot):  # pragma: no cover - compiled
-    """:func:`_improve_blocks` with each block's Bellman-Ford distances (rows, then columns)
-    starting in ``pot[b]`` and left there: the previous step's final distances are feasible
-    potentials for weights that moved a little, so one pass usually shows that a block has no
-    negative cycle (any finite start is valid: a virtual source reaching every node). A block
-    that has one gets it cancelled, as in :func:`_cancel_negative_cycle`, until it has none."""
+    """Make the feasible masks ``out[b]`` optimal by cancelling the negative cycles of their
+    residual graphs (a transposable mask of the largest kept ``sum |w|`` has none): Bellman-Ford
+    from every node at once, each block's distances (rows, then columns) starting in ``pot[b]``
+    and left there. Any finite start is valid (a virtual source reaching every node); the
+    previous training step's final distances are feasible potentials for weights that moved a
+    little, so one pass usually shows that a block has no negative cycle. A block still
+    relaxing after 2M passes has one: walking back 2M predecessors lands on it, and flipping
+    its edges (row -> column kept, column -> row dropped) grows the kept sum."""
     m = a.shape[1]
     pr = np.empty(m, np.int64)
     pc = np.empty(m, np.int64)
@@ -456,18 +407,6 @@ def _improve_blocks_from(a, out, pot):  # pragma: no cover - compiled
                 u = p
                 if u == start:
                     break
-
-
-@njit(cache=True)
-def _improve_blocks(a, out):  # pragma: no cover - compiled
-    """Make the feasible masks ``out[b]`` optimal by cancelling negative cycles (a
-    transposable mask of the largest kept ``sum |w|`` has none); a warm start from a nearby
-    optimum needs few."""
-    for b in range(a.shape[0]):
-        tol = _REL_TOL * a[b].max()
-        for _ in range(a.shape[1] ** 3):
-            if not _cancel_negative_cycle(a[b], out[b], tol):
-                break
 
 
 @njit(cache=True)
@@ -535,31 +474,42 @@ def transposable_mask(
             raise ConfigError(f"start is not a transposable {n}:{m} mask of shape "
                               f"{(rows, cols)}")
         return np.ones((rows, cols), dtype=bool)
-    br, bc = rows // m, cols // m
-    blocks = np.ascontiguousarray(mag.reshape(br, m, bc, m).transpose(0, 2, 1, 3))
-    blocks = blocks.reshape(br * bc, m, m)
+    blocks = _to_blocks(mag, m)
     out = np.zeros(blocks.shape, dtype=bool)
     if start is not None and method == "optimal" and blocks.shape[0]:
         st = np.asarray(start, dtype=bool)
         if st.shape != (rows, cols):
             raise ConfigError(f"start must have the shape of w {(rows, cols)}, got {st.shape}")
-        out = np.ascontiguousarray(st.reshape(br, m, bc, m).transpose(0, 2, 1, 3)).reshape(
-            br * bc, m, m)
+        out = _to_blocks(st, m)
         if not ((out.sum(axis=1) == n).all() and (out.sum(axis=2) == n).all()):
             raise ConfigError(f"start is not a transposable {n}:{m} mask")
-        _improve_blocks(blocks, out)
-        return np.ascontiguousarray(out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)).reshape(
-            rows, cols)
+        _improve_blocks_from(blocks, out, np.zeros((blocks.shape[0], 2 * m)))
+        return _from_blocks(out, rows, cols)
     if blocks.shape[0]:
         if method == "optimal":
             failed = _optimal_blocks(blocks, n, out)
         else:
-            flat = blocks.reshape(br * bc, m * m)
+            flat = blocks.reshape(-1, m * m)
             order = np.argsort(-flat, axis=1, kind="stable").astype(np.int64, copy=False)
             failed = _greedy_blocks(blocks, order, n, out)
         if failed >= 0:  # pragma: no cover - would be a bug
             raise RuntimeError(f"{method} mask search failed on block {failed}")
-    return np.ascontiguousarray(out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)).reshape(rows, cols)
+    return _from_blocks(out, rows, cols)
+
+
+def _to_blocks(mag: np.ndarray, m: int) -> np.ndarray:
+    """The ``m x m`` blocks of a matrix whose dimensions are multiples of ``m``, ``(nb, m, m)``
+    in row-major block order."""
+    rows, cols = mag.shape
+    return np.ascontiguousarray(mag.reshape(rows // m, m, cols // m, m).transpose(0, 2, 1, 3)
+                                ).reshape(-1, m, m)
+
+
+def _from_blocks(blocks: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The ``rows x cols`` matrix of :func:`_to_blocks`' blocks."""
+    m = blocks.shape[1]
+    return np.ascontiguousarray(blocks.reshape(rows // m, cols // m, m, m).transpose(0, 2, 1, 3)
+                                ).reshape(rows, cols)
 
 
 class TransposableSearch:
@@ -579,9 +529,7 @@ class TransposableSearch:
         rows, cols = mag.shape
         if n == m:
             return np.ones((rows, cols), dtype=bool)
-        br, bc = rows // m, cols // m
-        blocks = np.ascontiguousarray(mag.reshape(br, m, bc, m).transpose(0, 2, 1, 3)).reshape(
-            br * bc, m, m)
+        blocks = _to_blocks(mag, m)
         if self._out is None or self._out.shape != blocks.shape:
             out = np.zeros(blocks.shape, dtype=bool)
             if blocks.shape[0] and _optimal_blocks(blocks, n, out) >= 0:  # pragma: no cover
@@ -589,8 +537,7 @@ class TransposableSearch:
             self._out, self._pot = out, np.zeros((blocks.shape[0], 2 * m))
         assert self._pot is not None
         _improve_blocks_from(blocks, self._out, self._pot)
-        return np.ascontiguousarray(self._out.reshape(br, bc, m, m).transpose(0, 2, 1, 3)
-                                    ).reshape(rows, cols)
+        return _from_blocks(self._out, rows, cols)
 
 
 # ---------------------------------------------------------------------------------------------
