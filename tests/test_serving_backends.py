@@ -116,6 +116,30 @@ def test_precision_changes_peak_and_bytes():
     assert qkv.weight_bits == 4 and qkv.input_bits == 16
 
 
+def test_fp8_quantises_gemm_inputs_not_the_activations_between_them():
+    """TensorRT-LLM's FP8 (``FP8RowLinear``): FP8 weights and KV cache, FP16 GEMM outputs, so
+    the all-reduce after a row-parallel GEMM moves FP16; derived by hand for a TP2 H100
+    iteration of 64 decode tokens."""
+    model = MODELS["llama2_70b"]
+    dev = XPU(XPU.Config(xpu="h100", devices=2, tp=2, precision="fp8", backend="trtllm"))
+    m8 = dev.served_model(model)
+    assert (m8.bits, m8.stored_weight_bits, m8.kv_cache_bits) == (16, 8, 8)
+    tr = iteration_trace(m8, decode_kv=[1000] * 64)
+    rows = {lay.name: lay for lay in tr.layers}
+    score = rows["blocks.attn_score.decode.L1000"]
+    assert score.input_bits == 8  # the KV cache is read at 8 bits
+    assert rows["blocks.attn_out"].output_bits == 16
+    comm = dict(zip(tr.names, dev.evaluate(tr).columns["comm_s"], strict=True))
+    nccl = NCCL["h100"]
+    # 64 tokens x 8192 hidden x 2 B, over 2 GPUs: alpha + 2 (n-1)/n x bytes / busbw, 80 layers
+    one = nccl.alpha_us * 1e-6 + 1.0 * 64 * 8192 * 2 / (nccl.busbw_gbs * 1e9)
+    assert comm["blocks.attn_out"] == pytest.approx(80 * one, rel=1e-9)
+    fp16 = XPU(XPU.Config(xpu="h100", devices=2, tp=2, backend="trtllm"))
+    comm16 = dict(zip(tr.names, fp16.evaluate(iteration_trace(model, decode_kv=[1000] * 64))
+                      .columns["comm_s"], strict=True))
+    assert comm16["blocks.attn_out"] == pytest.approx(comm["blocks.attn_out"], rel=1e-12)
+
+
 def test_fp8_on_a100_is_refused():
     with pytest.raises(ConfigError, match=r"precision=fp8 needs FP8 tensor cores; xpu=a100"):
         XPU.Config(xpu="a100", precision="fp8")

@@ -233,24 +233,33 @@ class Precision:
     Attributes:
         name: ``fp16``, ``bf16``, ``fp8``, ``int8`` or ``int4`` (weight-only).
         weight_bits: Bits of a stored weight.
-        act_bits: Bits of activations and of the KV cache.
+        act_bits: Bits of the activations between operators (GEMM outputs, norms, residual
+            stream, all-reduces).
         peak: The xPU peak GEMMs run at: ``fp16``, ``fp8`` or ``int8`` (of the GPU spec).
+        kv_bits: Bits of a KV-cache element.
     """
 
     name: str
     weight_bits: int
     act_bits: int
     peak: str
+    kv_bits: int
 
 
-#: Precisions by name. FP8 (E4M3, as MLPerf's TensorRT-LLM submissions) quantises weights,
-#: activations and the KV cache and runs on FP8 tensor cores; INT8 is W8A8 (SmoothQuant) with
-#: an INT8 KV cache on INT8 tensor cores; INT4 is weight-only (W4A16, AWQ/GPTQ): weights are
-#: dequantised to FP16 in the GEMM, activations and KV cache stay FP16.
+#: Precisions by name. FP8 (E4M3, per-tensor scales, as MLPerf's TensorRT-LLM submissions)
+#: stores FP8 weights and an FP8 KV cache and runs the GEMMs on FP8 tensor cores; only the
+#: GEMMs' inputs are quantised: each GEMM writes FP16 and the all-reduce after a row-parallel
+#: GEMM moves FP16 (``FP8Linear`` / ``FP8RowLinear`` of ``tensorrt_llm/quantization/layers.py``,
+#: TensorRT-LLM 0.8-0.10: ``quantize(x, scale, 'fp8')`` before the GEMM, output in the model's
+#: dtype, then ``allreduce``). INT8 is W8A8 (SmoothQuant: ``SmoothQuantRowLinear`` of the same
+#: file likewise all-reduces the GEMM's FP16 output) with an INT8 KV cache on INT8 tensor
+#: cores; INT4 is weight-only (W4A16, AWQ/GPTQ): weights are dequantised to FP16 in the GEMM,
+#: activations and KV cache stay FP16. A GEMM's 8-bit input is counted at the activations'
+#: 16 bits (the quantise step reads them at 16 bits).
 PRECISIONS = MappingProxyType({
-    "fp16": Precision("fp16", 16, 16, "fp16"),
-    "bf16": Precision("bf16", 16, 16, "fp16"),
-    "fp8": Precision("fp8", 8, 8, "fp8"),
-    "int8": Precision("int8", 8, 8, "int8"),
-    "int4": Precision("int4", 4, 16, "fp16"),
+    "fp16": Precision("fp16", 16, 16, "fp16", 16),
+    "bf16": Precision("bf16", 16, 16, "fp16", 16),
+    "fp8": Precision("fp8", 8, 16, "fp8", 8),
+    "int8": Precision("int8", 8, 16, "int8", 8),
+    "int4": Precision("int4", 4, 16, "fp16", 16),
 })

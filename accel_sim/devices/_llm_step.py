@@ -71,12 +71,13 @@ class StepModel:
             vals = []
             for kv_len in (1, 2):
                 mm, n, k = (g, kv_len, d) if op is OpKind.ATTN_SCORE else (g, d, kv_len)
-                lay = Layer("a", op, mm, n, k, groups=model.kv_heads, input_bits=model.bits,
-                            weight_bits=model.bits, output_bits=model.bits)
+                kvb = model.kv_cache_bits
+                lay = Layer("a", op, mm, n, k, groups=model.kv_heads, input_bits=kvb,
+                            weight_bits=kvb, output_bits=kvb)
                 b = layer_traffic(lay)
                 if kernel is not None:  # the backend's decode kernel (as LlmSystem.costs)
                     b = float(kernel.decode_bytes(b, op is OpKind.ATTN_SCORE, mm, n, k,
-                                                  model.kv_heads, 1, model.bits,
+                                                  model.kv_heads, 1, model.kv_cache_bits,
                                                   l2_ratio=device.l2_ratio))
                 vals.append((lay.flops, b))
             (f1, b1), (f2, b2) = vals
@@ -217,8 +218,9 @@ class StepModel:
             for keys in ((p_len + 2) // 2, (p_len + 2) // 2 + 1):
                 row = []
                 for op, n, k in ((OpKind.ATTN_SCORE, keys, d), (OpKind.ATTN_CONTEXT, d, keys)):
-                    lay = Layer("a", op, g * p_len, n, k, groups=m.kv_heads, input_bits=m.bits,
-                                weight_bits=m.stored_weight_bits, output_bits=m.bits)
+                    kvb = m.kv_cache_bits
+                    lay = Layer("a", op, g * p_len, n, k, groups=m.kv_heads, input_bits=kvb,
+                                weight_bits=m.stored_weight_bits, output_bits=kvb)
                     row.append((float(lay.flops), layer_traffic(lay)))
                 rows.append(row)
             hit = [(f0, f1 - f0, b0, b1 - b0) for (f0, b0), (f1, b1) in zip(*rows, strict=True)]

@@ -45,12 +45,15 @@ Trace conventions (row names) are those of :func:`accel_sim.llm.iteration_trace`
 get tensor-parallel splits without communication.
 
 Precision: the trace's bits set every byte count (weights, activations, KV cache, collectives;
-an :class:`accel_sim.llm.LlmModel`'s ``bits`` and ``weight_bits`` build its traces). Unless
+an :class:`accel_sim.llm.LlmModel`'s ``bits``, ``weight_bits`` and ``kv_bits`` build its
+traces; attention rows move their operands at ``kv_bits``). Unless
 ``precision`` is set, arithmetic has a fixed format, FP16: the xPU runs at its FP16 tensor-core
 peak and PIM units are FP16 MAC arrays (Duplex), at 0.23 pJ/FLOP (LLMSimulator's FP16 MAC),
 whatever the trace's bits. ``precision`` (fp16, bf16, fp8, int8, int4 weight-only) serves a
 model at those stored bits and runs the xPU's GEMMs at the matching FP8 or INT8 peak
-(:data:`accel_sim.devices._llm_backend.PRECISIONS`).
+(:data:`accel_sim.devices._llm_backend.PRECISIONS`); FP8 and INT8 quantise the weights, the
+KV cache and the GEMMs' inputs only: activations between operators, GEMM outputs and
+all-reduces stay FP16, as in TensorRT-LLM.
 
 Serving backend (``backend``): how the software stack departs from ideal kernels: decode
 attention kernel, measured NCCL all-reduce, runtime overhead per iteration
@@ -168,9 +171,10 @@ class XpuSystemConfig(Config):
     precision: str | None = param(None, choices=tuple(PRECISIONS), optional=True,
                                   search=False,
                                   doc="Serving precision of a served model: stored bits of "
-                                      "weights, activations and KV cache, and the tensor-core "
-                                      "peak (fp16, bf16, fp8, int8, int4 = weight-only W4A16; "
-                                      "unset: the model's bits at the FP16 peak).")
+                                      "weights and KV cache (activations are 16-bit), and "
+                                      "the tensor-core peak (fp16, bf16, fp8, int8, int4 = "
+                                      "weight-only W4A16; unset: the model's bits at the FP16 "
+                                      "peak).")
     devices: int = param(4, low=1, high=1024, log=True, doc="Devices in the system.")
     tp: int | None = param(None, low=1, high=1024, optional=True, search=False,
                            doc="Tensor-parallel degree of attention and dense layers (unset: "
@@ -381,9 +385,10 @@ class LlmSystem(Device[XpuSystemConfig]):
             return model
         p = PRECISIONS[prec]
         wbits = None if p.weight_bits == p.act_bits else p.weight_bits
-        if model.bits == p.act_bits and model.weight_bits == wbits:
+        kv = None if p.kv_bits == p.act_bits else p.kv_bits
+        if model.bits == p.act_bits and model.weight_bits == wbits and model.kv_bits == kv:
             return model
-        return dataclasses.replace(model, bits=p.act_bits, weight_bits=wbits)
+        return dataclasses.replace(model, bits=p.act_bits, weight_bits=wbits, kv_bits=kv)
 
     @property
     def pim_config(self) -> PimSystemConfig:

@@ -39,11 +39,14 @@ class LlmModel(Config):
                                "a dense FFN.")
     vocab: int = param(32000, low=2, high=1 << 21, doc="Vocabulary (LM head width).")
     bits: int = param(16, choices=(8, 16, 32), unit="bit",
-                      doc="Precision of activations and KV cache (and of the weights unless "
-                          "weight_bits is set).")
+                      doc="Precision of activations (and of the KV cache and the weights unless "
+                          "kv_bits or weight_bits is set).")
     weight_bits: int | None = param(None, choices=(4, 8, 16, 32), optional=True, unit="bit",
                                     doc="Precision of the stored weights (unset: bits); 4 is "
                                         "weight-only INT4 quantisation (W4A16).")
+    kv_bits: int | None = param(None, choices=(8, 16, 32), optional=True, unit="bit",
+                                doc="Precision of the KV cache (unset: bits); attention "
+                                    "operators move their operands at this precision.")
     source: str = param("", doc="Where the architecture figures come from.")
 
     def _check(self) -> None:
@@ -62,6 +65,11 @@ class LlmModel(Config):
     def bytes_per_element(self) -> float:
         """Bytes per activation/KV element."""
         return self.bits / 8.0
+
+    @property
+    def kv_cache_bits(self) -> int:
+        """Bits of one KV-cache element (``kv_bits``, or ``bits`` when unset)."""
+        return self.kv_bits if self.kv_bits is not None else self.bits
 
     @property
     def stored_weight_bits(self) -> int:
@@ -127,7 +135,7 @@ class LlmModel(Config):
     @property
     def kv_bytes_per_token(self) -> float:
         """KV-cache bytes per token: 2 (K and V) x layers x kv_heads x head_dim x bytes."""
-        return 2.0 * self.layers * self.kv_heads * self.head_dim * self.bytes_per_element
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * self.kv_cache_bits / 8.0
 
     def max_batch(self, memory_bytes: float, tokens_per_request: int) -> int:
         """Requests whose KV cache (``tokens_per_request`` each) fits beside the weights in

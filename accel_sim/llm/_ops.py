@@ -84,13 +84,15 @@ def iteration_trace(model: LlmModel | str, *, decode_kv: Sequence[int] = (),
                           "has no operators)")
     tokens = len(dec) + sum(pre)
     logits = len(dec) + len(pre)
-    bits, wbits = m.bits, m.stored_weight_bits
+    bits, wbits, kv_bits = m.bits, m.stored_weight_bits, m.kv_cache_bits
     h, d, g = m.hidden, m.head_dim, m.group
     rows: list[Layer] = []
 
     def add(lname: str, op: OpKind, mm: int, n: int, k: int, **kw) -> None:
-        rows.append(Layer(name=lname, op=op, m=mm, n=n, k=k, input_bits=bits,
-                          weight_bits=wbits, output_bits=bits, **kw))
+        # attention rows move the KV cache (and Q and their output) at the cache's precision
+        b = kv_bits if op in (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT) else bits
+        rows.append(Layer(name=lname, op=op, m=mm, n=n, k=k, input_bits=b,
+                          weight_bits=wbits, output_bits=b, **kw))
 
     blocks = m.layers
     add("blocks.attn_norm", OpKind.NORM, tokens, h, 1, repeat=blocks)
