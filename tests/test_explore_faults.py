@@ -61,7 +61,7 @@ def _one_error_line(res: subprocess.CompletedProcess, needle: str) -> str:
     (["--space", "rows=8:64", "cols=8:64"], "space: study has"),
     (["-s", "bandwidth=32"], "fixed: study has {}, asked {bandwidth=32}"),
     (["--seed", "4"], "seed: study has 3, asked 4"),
-    (["--sampler", "random"], "sampler: study has tpe, asked random"),
+    (["--sampler", "random"], "sampler: study has parego, asked random"),
     (["--constraint", "area_mm2<=30"], "constraints: study has area_mm2<=20, asked "),
     (["-w", "resnet50"], "workloads: study has resnet18, asked resnet50"),
 ])

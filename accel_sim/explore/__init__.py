@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from ._gp import ParEgoSampler
     from ._outputs import (
         ExplorationData,
         collect,
@@ -35,6 +36,7 @@ __all__ = [
     "ExploreSpec",
     "Explorer",
     "Objective",
+    "ParEgoSampler",
     "SearchSpace",
     "TimedSampler",
     "collect",
@@ -53,6 +55,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(__name__, {
     "ExplorationData": "_outputs", "collect": "_outputs", "draw_hypervolume": "_outputs",
     "draw_pareto": "_outputs", "pareto_table": "_outputs", "write_outputs": "_outputs",
+    "ParEgoSampler": "_gp",
     "hypervolume": "_pareto", "hypervolume_history": "_pareto", "pareto_mask": "_pareto",
     "Explorer": "_run", "ExploreResult": "_run", "open_storage": "_run",
     "TimedSampler": "_run", "make_sampler": "_run",

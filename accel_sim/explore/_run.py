@@ -109,6 +109,10 @@ def make_sampler(spec: ExploreSpec, space: SearchSpace | FamilySpace, worker: in
                  ) -> BaseSampler:
     """The sampler named in the spec (each worker gets its own seed)."""
     seed = None if spec.seed is None else spec.seed + worker
+    if spec.sampler == "parego":
+        from ._gp import ParEgoSampler
+
+        return ParEgoSampler(seed=seed)
     if spec.sampler == "tpe":
         with warnings.catch_warnings():  # group=True is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -28,7 +28,7 @@ OBJECTIVE_ALIASES: dict[str, tuple[str, Direction]] = {
     "throughput": ("throughput_tops", "maximize"),
     "power": ("power_w", "minimize"),
 }
-SAMPLERS = ("tpe", "gp", "nsga2", "random", "grid")
+SAMPLERS = ("parego", "tpe", "gp", "nsga2", "random", "grid")
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class ExploreSpec(Config):
         space: ``--space`` overrides (name -> ``lo:hi``, ``v1,v2`` or ``""``).
         fixed: ``-s`` fixed parameters (name -> value text).
         trials: Completed trials wanted in the study.
-        sampler: tpe, gp, nsga2, random or grid.
+        sampler: parego, tpe, gp, nsga2, random or grid.
         seed: Sampler seed (``None``: nondeterministic).
         storage: Optuna storage URL or journal file path (``None``: embedded in ``output``).
         study: Study name.
@@ -185,9 +185,10 @@ class ExploreSpec(Config):
         metavar="KEY=VALUE", search=False, doc="Fixed parameter (repeatable).")
     trials: int = param(100, low=1, high=10_000_000, search=False, metavar="N",
                         doc="Complete trials wanted in the study.")
-    sampler: str = param("tpe", choices=SAMPLERS, search=False,
-                         doc="tpe: multivariate Bayesian (TPE); gp: Gaussian process; "
-                             "nsga2; random; grid.")
+    sampler: str = param("parego", choices=SAMPLERS, search=False,
+                         doc="parego: Gaussian-process Bayesian optimisation for small "
+                             "budgets (numpy); tpe: multivariate TPE; gp: Optuna's GP "
+                             "sampler (PyTorch); nsga2; random; grid.")
     seed: int | None = param(0, low=0, high=2**32 - 1, optional=True, search=False,
                              metavar="N",
                              doc="Sampler seed (none: nondeterministic).")

@@ -1,0 +1,413 @@
+"""A small Gaussian-process sampler for multi-objective studies with few trials (numpy only).
+
+Method (ParEGO, Knowles 2006, with constraints as in Gardner et al. 2014):
+
+* parameters are encoded in ``[0, 1]`` (log-scaled ones on their log scale, integers as
+  reals rounded when decoded, categoricals one-hot);
+* each objective is put on its log scale when every value seen is positive (the physical
+  quantities the explorer minimises span decades), turned to minimisation and scaled to
+  ``[0, 1]`` over the trials seen;
+* each trial draws weights ``w`` uniformly on the simplex and scalarises the objectives by
+  the augmented Chebyshev function ``max_i w_i f_i + 0.05 sum_i w_i f_i``; one GP (Matern
+  5/2 kernel with a length scale per input, hyper-parameters by maximising the marginal
+  likelihood) models it, and one GP per constraint models its violation
+  (``sign(v) log(1 + |v|)``);
+* trials the objective refused (pruned with an ``invalid`` user attribute, as the explorer
+  marks designs a device rejects) and the completed ones train one more GP on -1 (valid) and
+  +1 (refused), used as a constraint, so the sampler learns where designs are refused;
+* the next point maximises expected improvement over the best feasible scalarised value times
+  the probability that every constraint holds, over random candidates and perturbations of
+  the best trials, each snapped to the parameters' grid before it is scored.
+
+The first ``n_startup_trials`` trials and parameters outside the joint search space (those of
+one device in a family study) are sampled at random. With one objective the scalarisation is
+that objective (plain expected improvement). Beyond ``max_points`` completed trials each GP
+keeps a subset, so a trial costs about the same however long the study.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["ParEgoSampler"]
+
+_SQRT5 = math.sqrt(5.0)
+#: Shortest length scale of the acceptance GP (inputs on [0, 1]): a +-1 step fitted by
+#: maximum likelihood otherwise takes length scales so short that the GP reverts to its mean
+#: between the trials, and tells nothing of where the refused region lies.
+VALID_MIN_LENGTH = 0.15
+
+
+# ---------------------------------------------------------------------- encoding
+class _Encoder:
+    """Parameters <-> points of ``[0, 1]^d`` (one-hot for categoricals)."""
+
+    def __init__(self, space: dict[str, BaseDistribution]) -> None:
+        self.names = sorted(space)
+        self.space = space
+        self.slices: list[slice] = []
+        d = 0
+        for n in self.names:
+            dist = space[n]
+            w = len(dist.choices) if isinstance(dist, CategoricalDistribution) else 1
+            self.slices.append(slice(d, d + w))
+            d += w
+        self.dim = d
+
+    def encode(self, params: dict[str, Any]) -> np.ndarray:
+        x = np.zeros(self.dim)
+        for n, sl in zip(self.names, self.slices, strict=True):
+            dist, v = self.space[n], params[n]
+            if isinstance(dist, CategoricalDistribution):
+                x[sl.start + dist.to_internal_repr(v)] = 1.0
+            else:
+                assert isinstance(dist, (FloatDistribution, IntDistribution))
+                lo, hi, val = float(dist.low), float(dist.high), float(v)
+                if dist.log:
+                    lo, hi, val = math.log(lo), math.log(hi), math.log(val)
+                x[sl.start] = (val - lo) / (hi - lo) if hi > lo else 0.5
+        return x
+
+    def snap(self, xs: np.ndarray) -> np.ndarray:
+        """Rows of ``xs`` moved to the nearest point of the parameters' grid (what
+        ``encode(decode(x))`` gives, for many rows at once)."""
+        out = np.empty_like(xs)
+        for n, sl in zip(self.names, self.slices, strict=True):
+            dist = self.space[n]
+            if isinstance(dist, CategoricalDistribution):
+                hot = np.argmax(xs[:, sl], axis=1)
+                out[:, sl] = 0.0
+                out[np.arange(len(xs)), sl.start + hot] = 1.0
+                continue
+            assert isinstance(dist, (FloatDistribution, IntDistribution))
+            u = np.clip(xs[:, sl.start], 0.0, 1.0)
+            step = dist.step if dist.step is not None else (
+                1 if isinstance(dist, IntDistribution) else None)
+            if step is None:
+                out[:, sl.start] = u
+                continue
+            lo, hi = float(dist.low), float(dist.high)
+            if dist.log:
+                val = np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+            else:
+                val = lo + u * (hi - lo)
+            val = np.clip(lo + step * np.round((val - lo) / step), lo, hi)
+            if hi <= lo:
+                out[:, sl.start] = 0.5
+            elif dist.log:
+                out[:, sl.start] = (np.log(val) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            else:
+                out[:, sl.start] = (val - lo) / (hi - lo)
+        return out
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for n, sl in zip(self.names, self.slices, strict=True):
+            dist = self.space[n]
+            if isinstance(dist, CategoricalDistribution):
+                out[n] = dist.to_external_repr(int(np.argmax(x[sl])))
+                continue
+            assert isinstance(dist, (FloatDistribution, IntDistribution))
+            lo, hi = float(dist.low), float(dist.high)
+            u = float(np.clip(x[sl.start], 0.0, 1.0))
+            val = (math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if dist.log
+                   else lo + u * (hi - lo))
+            step = dist.step
+            if isinstance(dist, IntDistribution):
+                s = step if step is not None else 1
+                out[n] = int(min(hi, max(lo, lo + s * round((val - lo) / s))))
+            elif step is not None:
+                out[n] = float(min(hi, max(lo, lo + step * round((val - lo) / step))))
+            else:
+                out[n] = float(min(hi, max(lo, val)))
+        return out
+
+
+# ---------------------------------------------------------------------- the GP
+class _GP:
+    """Zero-mean GP with an ARD Matern 5/2 kernel on standardised targets.
+
+    Hyper-parameters (log length scales, log signal and noise variances) maximise the log
+    marginal likelihood plus a log-normal prior on the length scales (median 0.5, sigma 1),
+    by Adam on the analytic gradient, warm-started from ``theta``.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, theta: np.ndarray | None = None,
+                 steps: int | None = None, min_length: float = 0.02) -> None:
+        self.x = x
+        self.min_length = min_length
+        self.mean, self.std = float(y.mean()), float(y.std()) or 1.0
+        self.y = (y - self.mean) / self.std
+        d = x.shape[1]
+        self.diff2 = (x[:, None, :] - x[None, :, :]) ** 2  # (n, n, d)
+        fresh = theta is None or len(theta) != d + 2
+        th = np.concatenate([np.full(d, math.log(0.5)), [0.0, math.log(1e-3)]]) if fresh \
+            else np.asarray(theta).copy()
+        self.theta = self._fit(th, steps if steps is not None else (60 if fresh else 15))
+        self._factor()
+
+    def _kernel(self, diff2: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = diff2.shape[-1]
+        inv_l2 = np.exp(-2.0 * theta[:d])
+        r = np.sqrt(np.maximum(diff2 @ inv_l2, 0.0))
+        e = np.exp(-_SQRT5 * r)
+        sf2 = math.exp(theta[d])
+        k = sf2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * e
+        g = sf2 * 5.0 / 3.0 * (1.0 + _SQRT5 * r) * e  # dk/dlog l_j = g * diff2_j / l_j^2
+        return k, g
+
+    def _objective(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        n, d = len(self.y), self.x.shape[1]
+        k, g = self._kernel(self.diff2, theta)
+        sn2 = math.exp(theta[d + 1])
+        kk = k + (sn2 + 1e-8) * np.eye(n)
+        try:
+            chol = np.linalg.cholesky(kk)
+            inv = np.linalg.inv(kk)
+        except np.linalg.LinAlgError:
+            return -np.inf, np.zeros_like(theta)
+        alpha = inv @ self.y
+        lml = -0.5 * self.y @ alpha - np.log(np.diag(chol)).sum()
+        w = np.outer(alpha, alpha) - inv
+        grad = np.empty_like(theta)
+        inv_l2 = np.exp(-2.0 * theta[:d])
+        grad[:d] = 0.5 * ((w * g).reshape(-1) @ self.diff2.reshape(n * n, d)) * inv_l2
+        grad[d] = 0.5 * np.sum(w * k)
+        grad[d + 1] = 0.5 * np.trace(w) * sn2
+        # log-normal prior on the length scales: log l ~ N(log 0.5, 1)
+        z = theta[:d] - math.log(0.5)
+        lml -= 0.5 * float(z @ z)
+        grad[:d] -= z
+        return float(lml), grad
+
+    def _fit(self, theta: np.ndarray, steps: int) -> np.ndarray:
+        d = self.x.shape[1]
+        lo = np.concatenate([np.full(d, math.log(self.min_length)),
+                             [math.log(0.05), math.log(1e-6)]])
+        hi = np.concatenate([np.full(d, math.log(20.0)), [math.log(20.0), math.log(0.1)]])
+        th = np.clip(theta, lo, hi)
+        best, best_val = th.copy(), -np.inf
+        m, v = np.zeros_like(th), np.zeros_like(th)
+        for t in range(1, steps + 1):
+            val, grad = self._objective(th)
+            if val > best_val:
+                best, best_val = th.copy(), val
+            if not np.isfinite(val):
+                break
+            m = 0.9 * m + 0.1 * grad
+            v = 0.999 * v + 0.001 * grad * grad
+            step = 0.1 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+            th = np.clip(th + step, lo, hi)
+        return best
+
+    def _factor(self) -> None:
+        d = self.x.shape[1]
+        k, _ = self._kernel(self.diff2, self.theta)
+        kk = k + (math.exp(self.theta[d + 1]) + 1e-8) * np.eye(len(self.y))
+        self.inv = np.linalg.inv(kk)
+        self.alpha = self.inv @ self.y
+
+    def predict(self, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at ``xc`` (rows), in target units."""
+        d = self.x.shape[1]
+        inv_l = np.exp(-self.theta[:d])
+        a, b = xc * inv_l, self.x * inv_l  # squared distances by the dot-product expansion
+        r2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        r = np.sqrt(np.maximum(r2, 0.0))
+        sf2 = math.exp(self.theta[d])
+        kc = sf2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-_SQRT5 * r)
+        mu = kc @ self.alpha
+        var = np.maximum(sf2 - ((kc @ self.inv) * kc).sum(1), 1e-12)
+        return self.mean + self.std * mu, self.std * np.sqrt(var)
+
+
+_ERF = np.vectorize(math.erf, otypes=[float])
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _log_cdf(x: np.ndarray) -> np.ndarray:
+    """``log Phi(x)`` of the standard normal, without underflow far in the left tail."""
+    x = np.asarray(x, dtype=float)
+    tail = x < -5.0
+    xt = np.where(tail, x, -5.0)
+    out = np.log(np.maximum(0.5 * (1.0 + _ERF(np.where(tail, 0.0, x) / math.sqrt(2.0))),
+                            1e-300))
+    asym = -0.5 * xt * xt - _LOG_SQRT_2PI - np.log(-xt) + np.log1p(-1.0 / (xt * xt))
+    return np.where(tail, asym, out)
+
+
+def _log_ei(z: np.ndarray) -> np.ndarray:
+    """``log(z Phi(z) + phi(z))``: log expected improvement in units of the standard
+    deviation, without underflow where the improvement is very unlikely."""
+    z = np.asarray(z, dtype=float)
+    tail = z < -5.0
+    zn = np.where(tail, 0.0, z)
+    h = zn * 0.5 * (1.0 + _ERF(zn / math.sqrt(2.0))) + np.exp(-0.5 * zn * zn - _LOG_SQRT_2PI)
+    zt = np.where(tail, z, -5.0)
+    asym = -0.5 * zt * zt - _LOG_SQRT_2PI - 2.0 * np.log(-zt) + np.log1p(-3.0 / (zt * zt))
+    return np.where(tail, asym, np.log(np.maximum(h, 1e-300)))
+
+
+# ---------------------------------------------------------------------- the sampler
+class ParEgoSampler(BaseSampler):
+    """Multi-objective Bayesian optimisation for small budgets (see the module docstring).
+
+    Args:
+        seed: Seed of the candidates, weights and the random start.
+        n_startup_trials: Random trials before the GP is used.
+        n_candidates: Random candidates scored per trial (plus as many perturbations of the
+            best trials).
+        max_points: Most completed trials a GP is trained on (its cost grows as the cube):
+            beyond it, the half best by the trial's scalarisation and the most recent of the
+            others.
+    """
+
+    def __init__(self, seed: int | None = None, n_startup_trials: int = 10,
+                 n_candidates: int = 1000, max_points: int = 200) -> None:
+        if n_startup_trials < 2 or n_candidates < 1 or max_points < 4:
+            raise ValueError("n_startup_trials >= 2, n_candidates >= 1 and max_points >= 4")
+        self._rng = np.random.default_rng(seed)
+        self._random = RandomSampler(seed=seed)
+        self._space = IntersectionSearchSpace()
+        self.n_startup_trials = n_startup_trials
+        self.n_candidates = n_candidates
+        self.max_points = max_points
+        self._theta: dict[str, np.ndarray] = {}
+        self._enc_sig = ""
+        self._enc_cache: dict[int, np.ndarray] = {}
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        space = self._space.calculate(study)
+        return {n: d for n, d in space.items() if not d.single()}
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        trials = study.get_trials(deepcopy=False)
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
+                and all(n in t.params for n in search_space)]
+        if len(done) < self.n_startup_trials:
+            return {}
+        enc = _Encoder(search_space)
+        f = self._objectives(study.directions, done)
+        w = self._rng.dirichlet(np.ones(f.shape[1]))
+        s = np.max(f * w, axis=1) + 0.05 * (f @ w)
+        if len(done) > self.max_points:
+            half = self.max_points // 2
+            top = np.argsort(s, kind="stable")[:half]
+            rest = np.setdiff1d(np.arange(len(done)), top)[-(self.max_points - half):]
+            keep = np.sort(np.concatenate([top, rest]))
+            done, s = [done[i] for i in keep], s[keep]
+        code = self._encodings(enc)
+        x = np.array([code(t) for t in done])
+        refused = [t for t in trials if t.state == TrialState.PRUNED
+                   and "invalid" in t.user_attrs
+                   and all(n in t.params for n in search_space)][-self.max_points:]
+        feasible = np.array([all(v <= 0 for v in (t.constraints or {}).values())
+                             for t in done])
+        cons = self._constraint_gps(done, x)
+        if refused:  # where the objective refuses designs
+            xr = np.vstack([x, [code(t) for t in refused]])
+            # the worst value seen, so that no improvement is expected there ...
+            gp = self._gp("scalar", xr, np.r_[s, np.full(len(refused), s.max())])
+            # ... and a +-1 acceptance "constraint"
+            cons.append(self._gp("valid", xr, np.r_[-np.ones(len(x)), np.ones(len(refused))],
+                                 min_length=VALID_MIN_LENGTH))
+        else:
+            gp = self._gp("scalar", x, s)
+        best = float(s[feasible].min()) if feasible.any() else None
+        cand = self._candidates(enc, x, s, feasible)
+        mu, sd = gp.predict(cand)
+        # log of expected improvement x probability of every constraint (and acceptance)
+        acq = np.zeros(len(cand)) if best is None else np.log(sd) + _log_ei((best - mu) / sd)
+        for cgp in cons:
+            cm, cs = cgp.predict(cand)
+            acq = acq + _log_cdf(-cm / cs)
+        seen = {tuple(np.round(code(t), 9)) for t in trials
+                if all(n in t.params for n in search_space)}
+        for i in np.argsort(-acq):
+            if tuple(np.round(cand[i], 9)) not in seen:
+                return enc.decode(cand[i])
+        return {}
+
+    # ------------------------------------------------------------------ parts
+    def _encodings(self, enc: _Encoder) -> Any:
+        """``trial -> enc.encode(trial.params)``, remembered per trial while the search space
+        stays the same."""
+        sig = repr(sorted(enc.space.items()))
+        if sig != self._enc_sig:
+            self._enc_sig, self._enc_cache = sig, {}
+        cache = self._enc_cache
+
+        def code(t: FrozenTrial) -> np.ndarray:
+            x = cache.get(t._trial_id)
+            if x is None:
+                x = cache[t._trial_id] = enc.encode(t.params)
+            return x
+
+        return code
+
+    @staticmethod
+    def _objectives(directions: Sequence[StudyDirection], done: list[FrozenTrial]
+                    ) -> np.ndarray:
+        """Objectives of ``done`` as minimisation on ``[0, 1]`` (log scale when positive)."""
+        v = np.array([t.values for t in done], dtype=float)
+        for j, dr in enumerate(directions):
+            col = v[:, j]
+            if np.all(col > 0):
+                col = np.log(col)
+            if dr == StudyDirection.MAXIMIZE:
+                col = -col
+            lo, hi = col.min(), col.max()
+            v[:, j] = (col - lo) / (hi - lo) if hi > lo else 0.0
+        return v
+
+    def _gp(self, key: str, x: np.ndarray, y: np.ndarray, min_length: float = 0.02) -> _GP:
+        gp = _GP(x, y, self._theta.get(key), min_length=min_length)
+        self._theta[key] = gp.theta
+        return gp
+
+    def _constraint_gps(self, done: list[FrozenTrial], x: np.ndarray) -> list[_GP]:
+        names = sorted({k for t in done for k in (t.constraints or {})})
+        out = []
+        for n in names:
+            c = np.array([(t.constraints or {}).get(n, 0.0) for t in done], dtype=float)
+            if np.all(c <= 0):
+                continue  # never violated: nothing to model
+            out.append(self._gp(f"constraint:{n}", x, np.sign(c) * np.log1p(np.abs(c))))
+        return out
+
+    def _candidates(self, enc: _Encoder, x: np.ndarray, s: np.ndarray, feasible: np.ndarray
+                    ) -> np.ndarray:
+        """Random points and perturbations of the 10 best feasible trials, snapped to the
+        parameters' grid (decoded and encoded again)."""
+        n = self.n_candidates
+        raw = [self._rng.random((n, enc.dim))]
+        order = np.argsort(np.where(feasible, s, np.inf))[:10]
+        base = x[order][self._rng.integers(0, len(order), n)]
+        raw.append(base + self._rng.normal(0.0, 0.08, base.shape))
+        return enc.snap(np.clip(np.vstack(raw), 0.0, 1.0))

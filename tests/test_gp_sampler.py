@@ -1,0 +1,143 @@
+"""The explorer's default sampler, ParEGO on a numpy GP (``accel_sim.explore._gp``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from accel_sim.explore import ExploreSpec, Objective, ParEgoSampler, hypervolume, make_sampler
+from accel_sim.explore._gp import _GP, _Encoder
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = {"rows": IntDistribution(4, 512, log=True), "step": IntDistribution(0, 30, step=3),
+         "lr": FloatDistribution(1e-4, 1.0, log=True), "frac": FloatDistribution(0.0, 2.0),
+         "dataflow": CategoricalDistribution(("os", "ws", "is"))}
+
+
+def test_encoding_round_trips_on_the_parameters_grid():
+    enc = _Encoder(SPACE)
+    assert enc.dim == 4 + 3  # the categorical is one-hot
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = {"rows": int(np.exp(rng.uniform(np.log(4), np.log(512)))) // 1,
+             "step": int(rng.integers(0, 11)) * 3, "lr": float(10 ** rng.uniform(-4, 0)),
+             "frac": float(rng.uniform(0, 2)), "dataflow": str(rng.choice(["os", "ws", "is"]))}
+        p["rows"] = max(4, min(512, p["rows"]))
+        x = enc.encode(p)
+        assert np.all((x >= 0) & (x <= 1))
+        q = enc.decode(x)
+        assert q["rows"] == p["rows"] and q["step"] == p["step"] and q["dataflow"] == p["dataflow"]
+        assert q["lr"] == pytest.approx(p["lr"], rel=1e-9)
+        assert q["frac"] == pytest.approx(p["frac"], rel=1e-9)
+    # any point of the cube decodes to a valid value on the grid
+    for x in rng.random((200, enc.dim)):
+        q = enc.decode(x)
+        assert 4 <= q["rows"] <= 512 and q["step"] % 3 == 0 and 0 <= q["step"] <= 30
+        assert all(d._contains(d.to_internal_repr(q[n])) for n, d in SPACE.items())
+
+
+def test_gp_likelihood_gradient_is_the_derivative():
+    rng = np.random.default_rng(1)
+    x = rng.random((25, 3))
+    gp = _GP(x, np.sin(4 * x[:, 0]) + x[:, 1] ** 2, steps=0)
+    theta = np.array([math.log(0.3), math.log(0.7), math.log(2.0), 0.2, math.log(1e-3)])
+    _, grad = gp._objective(theta)
+    for j in range(len(theta)):
+        h = np.zeros_like(theta)
+        h[j] = 1e-5
+        fd = (gp._objective(theta + h)[0] - gp._objective(theta - h)[0]) / 2e-5
+        assert grad[j] == pytest.approx(fd, rel=1e-4, abs=1e-6), j
+
+
+def test_gp_fit_interpolates_and_is_unsure_far_away():
+    rng = np.random.default_rng(2)
+    x = rng.random((30, 2)) * 0.5  # data in one corner
+    y = np.cos(5 * x[:, 0]) + x[:, 1]
+    gp = _GP(x, y)
+    mu, sd = gp.predict(x)
+    assert np.max(np.abs(mu - y)) < 0.02 * np.ptp(y)
+    _, sd_far = gp.predict(np.array([[1.0, 1.0]]))
+    assert sd_far[0] > 10 * np.median(sd)
+    # the fit raises the likelihood of the start
+    start = np.array([math.log(0.5)] * 2 + [0.0, math.log(1e-3)])
+    assert gp._objective(gp.theta)[0] > gp._objective(start)[0]
+
+
+def _zdt1(trial: optuna.Trial) -> tuple[float, float]:
+    x = [trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(4)]
+    g = 1.0 + 9.0 * sum(x[1:]) / 3.0
+    return x[0] + 1e-3, g * (1.0 - math.sqrt(x[0] / g)) + 1e-3
+
+
+def _hv(study: optuna.Study) -> float:
+    pts = np.array([t.values for t in study.trials if t.values is not None])
+    return hypervolume(pts, np.array([1.2, 11.0]))
+
+
+def test_same_seed_same_trials_and_better_than_random():
+    runs = {}
+    for name, make in (("parego", lambda s: ParEgoSampler(seed=s)),
+                       ("random", lambda s: optuna.samplers.RandomSampler(seed=s))):
+        hv = []
+        for seed in range(3):
+            st = optuna.create_study(directions=["minimize"] * 2, sampler=make(seed))
+            st.optimize(_zdt1, n_trials=30)
+            hv.append(_hv(st))
+            runs[name, seed] = [t.params for t in st.trials]
+        runs[name] = float(np.median(hv))
+    again = optuna.create_study(directions=["minimize"] * 2, sampler=ParEgoSampler(seed=1))
+    again.optimize(_zdt1, n_trials=30)
+    assert [t.params for t in again.trials] == runs["parego", 1]
+    assert runs["parego"] > runs["random"] * 1.02, runs
+
+
+def test_learns_constraints_and_refused_designs():
+    """Half the square is refused (as the explorer marks designs a device rejects), a
+    constraint removes half of the rest: after the random start, most trials land in the
+    quarter that is both accepted and feasible (random search: a quarter of them)."""
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        a, b = trial.suggest_float("a", 0.0, 1.0), trial.suggest_float("b", 0.0, 1.0)
+        if a > 0.5:
+            trial.set_user_attr("invalid", "a > 0.5 is refused")
+            raise optuna.TrialPruned()
+        trial.set_constraint("b", b - 0.5)
+        return a + 0.1, (1.0 - a) + b
+
+    st = optuna.create_study(directions=["minimize"] * 2, sampler=ParEgoSampler(seed=0))
+    st.optimize(objective, n_trials=60)
+    later = st.trials[30:]
+    good = [t for t in later if t.params["a"] <= 0.5 and t.params["b"] <= 0.5]
+    assert len(good) >= 0.6 * len(later), len(good)
+
+
+def test_one_objective_is_expected_improvement():
+    st = optuna.create_study(sampler=ParEgoSampler(seed=3))
+    st.optimize(lambda t: (t.suggest_float("x", -2.0, 2.0) - 0.3) ** 2 + 1.0, n_trials=25)
+    assert st.best_value < 1.0 + 1e-3
+
+
+def test_it_is_the_explorers_default():
+    spec = ExploreSpec(workloads=("resnet18",), device="systolic",
+                       objectives=(Objective.parse("latency"), Objective.parse("energy")))
+    assert spec.sampler == "parego"
+    from accel_sim.explore import Explorer
+
+    assert isinstance(make_sampler(spec, Explorer(spec).space), ParEgoSampler)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="n_startup_trials >= 2"):
+        ParEgoSampler(n_startup_trials=1)
+
+
+def test_snapping_many_rows_is_encode_of_decode():
+    enc = _Encoder(SPACE)
+    xs = np.random.default_rng(5).random((500, enc.dim))
+    want = np.array([enc.encode(enc.decode(x)) for x in xs])
+    assert np.allclose(enc.snap(xs), want, rtol=0, atol=1e-12)
