@@ -14,12 +14,15 @@ a user runs it.
    accuracy cache to save time; their wall time is not a figure of this benchmark.
 4. ``--multi-fidelity`` (defaults: reduction 3, 3 rungs: 1/27, 1/9, 1/3 of the epochs, then
    all), each seed with an empty cache (a first study's cost): with 1 and 2 worker processes,
-   and with 4 Hyperband brackets (the last starting at full fidelity).
+   and with 4 Hyperband brackets (the last starting at full fidelity); and the full-fidelity
+   explorer with an empty cache per seed, with the default sampler and with ``--sampler tpe``
+   (the default before ``parego``).
 5. Front quality: hypervolume of each run's feasible full-fidelity trials in (log10 latency,
    log10 energy, -accuracy), the reference point the worst of all fronts plus 5 % of the range;
    ratio to the full-fidelity explorer's run of the same seed. Medians over the seeds.
 
-Usage: ``python benchmarks/bench_explore_accuracy.py [--seeds 5] [--variants mf,mf_w2,mf_hb4]``
+Usage: ``python benchmarks/bench_explore_accuracy.py [--seeds 5] [--variants
+mf,mf_w2,mf_hb4,full,full_tpe]``
 """
 
 from __future__ import annotations
@@ -35,8 +38,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The multi-fidelity variants compared (extra flags).
-VARIANTS = {"mf": [], "mf_w2": ["--workers", "2"], "mf_hb4": ["--brackets", "4"]}
+#: The variants compared (extra flags): multi-fidelity ones, and full-fidelity ones timed with
+#: an empty cache (``full``: the default sampler; ``full_tpe``: the sampler that was the
+#: default before ``parego``).
+VARIANTS = {"mf": ["--multi-fidelity"], "mf_w2": ["--multi-fidelity", "--workers", "2"],
+            "mf_hb4": ["--multi-fidelity", "--brackets", "4"], "full": [],
+            "full_tpe": ["--sampler", "tpe"]}
 EXPLORE = ["-m", "accel_sim", "explore", "-w", "digits_mlp", "-d", "sat", "--training",
            "--objectives", "latency,energy,accuracy", "--trials", "50", "-q"]
 
@@ -64,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--variants", default=",".join(VARIANTS),
-                    help="multi-fidelity variants to run, of " + ", ".join(VARIANTS))
+                    help="variants to run, of " + ", ".join(VARIANTS))
     args = ap.parse_args()
     unknown = set(args.variants.split(",")) - set(VARIANTS)
     if unknown:
@@ -92,7 +99,7 @@ def main() -> None:
             for name, extra in variants.items():
                 out = tmp / f"{name}_{seed}"
                 times[name, seed] = _timed([
-                    *EXPLORE, "--seed", str(seed), "--multi-fidelity", *extra,
+                    *EXPLORE, "--seed", str(seed), *extra,
                     "--accuracy-cache", str(tmp / f"{name}_{seed}.jsonl"), "-o", str(out)])
                 fronts[name, seed] = _front(out)
             print(f"seed {seed}: " + ", ".join(f"{n} {times[n, seed]:.1f} s" for n in variants),
@@ -106,7 +113,8 @@ def main() -> None:
         print(f"| full fidelity, no cache (seed 0) | {t_before:.1f} | {t_before / t_run:.1f}x "
               "| 1 | — |")
         for name, extra in variants.items():
-            label = " ".join(["--multi-fidelity", *extra])
+            label = " ".join(extra) if "--multi-fidelity" in extra else \
+                " ".join(["full fidelity, empty cache", *extra])
             t = float(np.median([times[name, s] for s in range(args.seeds)]))
             ratio = [hypervolume(fronts[name, s], ref) / hypervolume(fronts["full", s], ref)
                      for s in range(args.seeds)]
