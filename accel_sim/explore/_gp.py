@@ -13,10 +13,12 @@ Method (ParEGO, Knowles 2006, with constraints as in Gardner et al. 2014):
   likelihood) models it, and one GP per constraint models its violation
   (``sign(v) log(1 + |v|)``);
 * trials the objective refused (pruned with an ``invalid`` user attribute, as the explorer
-  marks designs a device rejects) and the completed ones train one more GP on -1 (valid) and
-  +1 (refused), used as a constraint, so the sampler learns where designs are refused;
-* the next point maximises expected improvement over the best feasible scalarised value times
-  the probability that every constraint holds, over random candidates and perturbations of
+  marks designs a device rejects) enter the scalarisation's GP at the worst value seen, and,
+  with the completed ones, train one more GP on -1 (accepted) and +1 (refused), used as a
+  constraint, so the sampler learns where designs are refused;
+* the next point maximises the log of expected improvement over the best feasible
+  scalarised value plus the log probability that every constraint holds (computed without
+  underflow, so improbable regions still rank), over random candidates and perturbations of
   the best trials, each snapped to the parameters' grid before it is scored.
 
 The first ``n_startup_trials`` trials and parameters outside the joint search space (those of
@@ -309,6 +311,7 @@ class ParEgoSampler(BaseSampler):
             return {}
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
+                and all(math.isfinite(v) for v in t.values)
                 and all(n in t.params for n in search_space)]
         if len(done) < self.n_startup_trials:
             return {}
