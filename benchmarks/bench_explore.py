@@ -22,10 +22,9 @@ sizes (8..8192 kB, log) and DRAM bandwidth (1..256 words/cycle, log).
 
 ``--problem analog`` runs step 2 on a second problem instead: the ``analog`` crossbar on
 ResNet-18 (built-in), objectives latency, energy and area, no constraint, over the device's
-whole declared space (19 parameters, 9 of them categorical or boolean; about half the random
-designs are invalid, e.g. weight bits that the slices and cell bits do not hold, and are
-refused). Its reference front is a 2,000-trial random study united with every front the
-samplers find.
+whole declared space (19 parameters; the device refuses about 9 in 10 uniformly random
+designs, e.g. weight bits that the slices and cell bits do not hold). Its reference front
+is a 2,000-trial random study united with every front the samplers find.
 
 Usage: ``python benchmarks/bench_explore.py [--seeds 10] [--budget 400] [--overhead-only]
 [--problem systolic|analog] [--samplers tpe,parego,...]``

@@ -63,7 +63,7 @@ class LlmModel(Config):
     # ------------------------------------------------------------------ structure
     @property
     def bytes_per_element(self) -> float:
-        """Bytes per activation/KV element."""
+        """Bytes per activation element (the KV cache: ``kv_cache_bits``)."""
         return self.bits / 8.0
 
     @property
