@@ -200,7 +200,7 @@ class _GP:
         d = self.x.shape[1]
         lo = np.concatenate([np.full(d, math.log(self.min_length)),
                              [math.log(0.05), math.log(1e-6)]])
-        hi = np.concatenate([np.full(d, math.log(20.0)), [math.log(20.0), math.log(0.1)]])
+        hi = np.concatenate([np.full(d, math.log(20.0)), [math.log(20.0), math.log(1.0)]])
         th = np.clip(theta, lo, hi)
         best, best_val = th.copy(), -np.inf
         m, v = np.zeros_like(th), np.zeros_like(th)
@@ -220,8 +220,8 @@ class _GP:
         d = self.x.shape[1]
         k, _ = self._kernel(self.diff2, self.theta)
         kk = k + (math.exp(self.theta[d + 1]) + 1e-8) * np.eye(len(self.y))
-        self.inv = np.linalg.inv(kk)
-        self.alpha = self.inv @ self.y
+        self.linv = np.linalg.inv(np.linalg.cholesky(kk))  # L^-1 of K = L L^T
+        self.alpha = self.linv.T @ (self.linv @ self.y)
 
     def predict(self, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``xc`` (rows), in target units."""
@@ -233,34 +233,41 @@ class _GP:
         sf2 = math.exp(self.theta[d])
         kc = sf2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-_SQRT5 * r)
         mu = kc @ self.alpha
-        var = np.maximum(sf2 - ((kc @ self.inv) * kc).sum(1), 1e-12)
+        vv = self.linv @ kc.T
+        var = np.maximum(sf2 - (vv * vv).sum(0), 1e-12)
         return self.mean + self.std * mu, self.std * np.sqrt(var)
 
 
-_ERF = np.vectorize(math.erf, otypes=[float])
+_ERFC = np.vectorize(math.erfc, otypes=[float])
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: Below these, the tails are the asymptotic series (``erfc`` underflows near -38).
+_CDF_TAIL, _EI_TAIL = -37.0, -25.0
 
 
 def _log_cdf(x: np.ndarray) -> np.ndarray:
     """``log Phi(x)`` of the standard normal, without underflow far in the left tail."""
     x = np.asarray(x, dtype=float)
-    tail = x < -5.0
-    xt = np.where(tail, x, -5.0)
-    out = np.log(np.maximum(0.5 * (1.0 + _ERF(np.where(tail, 0.0, x) / math.sqrt(2.0))),
-                            1e-300))
-    asym = -0.5 * xt * xt - _LOG_SQRT_2PI - np.log(-xt) + np.log1p(-1.0 / (xt * xt))
-    return np.where(tail, asym, out)
+    tail = x < _CDF_TAIL
+    xn = np.where(tail, 0.0, x)
+    direct = np.log(np.maximum(0.5 * _ERFC(-xn / math.sqrt(2.0)), 1e-300))
+    xt = np.where(tail, x, _CDF_TAIL)
+    u = 1.0 / (xt * xt)
+    asym = (-0.5 * xt * xt - _LOG_SQRT_2PI - np.log(-xt)
+            + np.log1p(-u + 3.0 * u * u - 15.0 * u ** 3))
+    return np.where(tail, asym, direct)
 
 
 def _log_ei(z: np.ndarray) -> np.ndarray:
     """``log(z Phi(z) + phi(z))``: log expected improvement in units of the standard
     deviation, without underflow where the improvement is very unlikely."""
     z = np.asarray(z, dtype=float)
-    tail = z < -5.0
+    tail = z < _EI_TAIL
     zn = np.where(tail, 0.0, z)
-    h = zn * 0.5 * (1.0 + _ERF(zn / math.sqrt(2.0))) + np.exp(-0.5 * zn * zn - _LOG_SQRT_2PI)
-    zt = np.where(tail, z, -5.0)
-    asym = -0.5 * zt * zt - _LOG_SQRT_2PI - 2.0 * np.log(-zt) + np.log1p(-3.0 / (zt * zt))
+    h = zn * 0.5 * _ERFC(-zn / math.sqrt(2.0)) + np.exp(-0.5 * zn * zn - _LOG_SQRT_2PI)
+    zt = np.where(tail, z, _EI_TAIL)
+    u = 1.0 / (zt * zt)
+    asym = (-0.5 * zt * zt - _LOG_SQRT_2PI - 2.0 * np.log(-zt)
+            + np.log1p(-3.0 * u + 15.0 * u * u - 105.0 * u ** 3))
     return np.where(tail, asym, np.log(np.maximum(h, 1e-300)))
 
 
@@ -350,6 +357,7 @@ class ParEgoSampler(BaseSampler):
         for cgp in cons:
             cm, cs = cgp.predict(cand)
             acq = acq + _log_cdf(-cm / cs)
+        acq = np.where(np.isnan(acq), -np.inf, acq)
         seen = {tuple(np.round(code(t), 9)) for t in trials
                 if all(n in t.params for n in search_space)}
         for i in np.argsort(-acq):
@@ -399,9 +407,17 @@ class ParEgoSampler(BaseSampler):
         out = []
         for n in names:
             c = np.array([(t.constraints or {}).get(n, 0.0) for t in done], dtype=float)
+            c = np.where(np.isnan(c), np.inf, c)  # unknown: violated
             if np.all(c <= 0):
                 continue  # never violated: nothing to model
-            out.append(self._gp(f"constraint:{n}", x, np.sign(c) * np.log1p(np.abs(c))))
+            v = np.sign(c) * np.log1p(np.abs(np.where(np.isfinite(c), c, 0.0)))
+            fin = np.isfinite(c)
+            hi = float(v[fin].max()) if fin.any() else 0.0
+            lo = float(v[fin].min()) if fin.any() else 0.0
+            # an infinite violation (a metric over zero): one unit beyond the finite ones
+            v = np.where(c == np.inf, max(hi, 0.0) + 1.0, np.where(c == -np.inf,
+                                                                  min(lo, 0.0) - 1.0, v))
+            out.append(self._gp(f"constraint:{n}", x, v))
         return out
 
     def _candidates(self, enc: _Encoder, x: np.ndarray, s: np.ndarray, feasible: np.ndarray
