@@ -55,6 +55,33 @@ VALID_MIN_LENGTH = 0.15
 
 
 # ---------------------------------------------------------------------- encoding
+_Numeric = FloatDistribution | IntDistribution
+
+
+def _to_value(dist: _Numeric, u: np.ndarray) -> np.ndarray:
+    """Points ``u`` of ``[0, 1]`` -> values of ``dist``, on its grid (the nearest step) and in
+    its range."""
+    lo, hi = float(dist.low), float(dist.high)
+    u = np.clip(u, 0.0, 1.0)
+    val = (np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if dist.log
+           else lo + u * (hi - lo))
+    step = dist.step if dist.step is not None else (
+        1 if isinstance(dist, IntDistribution) else None)
+    if step is not None:
+        val = lo + step * np.round((val - lo) / step)
+    return np.clip(val, lo, hi)
+
+
+def _to_unit(dist: _Numeric, val: np.ndarray) -> np.ndarray:
+    """Values of ``dist`` -> points of ``[0, 1]`` (on the log scale when ``dist.log``)."""
+    lo, hi = float(dist.low), float(dist.high)
+    if hi <= lo:
+        return np.full_like(val, 0.5)
+    if dist.log:
+        return (np.log(val) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    return (val - lo) / (hi - lo)
+
+
 class _Encoder:
     """Parameters <-> points of ``[0, 1]^d`` (one-hot for categoricals)."""
 
@@ -78,10 +105,7 @@ class _Encoder:
                 x[sl.start + dist.to_internal_repr(v)] = 1.0
             else:
                 assert isinstance(dist, (FloatDistribution, IntDistribution))
-                lo, hi, val = float(dist.low), float(dist.high), float(v)
-                if dist.log:
-                    lo, hi, val = math.log(lo), math.log(hi), math.log(val)
-                x[sl.start] = (val - lo) / (hi - lo) if hi > lo else 0.5
+                x[sl.start] = _to_unit(dist, np.array(float(v)))
         return x
 
     def snap(self, xs: np.ndarray) -> np.ndarray:
@@ -97,23 +121,10 @@ class _Encoder:
                 continue
             assert isinstance(dist, (FloatDistribution, IntDistribution))
             u = np.clip(xs[:, sl.start], 0.0, 1.0)
-            step = dist.step if dist.step is not None else (
-                1 if isinstance(dist, IntDistribution) else None)
-            if step is None:
-                out[:, sl.start] = u
-                continue
-            lo, hi = float(dist.low), float(dist.high)
-            if dist.log:
-                val = np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+            if isinstance(dist, FloatDistribution) and dist.step is None:
+                out[:, sl.start] = u  # a continuous parameter: already on its "grid"
             else:
-                val = lo + u * (hi - lo)
-            val = np.clip(lo + step * np.round((val - lo) / step), lo, hi)
-            if hi <= lo:
-                out[:, sl.start] = 0.5
-            elif dist.log:
-                out[:, sl.start] = (np.log(val) - math.log(lo)) / (math.log(hi) - math.log(lo))
-            else:
-                out[:, sl.start] = (val - lo) / (hi - lo)
+                out[:, sl.start] = _to_unit(dist, _to_value(dist, u))
         return out
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
@@ -124,18 +135,8 @@ class _Encoder:
                 out[n] = dist.to_external_repr(int(np.argmax(x[sl])))
                 continue
             assert isinstance(dist, (FloatDistribution, IntDistribution))
-            lo, hi = float(dist.low), float(dist.high)
-            u = float(np.clip(x[sl.start], 0.0, 1.0))
-            val = (math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if dist.log
-                   else lo + u * (hi - lo))
-            step = dist.step
-            if isinstance(dist, IntDistribution):
-                s = step if step is not None else 1
-                out[n] = int(min(hi, max(lo, lo + s * round((val - lo) / s))))
-            elif step is not None:
-                out[n] = float(min(hi, max(lo, lo + step * round((val - lo) / step))))
-            else:
-                out[n] = float(min(hi, max(lo, val)))
+            val = float(_to_value(dist, np.array(x[sl.start])))
+            out[n] = round(val) if isinstance(dist, IntDistribution) else val
         return out
 
 
