@@ -123,7 +123,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if note:
         print(f"note: {note}; devices that do: "
               f"{', '.join(devices_measuring(type(trace.task)))}", file=sys.stderr)
-    print(f"wrote {args.output}/layers.csv and {args.output}/summary.json")
+    print(f"wrote {os.path.join(args.output, 'layers.csv')} and "
+          f"{os.path.join(args.output, 'summary.json')}")
     return 0
 
 
@@ -240,6 +241,9 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     print(f"study {spec.study!r}: {n_done} complete trials ({result.ran} completed now"
           f"{invalid}, {result.wall_s:.1f} s), {int(data.feasible.sum())} feasible, "
           f"{int(data.front.sum())} on the Pareto front")
+    if result.ran == 0 and n_done >= spec.trials:
+        print(f"note: the study already holds {n_done} complete trials, at least --trials "
+              f"{spec.trials}; nothing new ran (raise --trials to continue it)")
     if result.ran + result.stopped:
         n = result.ran + result.stopped
         print(f"sampler time: {result.sampler_time_s / n * 1e3:.1f} ms per trial "

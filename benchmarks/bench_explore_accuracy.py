@@ -44,8 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"mf": ["--multi-fidelity"], "mf_w2": ["--multi-fidelity", "--workers", "2"],
             "mf_hb4": ["--multi-fidelity", "--brackets", "4"], "full": [],
             "full_tpe": ["--sampler", "tpe"]}
+TRIALS = 50
 EXPLORE = ["-m", "accel_sim", "explore", "-w", "digits_mlp", "-d", "sat", "--training",
-           "--objectives", "latency,energy,accuracy", "--trials", "50", "-q"]
+           "--objectives", "latency,energy,accuracy", "--trials", str(TRIALS), "-q"]
 
 
 def _timed(args: list[str]) -> float:
@@ -55,9 +56,13 @@ def _timed(args: list[str]) -> float:
 
 
 def _front(out: Path) -> np.ndarray:
-    """(log10 latency, log10 energy, -accuracy) of the feasible full-fidelity trials."""
+    """(log10 latency, log10 energy, -accuracy) of the feasible full-fidelity trials (the run
+    must have completed its 50 trials itself: a study it resumed would time nothing)."""
     with open(out / "trials.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    complete = sum(r["state"] == "COMPLETE" for r in rows)
+    if complete != TRIALS:
+        raise SystemExit(f"{out}: {complete} complete trials, expected {TRIALS}")
     pts = [[np.log10(float(r["latency_s"])), np.log10(float(r["energy_j"])),
             -float(r["accuracy"])] for r in rows
            if r["state"] == "COMPLETE" and r["feasible"] == "True"
@@ -92,10 +97,12 @@ def main() -> None:
         times: dict[tuple[str, int], float] = {}
         shared = tmp / "shared_cache.jsonl"
         for seed in range(args.seeds):
-            out = tmp / f"full_{seed}"
+            # the reference fronts get folders of their own: a variant writing into the same
+            # folder would resume that finished study and run no trial
+            out = tmp / f"reference_{seed}"
             _timed([*EXPLORE, "--seed", str(seed), "--accuracy-cache", str(shared), "-o",
                     str(out)])
-            fronts["full", seed] = _front(out)
+            fronts["reference", seed] = _front(out)
             for name, extra in variants.items():
                 out = tmp / f"{name}_{seed}"
                 times[name, seed] = _timed([
@@ -116,7 +123,7 @@ def main() -> None:
             label = " ".join(extra) if "--multi-fidelity" in extra else \
                 " ".join(["full fidelity, empty cache", *extra])
             t = float(np.median([times[name, s] for s in range(args.seeds)]))
-            ratio = [hypervolume(fronts[name, s], ref) / hypervolume(fronts["full", s], ref)
+            ratio = [hypervolume(fronts[name, s], ref) / hypervolume(fronts["reference", s], ref)
                      for s in range(args.seeds)]
             n = float(np.median([len(fronts[name, s]) for s in range(args.seeds)]))
             print(f"| {label} | {t:.1f} | {t / t_run:.1f}x | {np.median(ratio):.3f} "

@@ -193,6 +193,13 @@ def test_explore_writes_outputs_and_resumes(tmp_path, capsys):
     trials2 = _rows(out / "trials.csv")
     assert len(trials2) == 16
     assert {r["trial"]: r["param_rows"] for r in trials2[:12]} == first
+    # a budget the study already meets runs nothing, and says so
+    capsys.readouterr()
+    assert _explore(tmp_path, trials=10) == 0
+    printed = capsys.readouterr().out
+    assert "(0 completed now" in printed
+    assert "already holds 16 complete trials, at least --trials 10" in printed
+    assert len(_rows(out / "trials.csv")) == 16
     # redraw from the study
     for name in ("pareto.png", "trials.csv"):
         (out / name).unlink()
