@@ -22,15 +22,23 @@ Method (ParEGO, Knowles 2006, with constraints as in Gardner et al. 2014):
   the best trials, each snapped to the parameters' grid before it is scored.
 
 The first ``n_startup_trials`` trials and parameters outside the joint search space (those of
-one device in a family study) are sampled at random. With one objective the scalarisation is
-that objective (plain expected improvement). Beyond ``max_points`` completed trials each GP
-keeps a subset, so a trial costs about the same however long the study.
+one device in a family study) are sampled at random; conditional parameters (``conditions``:
+active only under some values of a categorical parent) are GP inputs, an inactive one at a
+code of its own. With one objective the scalarisation is that objective (plain expected
+improvement). Beyond ``max_points`` completed trials each GP keeps a subset, so a trial costs
+about the same however long the study.
+
+With ``cost_params`` (the parameters whose first evaluated combination makes a trial
+expensive: an accuracy measurement) the acquisition becomes expected improvement per second
+(Snoek et al., NeurIPS 2012) with a two-level cost measured from the trials' times, and the
+random start-up reuses measured combinations once half its trials' worth are measured (see
+:class:`ParEgoSampler`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +52,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+from threadpoolctl import threadpool_limits
 
 __all__ = ["ParEgoSampler"]
 
@@ -82,10 +91,22 @@ def _to_unit(dist: _Numeric, val: np.ndarray) -> np.ndarray:
     return (val - lo) / (hi - lo)
 
 
-class _Encoder:
-    """Parameters <-> points of ``[0, 1]^d`` (one-hot for categoricals)."""
+#: Code of an inactive numeric parameter (outside ``[0, 1]``, so that no active value shares
+#: it); an inactive categorical one is all zeros.
+INACTIVE = -0.5
 
-    def __init__(self, space: dict[str, BaseDistribution]) -> None:
+
+class _Encoder:
+    """Parameters <-> points of ``[0, 1]^d`` (one-hot for categoricals).
+
+    ``conditions`` (name -> (parent, allowed parent values), the parent a categorical of the
+    space) marks conditional parameters: absent from a trial, or inactive in a candidate
+    (its parent outside the allowed values), they take the code :data:`INACTIVE` (all zeros
+    for a categorical), as SMAC imputes inactive parameters.
+    """
+
+    def __init__(self, space: dict[str, BaseDistribution],
+                 conditions: dict[str, tuple[str, tuple[Any, ...]]] | None = None) -> None:
         self.names = sorted(space)
         self.space = space
         self.slices: list[slice] = []
@@ -96,10 +117,24 @@ class _Encoder:
             self.slices.append(slice(d, d + w))
             d += w
         self.dim = d
+        sl = dict(zip(self.names, self.slices, strict=True))
+        # (child slice, parent slice, parent indices that activate it, child is categorical)
+        self._cond: list[tuple[slice, slice, np.ndarray, bool]] = []
+        for n, (parent, allowed) in sorted((conditions or {}).items()):
+            pd = space.get(parent)
+            if n in sl and isinstance(pd, CategoricalDistribution):
+                idx = [i for i, c in enumerate(pd.choices) if c in allowed]
+                self._cond.append((sl[n], sl[parent], np.array(idx, dtype=int),
+                                   isinstance(space[n], CategoricalDistribution)))
+        self.conditional = {n for n in (conditions or {}) if n in sl}
 
     def encode(self, params: dict[str, Any]) -> np.ndarray:
         x = np.zeros(self.dim)
         for n, sl in zip(self.names, self.slices, strict=True):
+            if n not in params and n in self.conditional:
+                if not isinstance(self.space[n], CategoricalDistribution):
+                    x[sl.start] = INACTIVE
+                continue
             dist, v = self.space[n], params[n]
             if isinstance(dist, CategoricalDistribution):
                 x[sl.start + dist.to_internal_repr(v)] = 1.0
@@ -125,12 +160,30 @@ class _Encoder:
                 out[:, sl.start] = u  # a continuous parameter: already on its "grid"
             else:
                 out[:, sl.start] = _to_unit(dist, _to_value(dist, u))
-        return out
+        return self._inactivate(out)
+
+    def _inactivate(self, xs: np.ndarray) -> np.ndarray:
+        """Rows of ``xs`` with each conditional parameter whose parent does not activate it
+        set to its inactive code (parents first: a chain of conditions settles in as many
+        passes as it is long)."""
+        for _ in range(len(self._cond)):
+            for child, parent, idx, categorical in self._cond:
+                on = np.isin(np.argmax(xs[:, parent], axis=1), idx) & (
+                    xs[:, parent].max(axis=1) > 0)  # an inactive parent leaves it inactive
+                off = ~on
+                if categorical:
+                    xs[off, child] = 0.0
+                else:
+                    xs[off, child.start] = INACTIVE
+        return xs
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for n, sl in zip(self.names, self.slices, strict=True):
             dist = self.space[n]
+            if n in self.conditional and (x[sl].max() <= 0 if isinstance(
+                    dist, CategoricalDistribution) else x[sl.start] == INACTIVE):
+                continue  # inactive: not suggested
             if isinstance(dist, CategoricalDistribution):
                 out[n] = dist.to_external_repr(int(np.argmax(x[sl])))
                 continue
@@ -284,12 +337,33 @@ class ParEgoSampler(BaseSampler):
         max_points: Most completed trials a GP is trained on (its cost grows as the cube):
             beyond it, the half best by the trial's scalarisation and the most recent of the
             others.
+        conditions: Conditional parameters: name -> ``(parent, allowed values)``, the
+            parameter suggested only while the categorical ``parent`` takes one of the
+            values. They join the GP's inputs (inactive ones at a code of their own) instead
+            of being sampled at random.
+        cost_params: Parameters whose values, the first time a combination of them is
+            evaluated, make the trial expensive (the explorer passes the device's
+            ``accuracy_params``: accuracy is measured once per distinct setting). With them,
+            a candidate whose combination no trial has evaluated has its acquisition divided
+            by the measured cost ratio of such trials to the others (expected improvement
+            per second, Snoek et al., NeurIPS 2012): the median wall time (the trials'
+            ``eval_time_s`` plus ``sampler_time_s`` user attributes, as the explorer records
+            them) of the trials that evaluated a new combination over that of those that
+            repeated one, once there are two of each, taken to its decade (rounded down, so
+            that timing noise does not change the trials: a ratio of 10-99 costs a factor
+            10). The random start-up trials, once half their number of distinct combinations
+            is measured, copy the combination of a random completed trial.
     """
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10,
-                 n_candidates: int = 1000, max_points: int = 200) -> None:
+                 n_candidates: int = 1000, max_points: int = 200,
+                 conditions: Mapping[str, tuple[str, Collection[Any]]] | None = None,
+                 cost_params: Collection[str] = ()) -> None:
         if n_startup_trials < 2 or n_candidates < 1 or max_points < 4:
             raise ValueError("n_startup_trials >= 2, n_candidates >= 1 and max_points >= 4")
+        self.conditions = {k: (p, tuple(v)) for k, (p, v) in (conditions or {}).items()}
+        self.cost_params = frozenset(cost_params)
+        self._donors: dict[int, FrozenTrial | None] = {}
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
@@ -307,23 +381,64 @@ class ParEgoSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
         space = self._space.calculate(study)
-        return {n: d for n, d in space.items() if not d.single()}
+        rel = {n: d for n, d in space.items() if not d.single()}
+        if self.conditions:  # conditional parameters whose parent the GP models
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                for n, d in t.distributions.items():
+                    if n not in rel and n in self.conditions and not d.single() and \
+                            isinstance(rel.get(self.conditions[n][0]), CategoricalDistribution):
+                        rel[n] = d
+        return rel
+
+    def _has(self, t: FrozenTrial, search_space: dict[str, BaseDistribution]) -> bool:
+        """Whether ``t`` has every parameter of the space (a conditional one may be
+        inactive)."""
+        return all(n in t.params or n in self.conditions for n in search_space)
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
+        if param_name in self.cost_params:  # a cost-effective start: reuse a measured setting
+            donor = self._donor(study, trial)
+            if donor is not None and param_name in donor.params \
+                    and donor.distributions.get(param_name) == param_distribution:
+                return donor.params[param_name]
         return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def _donor(self, study: Study, trial: FrozenTrial) -> FrozenTrial | None:
+        """The completed trial whose ``cost_params`` values a randomly sampled trial copies,
+        once half the start-up trials' worth of distinct settings have been measured (the
+        start-up then also gives the GP, and the cost estimate, trials that repeat a
+        setting); ``None`` before. One donor per trial, so its settings stay consistent."""
+        if trial.number not in self._donors:
+            done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if any(n in t.params for n in self.cost_params)]
+            settings = {tuple((n, repr(t.params.get(n))) for n in sorted(self.cost_params))
+                        for t in done}
+            pick = None
+            if len(settings) >= max(2, self.n_startup_trials // 2):
+                pick = done[int(self._rng.integers(len(done)))]
+            self._donors = {trial.number: pick}  # only the trial being sampled matters
+        return self._donors[trial.number]
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not search_space:
             return {}
+        # one BLAS thread: the GPs' matrices (at most 2 x max_points rows) gain nothing from
+        # more, and OpenBLAS threads of concurrent processes (explorer workers, pytest-xdist,
+        # a benchmark's pool) spin against each other: two runs side by side on 2 cores took
+        # 40x longer per trial (4.8 s instead of 0.12 s on the analog problem)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._sample_relative(study, search_space)
+
+    def _sample_relative(self, study: Study, search_space: dict[str, BaseDistribution]
+                         ) -> dict[str, Any]:
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
-                and all(math.isfinite(v) for v in t.values)
-                and all(n in t.params for n in search_space)]
+                and all(math.isfinite(v) for v in t.values) and self._has(t, search_space)]
         if len(done) < self.n_startup_trials:
             return {}
-        enc = _Encoder(search_space)
+        enc = _Encoder(search_space, self.conditions)
         f = self._objectives(study.directions, done)
         w = self._rng.dirichlet(np.ones(f.shape[1]))
         s = np.max(f * w, axis=1) + 0.05 * (f @ w)
@@ -337,7 +452,7 @@ class ParEgoSampler(BaseSampler):
         x = np.array([code(t) for t in done])
         refused = [t for t in trials if t.state == TrialState.PRUNED
                    and "invalid" in t.user_attrs
-                   and all(n in t.params for n in search_space)][-self.max_points:]
+                   and self._has(t, search_space)][-self.max_points:]
         feasible = np.array([all(v <= 0 for v in (t.constraints or {}).values())
                              for t in done])
         cons = self._constraint_gps(done, x)
@@ -358,15 +473,49 @@ class ParEgoSampler(BaseSampler):
         for cgp in cons:
             cm, cs = cgp.predict(cand)
             acq = acq + _log_cdf(-cm / cs)
+        acq = acq - self._cost_penalty(enc, trials, code, cand, search_space)
         acq = np.where(np.isnan(acq), -np.inf, acq)
-        seen = {tuple(np.round(code(t), 9)) for t in trials
-                if all(n in t.params for n in search_space)}
+        seen = {tuple(np.round(code(t), 9)) for t in trials if self._has(t, search_space)}
         for i in np.argsort(-acq):
             if tuple(np.round(cand[i], 9)) not in seen:
                 return enc.decode(cand[i])
         return {}
 
     # ------------------------------------------------------------------ parts
+    def _cost_penalty(self, enc: _Encoder, trials: list[FrozenTrial], code: Any,
+                      cand: np.ndarray, search_space: dict[str, BaseDistribution]
+                      ) -> np.ndarray | float:
+        """Log cost ratio charged to the candidates whose ``cost_params`` combination no
+        trial has evaluated (0 until two trials of each kind carry their times)."""
+        cols = np.array([i for n, sl in zip(enc.names, enc.slices, strict=True)
+                         if n in self.cost_params for i in range(sl.start, sl.stop)], dtype=int)
+        if not len(cols):
+            return 0.0
+        evaluated = sorted((t for t in trials if self._has(t, search_space) and (
+            t.state == TrialState.COMPLETE
+            or (t.state == TrialState.PRUNED and "stopped" in t.user_attrs))),
+            key=lambda t: t.number)
+        known: set[tuple[float, ...]] = set()
+        new: list[float] = []
+        repeat: list[float] = []
+        for t in evaluated:
+            key = tuple(np.round(code(t)[cols], 6))
+            wall = t.user_attrs.get("eval_time_s")
+            if isinstance(wall, (int, float)):
+                wall += float(t.user_attrs.get("sampler_time_s", 0.0) or 0.0)
+                (repeat if key in known else new).append(wall)
+            known.add(key)
+        if len(new) < 2 or len(repeat) < 2:
+            return 0.0
+        ratio = float(np.median(new)) / max(float(np.median(repeat)), 1e-9)
+        # its decade, rounded down: timing noise between runs does not change the trials
+        decades = math.floor(math.log10(ratio)) if ratio > 0 else 0
+        if decades <= 0:
+            return 0.0
+        keys, inverse = np.unique(np.round(cand[:, cols], 6), axis=0, return_inverse=True)
+        unseen = np.array([tuple(k) not in known for k in keys])
+        return np.where(unseen[inverse.ravel()], decades * math.log(10.0), 0.0)
+
     def _encodings(self, enc: _Encoder) -> Any:
         """``trial -> enc.encode(trial.params)``, remembered per trial while the search space
         stays the same."""

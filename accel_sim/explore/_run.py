@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -105,14 +105,21 @@ class TimedSampler(BaseSampler):
         self.inner.reseed_rng()
 
 
-def make_sampler(spec: ExploreSpec, space: SearchSpace | FamilySpace, worker: int = 0
-                 ) -> BaseSampler:
-    """The sampler named in the spec (each worker gets its own seed)."""
+def make_sampler(spec: ExploreSpec, space: SearchSpace | FamilySpace, worker: int = 0,
+                 cost_params: Collection[str] = ()) -> BaseSampler:
+    """The sampler named in the spec (each worker gets its own seed). ``parego`` also takes
+    the space's conditional parameters and ``cost_params``, the parameters whose new
+    combinations cost a measurement (:class:`~accel_sim.explore._gp.ParEgoSampler`)."""
     seed = None if spec.seed is None else spec.seed + worker
     if spec.sampler == "parego":
         from ._gp import ParEgoSampler
 
-        return ParEgoSampler(seed=seed)
+        conditions = {}
+        if isinstance(space, SearchSpace):
+            searched = {d.name for d in space.dimensions}
+            conditions = {d.name: d.spec.active_if for d in space.dimensions
+                          if d.spec.active_if is not None and d.spec.active_if[0] in searched}
+        return ParEgoSampler(seed=seed, conditions=conditions, cost_params=cost_params)
     if spec.sampler == "tpe":
         with warnings.catch_warnings():  # group=True is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -284,6 +291,18 @@ class Explorer:
     def space(self) -> SearchSpace | FamilySpace:
         """The search space (a :class:`FamilySpace` for several devices)."""
         return self.evaluator.space
+
+    def _cost_params(self) -> frozenset[str]:
+        """Parameters whose new combinations cost an accuracy measurement: the device's
+        ``accuracy_params`` when accuracy is an objective or a constraint of a one-device,
+        non-serving study; none otherwise."""
+        spec, ev = self.spec, self.evaluator
+        metrics = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
+        if spec.ignore_cost or "accuracy" not in metrics or ev.serving is not None \
+                or len(ev.devices) != 1:
+            return frozenset()
+        params = ev.device.accuracy_params
+        return frozenset() if params is None else frozenset(params)
 
     @property
     def storage(self) -> BaseStorage:
@@ -544,7 +563,7 @@ class Explorer:
         trial tells it FAIL and re-raises.
         """
         spec = self.spec
-        sampler = TimedSampler(make_sampler(spec, self.space, worker))
+        sampler = TimedSampler(make_sampler(spec, self.space, worker, self._cost_params()))
         study.sampler = sampler
         fn = self.objective(sampler, worker)
         lock = slot_lock or contextlib.nullcontext

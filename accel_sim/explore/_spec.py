@@ -219,6 +219,13 @@ class ExploreSpec(Config):
         doc="File of measured accuracies, keyed by the parameters each device's accuracy "
             "depends on, shared by studies (default: accuracy_cache.jsonl beside the output "
             "folder, used when an objective or constraint is accuracy; off: no cache).")
+    ignore_cost: bool = param(
+        False, search=False,
+        doc="parego: rank candidates by expected improvement alone. By default a candidate "
+            "whose accuracy setting (the device's accuracy parameters) no trial has measured "
+            "yet must promise its measurement's cost: its acquisition is divided by the "
+            "measured time of such trials over that of the others (expected improvement per "
+            "second).")
     multi_fidelity: bool = param(
         False, search=False,
         doc="Successive halving on accuracy: measure it first with 1/ETA^RUNGS of the "
