@@ -1,4 +1,4 @@
-"""A small Gaussian-process sampler for multi-objective studies with few trials (numpy only).
+"""A small Gaussian-process sampler for multi-objective studies with few trials (numpy; no PyTorch).
 
 Method (ParEGO, Knowles 2006, with constraints as in Gardner et al. 2014):
 
