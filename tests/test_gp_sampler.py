@@ -203,7 +203,7 @@ def test_inactive_parameters_have_a_code_of_their_own_and_are_not_decoded():
     rng = np.random.default_rng(0)
     x = enc.snap(rng.random((300, enc.dim)))
     is_sparse = x[:, enc.slices[enc.names.index("mode")].start + 1] == 1.0
-    assert np.all(x[~is_sparse, col] == -0.5) and np.all((x[is_sparse, col] >= 0))
+    assert np.all(x[~is_sparse, col] == -0.5) and np.all(x[is_sparse, col] >= 0)
     assert np.array_equal(enc.snap(x), x)
 
 
