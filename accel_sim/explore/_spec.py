@@ -221,11 +221,12 @@ class ExploreSpec(Config):
             "folder, used when an objective or constraint is accuracy; off: no cache).")
     ignore_cost: bool = param(
         False, search=False,
-        doc="parego: rank candidates by expected improvement alone. By default a candidate "
-            "whose accuracy setting (the device's accuracy parameters) no trial has measured "
-            "yet must promise its measurement's cost: its acquisition is divided by the "
-            "measured time of such trials over that of the others (expected improvement per "
-            "second).")
+        doc="parego: rank candidates by expected improvement alone. By default, with "
+            "accuracy an objective or constraint, a candidate whose accuracy setting (the "
+            "device's accuracy parameters) no trial has measured must promise its "
+            "measurement's cost (its acquisition is divided by the decade of the measured "
+            "time ratio of such trials to the others: expected improvement per second) and "
+            "the random start-up reuses measured settings once five are measured.")
     multi_fidelity: bool = param(
         False, search=False,
         doc="Successive halving on accuracy: measure it first with 1/ETA^RUNGS of the "
