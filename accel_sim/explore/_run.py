@@ -145,8 +145,7 @@ def accuracy_cache_path(spec: ExploreSpec) -> str | None:
     the output folder when an objective or constraint is ``accuracy`` (``None``: no cache)."""
     if spec.accuracy_cache is not None:
         return None if spec.accuracy_cache.lower() == "off" else spec.accuracy_cache
-    metrics = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
-    if "accuracy" not in metrics:
+    if not spec.measures_accuracy:
         return None
     parent = os.path.dirname(os.path.abspath(spec.output))
     return os.path.join(parent, "accuracy_cache.jsonl")
@@ -297,8 +296,7 @@ class Explorer:
         ``accuracy_params`` when accuracy is an objective or a constraint of a one-device,
         non-serving study; none otherwise."""
         spec, ev = self.spec, self.evaluator
-        metrics = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
-        if spec.ignore_cost or "accuracy" not in metrics or ev.serving is not None \
+        if spec.ignore_cost or not spec.measures_accuracy or ev.serving is not None \
                 or len(ev.devices) != 1:
             return frozenset()
         params = ev.device.accuracy_params

@@ -280,11 +280,16 @@ class ExploreSpec(Config):
         if self.multi_fidelity:
             self._check_multi_fidelity()
 
+    @property
+    def measures_accuracy(self) -> bool:
+        """Whether ``accuracy`` is an objective or a constraint."""
+        return "accuracy" in {o.metric for o in self.objectives} | {
+            c.metric for c in self.constraints}
+
     def _check_multi_fidelity(self) -> None:
         from .._registry import get_device
 
-        metrics = {o.metric for o in self.objectives} | {c.metric for c in self.constraints}
-        if "accuracy" not in metrics:
+        if not self.measures_accuracy:
             raise ConfigError("--multi-fidelity measures accuracy at lower fidelities: give "
                               "accuracy as an objective or constraint")
         if self.brackets > self.rungs + 1:
